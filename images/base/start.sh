@@ -1,0 +1,146 @@
+#!/bin/bash
+# dlab's entrypoint (PID 1 is tini): prepare the user, the thread pools and the hooks, then run
+# the command (by default start-notebook.sh) as the notebook user. It honours the variables of
+# jupyter/docker-stacks, so their recipes work on dlab images:
+#   NB_UID, NB_GID   uid and primary gid of jovyan (needs the container to start as root)
+#   GRANT_SUDO       yes/1: jovyan may sudo without a password (needs root)
+#   CHOWN_HOME       yes/1: chown the home to NB_UID:NB_GID (CHOWN_HOME_OPTS, e.g. -R)
+#   CHOWN_EXTRA      comma-separated paths to chown as well (CHOWN_EXTRA_OPTS)
+#   NB_UMASK         umask of the user's processes
+#   hook folders     /usr/local/bin/start-notebook.d and before-notebook.d: *.sh files are
+#                    sourced, other executables run, in name order
+set -e
+
+_log() {
+  # WARNING and ERROR lines always; the rest unless JUPYTER_DOCKER_STACKS_QUIET is set.
+  if [[ "$*" == ERROR:* ]] || [[ "$*" == WARNING:* ]] || [[ -z "${JUPYTER_DOCKER_STACKS_QUIET}" ]]; then
+    echo "$@" >&2
+  fi
+}
+
+run_hooks() {
+  local dir=$1 f
+  [ -d "$dir" ] || return 0
+  _log "Running hooks in: $dir as uid: $(id -u) gid: $(id -g)"
+  for f in "$dir"/*; do
+    [ -e "$f" ] || continue
+    case "$f" in
+      *.sh) _log "Sourcing shell script: $f"
+            # shellcheck disable=SC1090
+            source "$f" || { _log "ERROR: $f failed (exit $?); fix or remove it"; exit 1; } ;;
+      *)    if [ -x "$f" ]; then
+              _log "Running executable: $f"
+              "$f" || { _log "ERROR: $f failed (exit $?); fix or remove it"; exit 1; }
+            else
+              _log "Ignoring non-executable: $f"
+            fi ;;
+    esac
+  done
+  _log "Done running hooks in: $dir"
+}
+
+# CPUs this container may use: the smaller of its CPU set and its CFS quota (docker --cpus),
+# rounded up. cgroup v2 (cpu.max) and v1 (cpu.cfs_quota_us) are both read.
+cpu_limit() {
+  local n quota period
+  n=$(nproc)
+  if [ -r /sys/fs/cgroup/cpu.max ]; then
+    read -r quota period </sys/fs/cgroup/cpu.max
+  elif [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)
+    period=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)
+  fi
+  if [[ "$quota" =~ ^[0-9]+$ ]] && [ "$quota" -gt 0 ] && [ "${period:-0}" -gt 0 ]; then
+    local q=$(( (quota + period - 1) / period ))
+    [ "$q" -lt "$n" ] && n=$q
+  fi
+  echo "$n"
+}
+
+# Size every framework's thread pool to that limit, unless the user chose already: a container
+# limited to 1 CPU on a 32-core server must not start 32 threads per framework.
+DLAB_CPUS=$(cpu_limit)
+export DLAB_CPUS
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$DLAB_CPUS}          # PyTorch, oneDNN, OpenMP code
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$DLAB_CPUS} # NumPy, SciPy
+export MKL_NUM_THREADS=${MKL_NUM_THREADS:-$DLAB_CPUS}
+export TF_NUM_INTRAOP_THREADS=${TF_NUM_INTRAOP_THREADS:-$DLAB_CPUS}
+export TF_NUM_INTEROP_THREADS=${TF_NUM_INTEROP_THREADS:-$(( DLAB_CPUS < 2 ? 1 : 2 ))}
+# JAX/XLA: its compute (Eigen) pool; XLA sizes its other pools by CPU affinity, not quota.
+if [[ "${XLA_FLAGS:-}" != *intra_op_parallelism_threads* ]]; then
+  export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_multi_thread_eigen=$([ "$DLAB_CPUS" -gt 1 ] && echo true || echo false) intra_op_parallelism_threads=$DLAB_CPUS"
+fi
+
+# Under JupyterHub the spawner may pass the command in JUPYTERHUB_... variables only.
+if [ $# -eq 0 ]; then set -- start-notebook.sh; fi
+
+run_hooks /usr/local/bin/start-notebook.d
+
+if [ "$(id -u)" = 0 ]; then
+  # Root: apply the requested identity, then drop to it.
+  NB_USER=${NB_USER:-jovyan}
+  NB_UID=${NB_UID:-1000}
+  NB_GID=${NB_GID:-100}
+  if ! [[ "$NB_UID" =~ ^[0-9]+$ && "$NB_GID" =~ ^[0-9]+$ ]]; then
+    _log "ERROR: NB_UID ($NB_UID) and NB_GID ($NB_GID) must be numbers"; exit 2
+  fi
+  if [ "$NB_UID" = 0 ]; then
+    _log "ERROR: NB_UID=0 would run Jupyter as root; use GRANT_SUDO=yes for admin rights instead"; exit 2
+  fi
+  if [ "$NB_GID" != "$(id -g "$NB_USER")" ]; then
+    getent group "$NB_GID" >/dev/null || groupadd --gid "$NB_GID" "${NB_GROUP:-$NB_USER}"
+    _log "Setting ${NB_USER}'s gid to ${NB_GID}"
+    usermod --gid "$NB_GID" "$NB_USER"
+  fi
+  if [ "$NB_UID" != "$(id -u "$NB_USER")" ]; then
+    _log "Setting ${NB_USER}'s uid to ${NB_UID}"
+    usermod --non-unique --uid "$NB_UID" "$NB_USER"
+  fi
+  # Keep membership of users (gid 100), which owns /opt/venv: pip install keeps working.
+  usermod --append --groups users "$NB_USER"
+  if [[ "$CHOWN_HOME" == "1" || "$CHOWN_HOME" == "yes" ]]; then
+    _log "Ensuring /home/${NB_USER} is owned by ${NB_UID}:${NB_GID} ${CHOWN_HOME_OPTS:+(chown options: ${CHOWN_HOME_OPTS})}"
+    # shellcheck disable=SC2086
+    chown $CHOWN_HOME_OPTS "${NB_UID}:${NB_GID}" "/home/${NB_USER}"
+  fi
+  if [ -n "$CHOWN_EXTRA" ]; then
+    IFS=, read -ra extra <<<"$CHOWN_EXTRA"
+    for path in "${extra[@]}"; do
+      _log "Ensuring ${path} is owned by ${NB_UID}:${NB_GID} ${CHOWN_EXTRA_OPTS:+(chown options: ${CHOWN_EXTRA_OPTS})}"
+      # shellcheck disable=SC2086
+      chown $CHOWN_EXTRA_OPTS "${NB_UID}:${NB_GID}" "$path"
+    done
+  fi
+  if [[ "$GRANT_SUDO" == "1" || "$GRANT_SUDO" == "yes" ]]; then
+    _log "Granting ${NB_USER} passwordless sudo"
+    echo "${NB_USER} ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/added-by-start-script
+    chmod 0440 /etc/sudoers.d/added-by-start-script
+  fi
+  [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
+  run_hooks /usr/local/bin/before-notebook.d
+  _log "Running as ${NB_USER} (uid ${NB_UID}): $*"
+  exec setpriv --reuid="$NB_UID" --regid="$NB_GID" --init-groups --inh-caps=-all \
+    env HOME="/home/${NB_USER}" USER="$NB_USER" LOGNAME="$NB_USER" "$@"
+fi
+
+# Not root: we cannot change the identity, so say so if asked to.
+if [ -n "$NB_UID" ] && [ "$NB_UID" != "$(id -u)" ]; then
+  _log "WARNING: NB_UID=$NB_UID is ignored: start the container with --user root (NB_UID applies, then Jupyter drops to it)"
+fi
+if [ -n "$NB_GID" ] && [ "$NB_GID" != "$(id -g)" ] && [ "$(id -u)" = "${NB_UID:-$(id -u)}" ]; then
+  _log "WARNING: NB_GID=$NB_GID is ignored: start the container with --user root"
+fi
+if [[ "$GRANT_SUDO" == "1" || "$GRANT_SUDO" == "yes" ]]; then
+  _log "WARNING: GRANT_SUDO is ignored: start the container with --user root"
+fi
+if [[ "$CHOWN_HOME" == "1" || "$CHOWN_HOME" == "yes" ]] && [ -n "$CHOWN_HOME" ]; then
+  _log "WARNING: CHOWN_HOME is ignored: start the container with --user root"
+fi
+# An arbitrary --user uid: give it a name (docker-stacks does the same), home stays /home/jovyan.
+if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
+  _log "Adding uid $(id -u) to /etc/passwd as ${NB_USER:-jovyan}"
+  echo "${NB_USER:-jovyan}:x:$(id -u):$(id -g):dlab user:/home/${NB_USER:-jovyan}:/bin/bash" >>/etc/passwd
+fi
+[ -n "$NB_UMASK" ] && umask "$NB_UMASK"
+run_hooks /usr/local/bin/before-notebook.d
+exec "$@"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# build-images.sh IMAGE...: build dlab images (base, cpu, gpu, hub) in order, tagged :latest and
+# :$(cat VERSION). Detects by itself what this machine needs:
+#   - no Docker engine: scripts/install-docker.sh installs one (Debian/Ubuntu, root) or says what to do;
+#   - no registry to pull Debian from: scripts/os-base.sh bootstraps it from the Debian archive;
+#   - an intercepting HTTPS proxy: the CA bundle that pip is configured with (pip config's `cert`,
+#     PIP_CERT, or DLAB_CA_BUNDLE) goes to the build as a BuildKit secret, never into a layer;
+#   - a local wheelhouse (pip's find-links, or DLAB_WHEELHOUSE): its wheels are offered to the
+#     build, which accepts them only where their hashes match the lock;
+#   - PyTorch's CPU index reachable: used for the CPU build of torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf 'dlab: %s\n' "$*" >&2; }
+
+[ $# -gt 0 ] || { echo "usage: $0 base|cpu|gpu|hub..." >&2; exit 2; }
+for image in "$@"; do
+  [ -f "images/$image/Dockerfile" ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
+done
+
+scripts/install-docker.sh
+scripts/os-base.sh
+
+mkdir -p .build/wheelhouse
+# The CA bundle: explicit, else the one pip trusts here (only worth passing if it is not the default).
+ca=${DLAB_CA_BUNDLE:-${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}}
+if [ -n "$ca" ] && [ -s "$ca" ]; then
+  install -m 0600 "$ca" .build/ca-bundle.pem
+  say "passing the CA bundle $ca to the build as a secret"
+else
+  : >.build/ca-bundle.pem
+fi
+# Local wheels, hard-linked (or copied) into the build context's ignored .build/wheelhouse.
+rm -f .build/wheelhouse/*.whl
+for dir in ${DLAB_WHEELHOUSE:-${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}}; do
+  [ -d "$dir" ] || continue
+  for whl in "$dir"/*.whl; do
+    [ -e "$whl" ] && { ln -f "$whl" .build/wheelhouse/ 2>/dev/null || cp "$whl" .build/wheelhouse/; }
+  done
+done
+if compgen -G ".build/wheelhouse/*.whl" >/dev/null; then
+  say "offering local wheels: $(cd .build/wheelhouse && ls | tr '\n' ' ')"
+fi
+export DLAB_EXTRA_INDEX_URL=""
+if curl -fsS --max-time 10 -o /dev/null https://download.pytorch.org/whl/cpu/torch/ 2>/dev/null; then
+  DLAB_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+fi
+
+# Provenance. revision and created come from the last commit that touched the image's inputs, so a
+# rebuild at another commit that changed nothing of an image leaves it (and its cache) as it was.
+export DLAB_VERSION; DLAB_VERSION=$(cat VERSION)
+export DLAB_OS_SOURCE; DLAB_OS_SOURCE=$(docker image inspect -f '{{index .Config.Labels "org.dlab.os.source"}}' dlab/os:bookworm)
+inputs() {
+  case $1 in
+    base) echo images/base images/common ;;
+    cpu|gpu) echo images/base images/common "images/$1" labs ;;
+    *) echo "images/$1" hub ;;
+  esac
+}
+for image in "$@"; do
+  upper=$(echo "$image" | tr '[:lower:]' '[:upper:]')
+  # shellcheck disable=SC2046
+  paths=$(for p in $(inputs "$image"); do [ -e "$p" ] && echo "$p"; done)
+  rev=unknown created=1970-01-01T00:00:00Z
+  if git rev-parse --git-dir >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    rev=$(git log -1 --format=%H -- $paths 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    created=$(TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd -- $paths 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    if [ -n "$(git status --porcelain -- $paths 2>/dev/null)" ]; then rev="${rev:-uncommitted}-dirty"; fi
+  fi
+  export "DLAB_REVISION_${upper}=${rev:-unknown}" "DLAB_CREATED_${upper}=${created:-1970-01-01T00:00:00Z}"
+done
+
+for image in "$@"; do
+  say "building dlab/$image:$DLAB_VERSION"
+  start=$(date +%s)
+  docker compose -f images/build.yaml build "$image"
+  say "built dlab/$image:$DLAB_VERSION in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "dlab/$image:latest" | awk '{printf "%.2f GB", $1/1e9}')"
+done

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make lock: resolve each image's short requirements.in into a hash-pinned requirements.lock.
+# The base is resolved first; the images built FROM it are constrained by its lock so that
+# the packages they share keep the base's versions (its layer is reused, never changed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UV=${UV:-.venv/bin/uv}
+export UV_NO_CONFIG=1
+
+# Wheels that come from a local folder here (pip's find-links, e.g. the PyTorch CPU build
+# where PyTorch's own index cannot be reached) or from PyTorch's CPU index elsewhere.
+find_links=()
+for dir in ${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}; do
+  [ -d "$dir" ] && find_links+=(--find-links "$dir")
+done
+if [ ${#find_links[@]} -eq 0 ]; then
+  find_links+=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+fi
+
+compile() { # compile IN LOCK [extra uv args]
+  local in=$1 lock=$2; shift 2
+  echo "locking $lock"
+  "$UV" pip compile --quiet --upgrade --generate-hashes \
+    --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+    --custom-compile-command "make lock" "$@" "$in" -o "$lock"
+}
+
+targets=${*:-base cpu}
+for image in $targets; do
+  case $image in
+    base) compile images/base/bootstrap.in images/base/bootstrap.lock
+          compile images/base/requirements.in images/base/requirements.lock ;;
+    cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock \
+            -c images/base/requirements.lock "${find_links[@]}" ;;
+    *)    [ -f "images/$image/requirements.in" ] || { echo "no images/$image/requirements.in" >&2; exit 2; }
+          compile "images/$image/requirements.in" "images/$image/requirements.lock" ;;
+  esac
+done
