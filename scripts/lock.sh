@@ -25,13 +25,15 @@ compile() { # compile IN LOCK [extra uv args]
     --custom-compile-command "make lock" "$@" "$in" -o "$lock"
 }
 
-targets=${*:-base cpu}
+targets=${*:-base cpu tests}
 for image in $targets; do
   case $image in
     base) compile images/base/bootstrap.in images/base/bootstrap.lock
           compile images/base/requirements.in images/base/requirements.lock ;;
     cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock \
             -c images/base/requirements.lock "${find_links[@]}" ;;
+    tests) "$UV" pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
+            --custom-compile-command "make lock" tests/requirements.in -o tests/requirements.lock ;;
     *)    [ -f "images/$image/requirements.in" ] || { echo "no images/$image/requirements.in" >&2; exit 2; }
           compile "images/$image/requirements.in" "images/$image/requirements.lock" ;;
   esac

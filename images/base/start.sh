@@ -20,7 +20,8 @@ _log() {
 
 run_hooks() {
   local dir=$1 f
-  [ -d "$dir" ] || return 0
+  # Nothing to say about an empty folder: keeps `docker run dlab/cpu CMD` output clean.
+  [ -d "$dir" ] && compgen -G "$dir/*" >/dev/null || return 0
   _log "Running hooks in: $dir as uid: $(id -u) gid: $(id -g)"
   for f in "$dir"/*; do
     [ -e "$f" ] || continue

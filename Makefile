@@ -1,0 +1,47 @@
+# dlab: the commands people use. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION := $(shell cat VERSION)
+VENV    := .venv
+PYTEST  := $(VENV)/bin/pytest
+# make lab: which image, which host port, which volume keeps the home between runs.
+IMAGE ?= dlab/cpu
+PORT  ?= 8888
+LAB_HOME_VOLUME ?= dlab-lab-home
+# make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
+PYTEST_ARGS ?=
+
+.PHONY: help docker build lab test lock bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+docker: ## make sure a Docker engine and Compose v2 are there (installs them on Debian/Ubuntu as root)
+	@scripts/install-docker.sh
+
+build: ## build dlab/base and dlab/cpu (BuildKit, from the locks; detects offline/proxy set-ups)
+	@scripts/build-images.sh base cpu
+
+lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
+	@echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
+	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) \
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan $(IMAGE)
+
+$(VENV)/.installed: tests/requirements.lock
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r tests/requirements.lock
+	@touch $@
+
+test: build $(VENV)/.installed ## build what is needed, then run every test
+	@$(PYTEST) $(PYTEST_ARGS)
+
+lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
+	@UV=$(VENV)/bin/uv scripts/lock.sh
+
+bench: $(VENV)/.installed ## measure cold build times and image sizes; writes the README's table
+	@$(VENV)/bin/python scripts/bench.py
+
+clean: ## remove dlab images and build scratch (volumes, and so every home, are kept)
+	-@docker image rm $$(docker image ls -q 'dlab/*' | sort -u) 2>/dev/null
+	@rm -rf .build

@@ -1,0 +1,122 @@
+"""Shared fixtures: real containers of real images, always removed, inspected with testinfra."""
+import json
+import pathlib
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+import testinfra
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VERSION = (ROOT / "VERSION").read_text().strip()
+# Lines that dlab's start scripts print when something is wrong (docker-stacks' convention).
+PROBLEM_LINE = re.compile(r"^(WARNING|ERROR):", re.MULTILINE)
+
+
+def docker(*args, check=True, timeout=300, **kwargs):
+    """Run the docker CLI and return the completed process (text output)."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
+
+
+def image_exists(image):
+    return docker("image", "inspect", image, check=False).returncode == 0
+
+
+def wait_for(condition, timeout, interval=0.5, message="condition"):
+    """Poll until condition() returns a truthy value; fail with message after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+class TrackedContainer:
+    """Containers of one image that are always removed, as in jupyter/docker-stacks' tests."""
+
+    def __init__(self, image):
+        self.image = image
+        self.ids = []
+
+    def run_detached(self, *args, command=()):
+        """Start a container (docker run -d ARGS IMAGE COMMAND) and return its id."""
+        name = f"dlab-test-{uuid.uuid4().hex[:10]}"
+        cid = docker("run", "-d", "--name", name, *args, self.image, *command).stdout.strip()
+        self.ids.append(cid)
+        return cid
+
+    def run_and_wait(self, *args, command=(), timeout=180, expect_rc=0, no_problems=True):
+        """Run a container to its end; return its logs (stdout and stderr together)."""
+        cid = self.run_detached(*args, command=command)
+        rc = int(docker("wait", cid, timeout=timeout).stdout.strip())
+        logs = self.logs(cid)
+        assert rc == expect_rc, f"exit code {rc}, expected {expect_rc}; logs:\n{logs}"
+        if no_problems:
+            assert not PROBLEM_LINE.search(logs), f"WARNING/ERROR lines in the logs:\n{logs}"
+        return logs
+
+    def logs(self, cid):
+        out = docker("logs", cid, check=False)
+        return out.stdout + out.stderr
+
+    def host(self, cid):
+        """A testinfra host inside the container (docker exec)."""
+        return testinfra.get_host(f"docker://{cid}")
+
+    def inspect(self, cid):
+        return json.loads(docker("inspect", cid).stdout)[0]
+
+    def published_url(self, cid, port=8888):
+        """http://127.0.0.1:<host port> for a container started with -p 127.0.0.1::PORT."""
+        binding = docker("port", cid, f"{port}/tcp").stdout.split()[0]
+        return "http://127.0.0.1:" + binding.rsplit(":", 1)[1]
+
+    def remove_all(self):
+        for cid in self.ids:
+            docker("rm", "-f", "-v", cid, check=False)
+
+
+@pytest.fixture(scope="session")
+def version():
+    return VERSION
+
+
+def make_container_fixture(image):
+    @pytest.fixture
+    def fixture():
+        if not image_exists(image):
+            pytest.fail(f"{image} is not built: run `make build` (make test builds it)")
+        tracked = TrackedContainer(image)
+        yield tracked
+        tracked.remove_all()
+
+    return fixture
+
+
+base_container = make_container_fixture("dlab/base")
+cpu_container = make_container_fixture("dlab/cpu")
+
+
+@pytest.fixture(params=["dlab/base", "dlab/cpu"])
+def container(request):
+    """A TrackedContainer of each image that every dlab image must satisfy."""
+    if not image_exists(request.param):
+        pytest.fail(f"{request.param} is not built: run `make build` (make test builds it)")
+    tracked = TrackedContainer(request.param)
+    yield tracked
+    tracked.remove_all()
+
+
+def read_lock(path):
+    """{name: version} of a uv/pip-compile lock file (hashes and comments ignored)."""
+    pins = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s\\;]+)", line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-").replace(".", "-")] = match.group(3)
+    return pins

@@ -1,0 +1,200 @@
+"""What every dlab image (base and cpu) must be: user, PID 1, locked packages, Jupyter, health."""
+import json
+import re
+import subprocess
+
+import pytest
+import requests
+
+from conftest import ROOT, VERSION, docker, read_lock, wait_for
+
+LOCKS = {
+    "dlab/base": ["images/base/bootstrap.lock", "images/base/requirements.lock"],
+    "dlab/cpu": ["images/base/bootstrap.lock", "images/cpu/requirements.lock"],
+}
+# Seeded into every venv by Python itself, not by a lock.
+VENV_SEEDS = {"pip", "setuptools"}
+
+
+def wait_healthy(container, cid, timeout=120):
+    def healthy():
+        state = container.inspect(cid)["State"]
+        assert state["Running"], f"container exited:\n{container.logs(cid)}"
+        return state.get("Health", {}).get("Status") == "healthy"
+
+    wait_for(healthy, timeout, message=f"{container.image} to turn healthy")
+
+
+def token_from_logs(container, cid):
+    match = wait_for(lambda: re.search(r"token=([0-9a-f]{16,})", container.logs(cid)), 60, message="a token in the logs")
+    return match.group(1)
+
+
+def test_runs_as_jovyan_uid_1000_gid_100(container):
+    logs = container.run_and_wait(command=["id"])
+    assert "uid=1000(jovyan) gid=100(users)" in logs
+
+
+def test_image_user_is_not_root(container):
+    config = json.loads(docker("image", "inspect", container.image).stdout)[0]["Config"]
+    assert config["User"] == "1000"
+    assert "8888/tcp" in config["ExposedPorts"]
+    assert config["Healthcheck"]["Test"][-1] == "/usr/local/bin/dlab-healthcheck"
+
+
+def test_tini_is_pid_1(container):
+    cid = container.run_detached(command=["sleep", "60"])
+    host = container.host(cid)
+    wait_for(lambda: host.file("/proc/1/comm").exists, 10, message="the container to start")
+    assert host.file("/proc/1/comm").content_string.strip() == "tini"
+    sleeper = host.process.get(comm="sleep")
+    assert sleeper.user == "jovyan"
+
+
+def test_every_locked_package_is_installed_at_its_locked_version(container):
+    """The image holds exactly its locks: two builds from the same lock hold the same packages."""
+    expected = {}
+    for lock in LOCKS[container.image]:
+        expected.update(read_lock(ROOT / lock))
+    logs = container.run_and_wait(command=["dlab-info", "--packages"])
+    installed = dict(line.split("==", 1) for line in logs.splitlines() if "==" in line)
+    missing_or_wrong = {n: (v, installed.get(n)) for n, v in expected.items() if installed.get(n) != v}
+    assert not missing_or_wrong, f"(locked, installed): {missing_or_wrong}"
+    unlocked = set(installed) - set(expected) - VENV_SEEDS
+    assert not unlocked, f"installed but in no lock: {unlocked}"
+
+
+def test_manifest_matches_what_python_sees(container):
+    """dlab-info's manifest (written at build) agrees with the live environment."""
+    script = (
+        "import importlib.metadata as m, json;"
+        "live = {d.metadata['Name'].lower().replace('_','-').replace('.','-'): d.version for d in m.distributions()};"
+        "baked = json.load(open('/opt/dlab/manifest.json'))['python_packages'];"
+        "print('SAME' if live == baked else sorted(set(live.items()) ^ set(baked.items())))"
+    )
+    assert "SAME" in container.run_and_wait(command=["python", "-c", script]).splitlines()
+
+
+def test_pip_check_is_clean(container):
+    logs = container.run_and_wait(command=["python", "-m", "pip", "check"])
+    assert "No broken requirements found" in logs
+
+
+def test_dlab_info_tells_the_versions(container):
+    logs = container.run_and_wait(command=["dlab-info"])
+    assert f"{container.image} {VERSION}" in logs
+    assert "jupyterlab 4." in logs
+    assert "Debian 12." in logs
+    if container.image == "dlab/cpu":
+        for name in ["tensorflow-cpu 2.21.0", "keras 3.15.1", "torch 2.13.0+cpu", "jax 0.10.2"]:
+            assert name in logs
+
+
+def test_oci_labels(container):
+    labels = json.loads(docker("image", "inspect", container.image).stdout)[0]["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == VERSION
+    assert labels["org.opencontainers.image.title"] == container.image
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|uncommitted-dirty", labels["org.opencontainers.image.revision"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["org.opencontainers.image.created"])
+    assert labels["org.dlab.os.source"] not in ("", "unknown")
+    # The version tag and :latest are the same image.
+    ids = {docker("image", "inspect", "-f", "{{.Id}}", f"{container.image}:{tag}").stdout for tag in ("latest", VERSION)}
+    assert len(ids) == 1
+
+
+def test_jupyter_answers_its_api_with_the_printed_token_and_turns_healthy(container):
+    cid = container.run_detached("-p", "127.0.0.1::8888")
+    wait_healthy(container, cid)
+    token = token_from_logs(container, cid)
+    url = container.published_url(cid)
+    assert requests.get(f"{url}/api/status", timeout=10).status_code == 403
+    response = requests.get(f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert response.status_code == 200
+    assert requests.get(f"{url}/lab?token={token}", timeout=10).status_code == 200
+    assert not re.search(r"^(WARNING|ERROR):", container.logs(cid), re.MULTILINE)
+
+
+def test_ctrl_c_stops_the_server_cleanly(base_container):
+    """make lab runs `docker run -it`: one Ctrl-C (SIGINT through tini) must end it, exit 0."""
+    cid = base_container.run_detached("-t")
+    wait_healthy(base_container, cid)
+    docker("kill", "--signal=SIGINT", cid)
+    rc = int(docker("wait", cid, timeout=30).stdout.strip())
+    assert rc == 0, base_container.logs(cid)
+
+
+@pytest.mark.parametrize("port", [9999])
+def test_jupyter_port(base_container, port):
+    cid = base_container.run_detached("-e", f"JUPYTER_PORT={port}", "-p", f"127.0.0.1::{port}")
+    wait_healthy(base_container, cid)
+    url = base_container.published_url(cid, port)
+    assert requests.get(f"{url}/api", timeout=10).json()["version"]
+
+
+def test_nb_uid_and_nb_gid_as_root(base_container):
+    logs = base_container.run_and_wait("--user", "root", "-e", "NB_UID=1010", "-e", "NB_GID=1020", command=["id"])
+    assert re.search(r"uid=1010\(jovyan\) gid=1020\(jovyan\) groups=1020\(jovyan\),100\(users\)", logs), logs
+
+
+def test_nb_uid_without_root_warns_and_keeps_1000(base_container):
+    logs = base_container.run_and_wait("-e", "NB_UID=1010", command=["id", "-u"], no_problems=False)
+    assert "WARNING: NB_UID=1010 is ignored" in logs
+    assert "1000" in logs.splitlines()
+
+
+@pytest.mark.parametrize("grant, expected_rc", [("yes", 0), ("no", 1)])
+def test_grant_sudo(base_container, grant, expected_rc):
+    logs = base_container.run_and_wait("--user", "root", "-e", f"GRANT_SUDO={grant}",
+                                       command=["sudo", "-n", "id", "-u"], expect_rc=expected_rc, no_problems=False)
+    if expected_rc == 0:
+        assert "0" in logs.splitlines()
+
+
+@pytest.mark.parametrize("chown_home, writable", [("yes", True), ("no", False)])
+def test_chown_home(base_container, tmp_path, chown_home, writable):
+    """A home that arrives owned by root (a fresh bind mount) is handed to the user by CHOWN_HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o755)
+    command = ["bash", "-c", "touch ~/probe && echo WROTE || echo DENIED"]
+    logs = base_container.run_and_wait("--user", "root", "-e", f"CHOWN_HOME={chown_home}",
+                                       "-v", f"{home}:/home/jovyan", command=command)
+    assert ("WROTE" in logs.splitlines()) == writable, logs
+
+
+def test_hook_folders_run_before_the_command(base_container, tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "10-env.sh").write_text("export DLAB_HOOK_SAYS=sourced\n")
+    (hooks / "20-exec").write_text("#!/bin/bash\necho executed-hook-ran\n")
+    (hooks / "20-exec").chmod(0o755)
+    logs = base_container.run_and_wait("-v", f"{hooks}:/usr/local/bin/before-notebook.d:ro",
+                                       command=["bash", "-c", "echo hook=$DLAB_HOOK_SAYS"])
+    assert "executed-hook-ran" in logs.splitlines() and "hook=sourced" in logs.splitlines()
+
+
+def test_a_failing_hook_stops_the_start_with_an_error(base_container, tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "10-broken.sh").write_text("false\n")
+    logs = base_container.run_and_wait("-v", f"{hooks}:/usr/local/bin/start-notebook.d:ro",
+                                       command=["echo", "should-not-run"], expect_rc=1, no_problems=False)
+    assert "ERROR:" in logs and "should-not-run" not in logs
+
+
+def test_jupyterhub_api_token_starts_the_singleuser_server(base_container):
+    env = ["-e", "JUPYTERHUB_API_TOKEN=test-token", "-e", "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api",
+           "-e", "JUPYTERHUB_CLIENT_ID=jupyterhub-user-test", "-e", "JUPYTERHUB_USER=test",
+           "-e", "JUPYTERHUB_SERVICE_PREFIX=/user/test/", "-e", "JUPYTERHUB_BASE_URL=/"]
+    cid = base_container.run_detached(*env)
+    wait_for(lambda: "starting jupyterhub-singleuser" in base_container.logs(cid), 30, message="the singleuser switch")
+    # The switch happened: the server that started is JupyterHub's single-user server.
+    wait_for(lambda: "jupyterhub-singleuser" in base_container.logs(cid).split("starting jupyterhub-singleuser", 1)[1]
+             or "JupyterHub" in base_container.logs(cid).split("starting jupyterhub-singleuser", 1)[1],
+             60, message="jupyterhub-singleuser output")
+
+
+def test_the_venv_is_writable_by_the_user(base_container):
+    """`pip install` in a running container works (docker-stacks users expect it); nothing is fetched."""
+    logs = base_container.run_and_wait(command=["bash", "-c", "test -w /opt/venv/lib/python3.11/site-packages && echo OK"])
+    assert "OK" in logs
