@@ -44,7 +44,8 @@ run_hooks() {
 # rounded up. cgroup v2 (cpu.max) and v1 (cpu.cfs_quota_us) are both read.
 cpu_limit() {
   local n quota period
-  n=$(nproc)
+  # nproc alone would answer OMP_NUM_THREADS back to us: ask it for the CPU set only.
+  n=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   if [ -r /sys/fs/cgroup/cpu.max ]; then
     read -r quota period </sys/fs/cgroup/cpu.max
   elif [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
@@ -62,10 +63,13 @@ cpu_limit() {
 # limited to 1 CPU on a 32-core server must not start 32 threads per framework.
 DLAB_CPUS=$(cpu_limit)
 export DLAB_CPUS
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$DLAB_CPUS}          # PyTorch, oneDNN, OpenMP code
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$DLAB_CPUS} # NumPy, SciPy
-export MKL_NUM_THREADS=${MKL_NUM_THREADS:-$DLAB_CPUS}
-export TF_NUM_INTRAOP_THREADS=${TF_NUM_INTRAOP_THREADS:-$DLAB_CPUS}
+# A user's own OMP_NUM_THREADS is the default for the other pools too (PyTorch takes MKL's
+# count over OMP's when the two differ).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$DLAB_CPUS}           # PyTorch, oneDNN, OpenMP code
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$OMP_NUM_THREADS} # NumPy, SciPy
+export MKL_NUM_THREADS=${MKL_NUM_THREADS:-$OMP_NUM_THREADS}
+# TensorFlow also sizes its pools by the cgroup quota itself; these cover graph-mode sessions.
+export TF_NUM_INTRAOP_THREADS=${TF_NUM_INTRAOP_THREADS:-$OMP_NUM_THREADS}
 export TF_NUM_INTEROP_THREADS=${TF_NUM_INTEROP_THREADS:-$(( DLAB_CPUS < 2 ? 1 : 2 ))}
 # JAX/XLA: its compute (Eigen) pool; XLA sizes its other pools by CPU affinity, not quota.
 if [[ "${XLA_FLAGS:-}" != *intra_op_parallelism_threads* ]]; then
