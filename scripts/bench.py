@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""make bench: measure what users wait for, and write it into the README's performance table.
+
+Cold by default: dlab's images and the build cache are removed first, so the figures are those of
+a fresh machine (the OS base included). BENCH_WARM=1 keeps the cache (rebuild figures instead).
+"""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+RESULTS = ROOT / ".build/bench.json"
+
+
+def sh(*command, **kwargs):
+    return subprocess.run(command, cwd=ROOT, check=True, text=True, capture_output=True, **kwargs).stdout
+
+
+def timed(*command):
+    start = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True)
+    return time.monotonic() - start
+
+
+def size_gb(image):
+    return int(sh("docker", "image", "inspect", "-f", "{{.Size}}", image)) / 1e9
+
+
+def lab_ready_seconds(image):
+    """docker run until the Jupyter server answers /api: what a learner waits for after `make lab`."""
+    start = time.monotonic()
+    cid = sh("docker", "run", "-d", "-p", "127.0.0.1::8888", image).strip()
+    try:
+        port = sh("docker", "port", cid, "8888/tcp").split()[0].rsplit(":", 1)[1]
+        while time.monotonic() - start < 120:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2)
+                return time.monotonic() - start
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{image} did not answer within 120 s")
+    finally:
+        sh("docker", "rm", "-f", cid)
+
+
+def import_seconds(image, module):
+    """First import of a framework in a new container (what the first notebook cell costs)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    return float(sh("docker", "run", "--rm", image, "python", "-c", code, stderr=subprocess.DEVNULL).split()[-1])
+
+
+def main():
+    results = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "cold": not os.environ.get("BENCH_WARM")}
+    if results["cold"]:
+        print("bench: removing dlab images and the build cache for a cold build", flush=True)
+        images = sh("docker", "image", "ls", "-q", "dlab/*").split()
+        if images:
+            subprocess.run(["docker", "image", "rm", "-f", *sorted(set(images))], cwd=ROOT, capture_output=True)
+        sh("docker", "builder", "prune", "-af")
+    results["os_base_s"] = timed("scripts/os-base.sh")
+    for image in ["base", "cpu"]:
+        results[f"{image}_build_s"] = timed("scripts/build-images.sh", image)
+        results[f"{image}_size_gb"] = size_gb(f"dlab/{image}")
+    results["lab_ready_s"] = lab_ready_seconds("dlab/cpu")
+    for module in ["tensorflow", "torch", "jax", "keras"]:
+        results[f"import_{module}_s"] = import_seconds("dlab/cpu", module)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+    write_table(results)
+
+
+def write_table(r):
+    kind = "cold (no image, no build cache)" if r["cold"] else "warm (build cache kept)"
+    rows = [
+        "| what | figure |",
+        "|---|---|",
+        f"| OS base (debootstrap or pull) | {r['os_base_s']:.0f} s |",
+        f"| `dlab/base` build, {kind} | {r['base_build_s']:.0f} s |",
+        f"| `dlab/cpu` build on top of base | {r['cpu_build_s']:.0f} s |",
+        f"| `dlab/base` size | {r['base_size_gb']:.2f} GB |",
+        f"| `dlab/cpu` size (includes base) | {r['cpu_size_gb']:.2f} GB |",
+        f"| `docker run dlab/cpu` until JupyterLab answers | {r['lab_ready_s']:.1f} s |",
+        f"| first `import tensorflow` / `torch` / `jax` / `keras` | {r['import_tensorflow_s']:.1f} / {r['import_torch_s']:.1f} / {r['import_jax_s']:.1f} / {r['import_keras_s']:.1f} s |",
+        "",
+        f"Measured by `make bench` on {r['date']}, {r['cpus']} cores.",
+    ]
+    text = README.read_text()
+    new = re.sub(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S)
+    if new == text and "<!-- bench:start -->" not in text:
+        sys.exit("README.md has no <!-- bench:start --> / <!-- bench:end --> markers")
+    README.write_text(new)
+
+
+if __name__ == "__main__":
+    main()

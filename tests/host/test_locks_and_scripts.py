@@ -1,0 +1,59 @@
+"""Host side: the locks are consistent and hash-pinned; the scripts fail with a clear message."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from conftest import ROOT, read_lock
+
+LOCKS = sorted(ROOT.glob("images/*/*.lock")) + [ROOT / "tests/requirements.lock"]
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_pin_has_a_hash(lock):
+    text = lock.read_text()
+    entries = [block for block in text.split("\n") if "==" in block and not block.startswith((" ", "#"))]
+    assert entries, f"{lock} pins nothing"
+    # Each pinned requirement is followed by at least one --hash line before the next pin.
+    current = None
+    hashed = set()
+    for line in text.splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            current = line.split("==")[0]
+        elif current and line.strip().startswith("--hash=sha256:"):
+            hashed.add(current)
+    assert {e.split("==")[0] for e in entries} == hashed
+
+
+def test_cpu_lock_keeps_every_base_version():
+    """dlab/cpu installs on top of dlab/base without changing any of its packages."""
+    base, cpu = read_lock(ROOT / "images/base/requirements.lock"), read_lock(ROOT / "images/cpu/requirements.lock")
+    changed = {name: (version, cpu.get(name)) for name, version in base.items() if cpu.get(name) != version}
+    assert not changed, changed
+
+
+def run_as_nobody(*command, env_extra=None):
+    """Run a project script as an unprivileged user with no Docker engine reachable."""
+    env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    env.update(env_extra or {})
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_no_docker_engine_says_what_to_do():
+    result = run_as_nobody("bash", "scripts/install-docker.sh")
+    assert result.returncode != 0
+    assert "dlab:" in result.stderr and ("Install Docker" in result.stderr or "start it" in result.stderr), result.stderr
+
+
+def test_build_of_an_unknown_image_is_refused():
+    result = subprocess.run(["scripts/build-images.sh", "nosuchimage"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown image 'nosuchimage'" in result.stderr
+
+
+def test_make_without_a_target_lists_the_targets():
+    out = subprocess.run(["make", "-s"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    for target in ["build", "lab", "test", "lock", "bench"]:
+        assert f"make {target}" in out

@@ -1,0 +1,71 @@
+"""No CA bundle, secret or token ends up in any layer or in the image's configuration."""
+import hashlib
+import json
+import pathlib
+import re
+import subprocess
+import tarfile
+
+import pytest
+
+from conftest import ROOT, docker
+
+CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
+
+
+def build_ca_bundle():
+    """The bundle `make build` handed to BuildKit as a secret (empty where none was needed)."""
+    path = ROOT / ".build/ca-bundle.pem"
+    return path.read_bytes() if path.exists() else b""
+
+
+def certificate_bodies(pem):
+    return {re.sub(rb"\s", b"", body) for body in CERT.findall(pem)}
+
+
+def layer_files(image):
+    """(layer, path, member, file object) for every regular file of every layer of IMAGE."""
+    with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as save:
+        with tarfile.open(fileobj=save.stdout, mode="r|") as outer:
+            for entry in outer:
+                # A layer that repeats another is saved as a link to it: scanned once.
+                if not entry.name.endswith("layer.tar") or not entry.isfile():
+                    continue
+                with tarfile.open(fileobj=outer.extractfile(entry), mode="r|") as layer:
+                    for member in layer:
+                        if member.isfile():
+                            yield entry.name, member.name, member, layer
+
+
+@pytest.mark.parametrize("image", ["dlab/cpu"])  # its layers include every layer of dlab/base
+def test_no_ca_bundle_or_secret_in_any_layer(image):
+    bundle = build_ca_bundle()
+    bundle_sha = hashlib.sha256(bundle).hexdigest() if bundle else None
+    # Certificates of the build's bundle that Debian's own ca-certificates does not ship: the
+    # intercepting proxy's CA. None of them may appear in any file of any layer.
+    debian = docker("run", "--rm", "--entrypoint", "cat", image, "/etc/ssl/certs/ca-certificates.crt").stdout.encode()
+    foreign = certificate_bodies(bundle) - certificate_bodies(debian)
+    leaks = []
+    for layer_name, path, member, layer in layer_files(image):
+        if path.startswith("run/secrets/") or path.startswith("wheelhouse/"):
+            leaks.append(f"{layer_name}: {path}")
+            continue
+        suspicious = path.endswith((".pem", ".crt", ".cer")) or (bundle and member.size == len(bundle))
+        if not suspicious:
+            continue
+        content = layer.extractfile(member).read()
+        if bundle_sha and hashlib.sha256(content).hexdigest() == bundle_sha:
+            leaks.append(f"{layer_name}: {path} is the build's CA bundle")
+        if certificate_bodies(content) & foreign:
+            leaks.append(f"{layer_name}: {path} holds the build's extra CA")
+    assert not leaks, leaks
+
+
+@pytest.mark.parametrize("image", ["dlab/base", "dlab/cpu"])
+def test_no_secret_in_image_configuration_or_history(image):
+    config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    env = "\n".join(config["Env"])
+    assert "ca_bundle" not in env and "SSL_CERT_FILE" not in env and "PIP_CERT" not in env
+    assert not re.search(r"(TOKEN|SECRET|PASSWORD)=", env), env
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    assert "BEGIN CERTIFICATE" not in history
