@@ -52,7 +52,9 @@ def lab_ready_seconds(image):
 def import_seconds(image, module):
     """First import of a framework in a new container (what the first notebook cell costs)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    return float(sh("docker", "run", "--rm", image, "python", "-c", code, stderr=subprocess.DEVNULL).split()[-1])
+    out = subprocess.run(["docker", "run", "--rm", image, "python", "-c", code], check=True, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    return float(out.split()[-1])
 
 
 def main():
