@@ -111,6 +111,11 @@ def test_jupyter_answers_its_api_with_the_printed_token_and_turns_healthy(contai
     response = requests.get(f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=10)
     assert response.status_code == 200
     assert requests.get(f"{url}/lab?token={token}", timeout=10).status_code == 200
+    # A classroom image: JupyterLab neither prompts for news nor checks for updates.
+    # (overrides.json becomes the schema's defaults, which a user may still change)
+    schema = requests.get(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                          headers={"Authorization": f"token {token}"}, timeout=10).json()["schema"]["properties"]
+    assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
     assert not re.search(r"^(WARNING|ERROR):", container.logs(cid), re.MULTILINE)
 
 
