@@ -138,7 +138,7 @@ fi
 if [[ "$GRANT_SUDO" == "1" || "$GRANT_SUDO" == "yes" ]]; then
   _log "WARNING: GRANT_SUDO is ignored: start the container with --user root"
 fi
-if [[ "$CHOWN_HOME" == "1" || "$CHOWN_HOME" == "yes" ]] && [ -n "$CHOWN_HOME" ]; then
+if [[ "$CHOWN_HOME" == "1" || "$CHOWN_HOME" == "yes" ]]; then
   _log "WARNING: CHOWN_HOME is ignored: start the container with --user root"
 fi
 # An arbitrary --user uid: give it a name (docker-stacks does the same), home stays /home/jovyan.

@@ -192,11 +192,10 @@ def test_jupyterhub_api_token_starts_the_singleuser_server(base_container):
            "-e", "JUPYTERHUB_CLIENT_ID=jupyterhub-user-test", "-e", "JUPYTERHUB_USER=test",
            "-e", "JUPYTERHUB_SERVICE_PREFIX=/user/test/", "-e", "JUPYTERHUB_BASE_URL=/"]
     cid = base_container.run_detached(*env)
-    wait_for(lambda: "starting jupyterhub-singleuser" in base_container.logs(cid), 30, message="the singleuser switch")
-    # The switch happened: the server that started is JupyterHub's single-user server.
-    wait_for(lambda: "jupyterhub-singleuser" in base_container.logs(cid).split("starting jupyterhub-singleuser", 1)[1]
-             or "JupyterHub" in base_container.logs(cid).split("starting jupyterhub-singleuser", 1)[1],
-             60, message="jupyterhub-singleuser output")
+    marker = "starting jupyterhub-singleuser"
+    wait_for(lambda: marker in base_container.logs(cid), 30, message="the singleuser switch")
+    # The server that started after the switch is JupyterHub's single-user server.
+    wait_for(lambda: "JupyterHub" in base_container.logs(cid).split(marker, 1)[1], 60, message="jupyterhub-singleuser output")
 
 
 def test_the_venv_is_writable_by_the_user(base_container):
