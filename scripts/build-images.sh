@@ -58,7 +58,6 @@ inputs() {
 }
 for image in "$@"; do
   upper=$(echo "$image" | tr '[:lower:]' '[:upper:]')
-  # shellcheck disable=SC2046
   paths=$(for p in $(inputs "$image"); do if [ -e "$p" ]; then echo "$p"; fi; done)
   rev=unknown created=1970-01-01T00:00:00Z
   if git rev-parse --git-dir >/dev/null 2>&1; then

@@ -88,30 +88,29 @@ def version():
     return VERSION
 
 
-def make_container_fixture(image):
-    @pytest.fixture
-    def fixture():
-        if not image_exists(image):
-            pytest.fail(f"{image} is not built: run `make build` (make test builds it)")
-        tracked = TrackedContainer(image)
-        yield tracked
-        tracked.remove_all()
-
-    return fixture
+def tracked_containers(image):
+    """Yield a TrackedContainer of IMAGE, failing clearly if the image is not built."""
+    if not image_exists(image):
+        pytest.fail(f"{image} is not built: run `make build` (make test builds it)")
+    tracked = TrackedContainer(image)
+    yield tracked
+    tracked.remove_all()
 
 
-base_container = make_container_fixture("dlab/base")
-cpu_container = make_container_fixture("dlab/cpu")
+@pytest.fixture
+def base_container():
+    yield from tracked_containers("dlab/base")
+
+
+@pytest.fixture
+def cpu_container():
+    yield from tracked_containers("dlab/cpu")
 
 
 @pytest.fixture(params=["dlab/base", "dlab/cpu"])
 def container(request):
     """A TrackedContainer of each image that every dlab image must satisfy."""
-    if not image_exists(request.param):
-        pytest.fail(f"{request.param} is not built: run `make build` (make test builds it)")
-    tracked = TrackedContainer(request.param)
-    yield tracked
-    tracked.remove_all()
+    yield from tracked_containers(request.param)
 
 
 def read_lock(path):
