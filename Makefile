@@ -9,10 +9,13 @@ PYTEST  := $(VENV)/bin/pytest
 IMAGE ?= dlab/cpu
 PORT  ?= 8888
 LAB_HOME_VOLUME ?= dlab-lab-home
+# make data / make lab: the shared datasets (a volume name, or an absolute host path).
+DATA_VOLUME ?= dlab-data
+DATASETS ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build lab test lock bench clean
+.PHONY: help docker build lab data test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +29,10 @@ build: ## build dlab/base and dlab/cpu (BuildKit, from the locks; detects offlin
 lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
 	@echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
 	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) \
-	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan $(IMAGE)
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v $(DATA_VOLUME):/srv/data:ro $(IMAGE)
+
+data: build ## fetch datasets into the shared volume $(DATA_VOLUME) (DATASETS="mnist cifar10"; default: all)
+	@DATA_VOLUME=$(DATA_VOLUME) scripts/fetch-data.sh $(DATASETS)
 
 $(VENV)/.installed: tests/requirements.lock
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)

@@ -127,7 +127,13 @@ def _untar(source, target_dir, scratch):
     work = Path(tempfile.mkdtemp(prefix="untar-", dir=scratch))
     try:
         with tarfile.open(source) as archive:
-            archive.extractall(work, filter="data")
+            # Only plain files and folders inside the target (Debian's Python 3.11.2 predates
+            # tarfile's extraction filters, so check by hand).
+            for member in archive.getmembers():
+                parts = Path(member.name).parts
+                if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                    raise FetchError(f"{source.name}: unsafe entry {member.name!r}; refusing to extract it")
+            archive.extractall(work)
         target_dir.mkdir(parents=True, exist_ok=True)
         for entry in sorted(work.iterdir()):
             if entry.name.startswith("._"):  # macOS resource forks in some archives
@@ -223,7 +229,8 @@ def fetch(name, entry, data, retries=2, progress=True):
                 "try again later or from another network."
             ) from err
         except requests.RequestException as err:
-            kept = f" {partial.stat().st_size:,} bytes are kept; the next fetch resumes." if partial.exists() else ""
+            size = partial.stat().st_size if partial.exists() else 0
+            kept = f" {size:,} bytes are kept; the next fetch resumes." if size else ""
             raise FetchError(
                 f"{name}: downloading {spec['url']} failed: {err}.{kept} Check the network "
                 "(and HTTPS_PROXY / REQUESTS_CA_BUNDLE behind a proxy), then run the fetch again."

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make data: fetch datasets into the shared data volume (or host folder) that every lab
+# container mounts read-only at /srv/data. Runs dlab-data inside dlab/cpu.
+#   DATA_VOLUME   a volume name (default dlab-data) or an absolute host path (writable by uid 1000)
+# Behind a proxy, HTTPS_PROXY & co. are passed on, and the machine's CA bundle is mounted for
+# this run only (DLAB_CA_BUNDLE, else pip's `cert`): it is never written into an image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+volume=${DATA_VOLUME:-dlab-data}
+[ $# -gt 0 ] || set -- --all
+args=(--rm -v "$volume:/srv/data")
+ca=${DLAB_CA_BUNDLE:-$(python3 -m pip config get global.cert 2>/dev/null || true)}
+if [ -n "$ca" ] && [ -f "$ca" ]; then
+  args+=(-v "$ca:/etc/dlab/ca-bundle.pem:ro" -e REQUESTS_CA_BUNDLE=/etc/dlab/ca-bundle.pem)
+fi
+for var in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+  if [ -n "${!var:-}" ]; then args+=(-e "$var"); fi
+done
+[ -t 1 ] && args+=(-t)
+echo "dlab: fetching into ${volume} (mounted read-only at /srv/data by make lab and the class server)"
+exec docker run "${args[@]}" dlab/cpu dlab-data fetch "$@"
