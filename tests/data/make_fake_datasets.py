@@ -2,7 +2,7 @@
 it has numpy and Pillow). Random pixels, real containers: npz, gzipped IDX, CIFAR's pickled
 batches in a tar.gz, notMNIST's folders of PNGs (with one empty file, as the real archive has).
 
-    python make_fake_datasets.py OUT_DIR
+    python make_fake_datasets.py [--full-size] OUT_DIR
 """
 import gzip
 import io
@@ -14,10 +14,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-out = Path(sys.argv[1])
+out = Path(sys.argv[-1])
 out.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)
-N_TRAIN, N_TEST = 120, 30
+# --full-size: as many examples as the real datasets, for `make bench` to time the labs at
+# the real sizes where the real files cannot be downloaded.
+FULL = "--full-size" in sys.argv
+N_TRAIN, N_TEST = (60000, 10000) if FULL else (120, 30)
+CIFAR_BATCH = 10000 if FULL else 20
+NOTMNIST_PER_LETTER = 1872 if FULL else 5
+TEXT_REPEAT = 18000 if FULL else 2000
 
 
 def images(n, *shape):
@@ -52,7 +58,7 @@ def add(archive, name, data):
 
 # CIFAR-10, python version: pickled dicts of bytes keys.
 with tarfile.open(out / "cifar-10-python.tar.gz", "w:gz") as archive:
-    for name, n in [(f"data_batch_{i}", 20) for i in range(1, 6)] + [("test_batch", N_TEST)]:
+    for name, n in [(f"data_batch_{i}", CIFAR_BATCH) for i in range(1, 6)] + [("test_batch", N_TEST)]:
         batch = {b"data": images(n, 3072), b"labels": list(labels(n)), b"batch_label": name.encode(),
                  b"filenames": [f"{i}.png".encode() for i in range(n)]}
         add(archive, f"cifar-10-batches-py/{name}", pickle.dumps(batch, protocol=2))
@@ -63,12 +69,12 @@ with tarfile.open(out / "cifar-10-python.tar.gz", "w:gz") as archive:
 # notMNIST small: a folder of 28x28 PNGs per letter.
 with tarfile.open(out / "notMNIST_small.tar.gz", "w:gz") as archive:
     for letter in "ABCDEFGHIJ":
-        for i in range(5):
+        for i in range(NOTMNIST_PER_LETTER):
             png = io.BytesIO()
             Image.fromarray(images(1, 28, 28)[0]).save(png, format="PNG")
             add(archive, f"notMNIST_small/{letter}/{letter}{i}.png", png.getvalue())
     add(archive, "notMNIST_small/A/broken.png", b"")
 
 # A text corpus.
-(out / "input.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 2000)
+(out / "input.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * TEXT_REPEAT)
 print("\n".join(sorted(p.name for p in out.iterdir())))

@@ -80,7 +80,7 @@ def test_a_newer_image_never_overwrites_a_students_edits(cpu_container, home_vol
 
 def test_a_full_home_still_starts_jupyter(cpu_container):
     """No room for the labs: a warning that says what to do, and the student still gets in."""
-    cid = start(cpu_container, "--tmpfs", "/home/jovyan:size=96k,uid=1000,gid=100")
+    cid = start(cpu_container, "--tmpfs", "/home/jovyan:size=512k,uid=1000,gid=100")
     logs = cpu_container.logs(cid)
     assert "WARNING: dlab: could not bring the labs into /home/jovyan/labs" in logs
     assert "Free some disk space" in logs

@@ -1,6 +1,5 @@
 """dlab-data against a local HTTP server that serves small files in the real formats: the
 layouts the standard loaders read, checksums, resuming, and every failure's message."""
-import hashlib
 import json
 import shutil
 import sys
@@ -10,7 +9,7 @@ import pytest
 from conftest import ROOT, docker, tracked_containers
 
 sys.path.insert(0, str(ROOT / "tests" / "data"))
-from server import DataServer  # noqa: E402
+from server import DataServer, registry_for  # noqa: E402
 
 REGISTRY = json.loads((ROOT / "labs" / "dlab" / "registry.json").read_text())
 DATASETS = [name for name in REGISTRY if not name.startswith("_")]
@@ -32,17 +31,7 @@ def served(fake_files, tmp_path):
     """The local server, and a registry like dlab's own that points at it: the real install
     rules, the fakes' checksums (sizes where the real entry has no checksum)."""
     with DataServer(fake_files) as server:
-        registry = {}
-        for name in DATASETS:
-            entry = json.loads(json.dumps(REGISTRY[name]))
-            for fname, spec in entry["files"].items():
-                data = (fake_files / fname).read_bytes()
-                spec["url"] = f"{server.url}/{fname}"
-                if "hash" in spec:
-                    spec["hash"] = "sha256:" + hashlib.sha256(data).hexdigest()
-                else:
-                    spec["size"] = len(data)
-            registry[name] = entry
+        registry = registry_for(REGISTRY, fake_files, server.url)
         conf = tmp_path / "conf"
         conf.mkdir()
         (conf / "registry.json").write_text(json.dumps(registry))
