@@ -6,6 +6,7 @@ still finds them.
 
 import os
 import random
+import sys
 
 from . import datasets  # noqa: F401  (dlab.datasets.mnist() and friends)
 
@@ -19,8 +20,6 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    import sys
-
     # Seed only the frameworks the lab imported: importing TensorFlow costs seconds.
     if "torch" in sys.modules:
         import torch

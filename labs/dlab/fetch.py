@@ -139,10 +139,8 @@ def _untar(source, target_dir, scratch):
             if entry.name.startswith("._"):  # macOS resource forks in some archives
                 continue
             final = target_dir / entry.name
-            old = None
-            if final.exists():
-                old = work / f".old-{entry.name}"
-                os.replace(final, old)
+            if final.exists():  # an earlier fetch: move it into the scratch folder, removed below
+                os.replace(final, work / f".old-{entry.name}")
             os.replace(entry, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,5 @@
 """The labs reach a student's ~/labs, and a later start never overwrites their edits."""
 import json
-import shutil
 import uuid
 
 import pytest

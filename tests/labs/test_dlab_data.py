@@ -1,7 +1,6 @@
 """dlab-data against a local HTTP server that serves small files in the real formats: the
 layouts the standard loaders read, checksums, resuming, and every failure's message."""
 import json
-import shutil
 import sys
 
 import pytest
@@ -43,20 +42,17 @@ def served(fake_files, tmp_path):
 
 
 @pytest.fixture
-def dlab_data(served):
-    """Run dlab-data in dlab/cpu against the local server; returns (exit code, output)."""
-    trackers = tracked_containers("dlab/cpu")
-    tracked = next(trackers)
+def dlab_data(served, cpu_container):
+    """Run dlab-data in dlab/cpu against the local server; returns its output."""
 
     def run(*args, data_mount=None, expect_rc=0):
         mount = data_mount or ["-v", f"{served.data}:/data"]
-        logs = tracked.run_and_wait("--network", "host", *mount, "-v", f"{served.conf}:/conf:ro",
+        logs = cpu_container.run_and_wait("--network", "host", *mount, "-v", f"{served.conf}:/conf:ro",
                                     command=("dlab-data", "--dir", "/data", "--registry", "/conf/registry.json", *args),
                                     expect_rc=expect_rc)
         return logs
 
-    yield run
-    next(trackers, None)
+    return run
 
 
 def test_fetch_lays_out_every_dataset_where_the_loaders_look(served, dlab_data, cpu_container):

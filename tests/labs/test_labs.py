@@ -89,8 +89,10 @@ def run_lab(cid, lab, parameters, tag=""):
     args = [a for name, value in parameters.items() for a in ("-p", name, str(value))]
     run = docker("exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
                  f"{lab}.ipynb", out, *args, check=False, timeout=600)
-    executed = json.loads(docker("exec", cid, "cat", out).stdout) if run.returncode == 0 or "Output Notebook" in run.stderr else None
-    errors = [o for c in (executed or {}).get("cells", []) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    # papermill writes the notebook as it runs, so a failed run still shows the failing cell.
+    saved = docker("exec", cid, "cat", out, check=False)
+    executed = json.loads(saved.stdout) if saved.returncode == 0 else {}
+    errors = [o for c in executed.get("cells", []) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert run.returncode == 0, f"{lab} failed:\n{run.stderr[-3000:]}\n" + "\n".join(
         f"{e['ename']}: {e['evalue']}" for e in errors)
     reports = [o["data"][REPORT_MIME] for c in executed["cells"] for o in c.get("outputs", [])
