@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, docker, tracked_containers
+from conftest import ROOT, tracked_containers
 
 sys.path.insert(0, str(ROOT / "tests" / "data"))
 from server import DataServer, registry_for  # noqa: E402
