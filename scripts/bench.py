@@ -70,7 +70,8 @@ def lab_minutes(image, data_volume):
                 sys.exit("bench: the labs never appeared in ~/labs")
             time.sleep(0.5)
         minutes = {}
-        for lab in sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb")):
+        only = os.environ.get("BENCH_LABS", "").split()  # e.g. BENCH_LABS="09-gan": re-time one lab
+        for lab in sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb") if not only or p.stem in only):
             started = time.perf_counter()
             subprocess.run(["docker", "exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
                             f"{lab}.ipynb", f"/tmp/{lab}.ipynb"], check=True, capture_output=True)
@@ -100,8 +101,9 @@ def full_size_volume():
         conf = ROOT / ".build" / "bench-registry.json"
         registry = json.loads((ROOT / "labs" / "dlab" / "registry.json").read_text())
         conf.write_text(json.dumps(registry_for(registry, files, server.url)))
-        sh("docker", "run", "--rm", "--network", "host", "-v", f"{volume}:/data", "-v", f"{conf}:/conf.json:ro",
-           "dlab/cpu", "dlab-data", "--dir", "/data", "--registry", "/conf.json", "fetch", "--quiet", "--all")
+        # Mounted at /srv/data, as make data does: a new volume takes that folder's owner (jovyan).
+        sh("docker", "run", "--rm", "--network", "host", "-v", f"{volume}:/srv/data", "-v", f"{conf}:/conf.json:ro",
+           "dlab/cpu", "dlab-data", "--registry", "/conf.json", "fetch", "--quiet", "--all")
     return volume
 
 
@@ -109,8 +111,12 @@ def bench_labs():
     """Each lab at its defaults twice: with full-size data, and with the packaged fallbacks."""
     full = lab_minutes("dlab/cpu", full_size_volume())
     fallback = lab_minutes("dlab/cpu", None)
-    LAB_RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
-                                       "minutes_full_size": full, "minutes_fallback": fallback}, indent=1))
+    # Merged with earlier results, so that re-timing one lab (BENCH_LABS) keeps the others.
+    earlier = json.loads(LAB_RESULTS.read_text()) if LAB_RESULTS.exists() else {}
+    LAB_RESULTS.write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+        "minutes_full_size": {**earlier.get("minutes_full_size", {}), **full},
+        "minutes_fallback": {**earlier.get("minutes_fallback", {}), **fallback}}, indent=1))
     text = README.read_text()
     for lab in full:
         # The last two cells of the lab's row in the curriculum table are its measured times.
