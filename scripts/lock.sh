@@ -25,13 +25,18 @@ compile() { # compile IN LOCK [extra uv args]
     --custom-compile-command "make lock" "$@" "$in" -o "$lock"
 }
 
-targets=${*:-base cpu tests}
+targets=${*:-base cpu hub tests}
 for image in $targets; do
   case $image in
     base) compile images/base/bootstrap.in images/base/bootstrap.lock
           compile images/base/requirements.in images/base/requirements.lock ;;
     cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock \
             -c images/base/requirements.lock "${find_links[@]}" ;;
+    hub)  compile images/hub/requirements.in images/hub/requirements.lock
+          # configurable-http-proxy and its npm dependencies, with their integrity hashes.
+          command -v npm >/dev/null || { echo "make lock needs npm for images/hub/package-lock.json (apt-get install npm)" >&2; exit 1; }
+          (cd images/hub && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
+             --no-audit --no-fund --loglevel=error) ;;
     tests) "$UV" pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
             --custom-compile-command "make lock" tests/requirements.in -o tests/requirements.lock ;;
     *)    [ -f "images/$image/requirements.in" ] || { echo "no images/$image/requirements.in" >&2; exit 2; }
