@@ -12,10 +12,13 @@ LAB_HOME_VOLUME ?= dlab-lab-home
 # make data / make lab: the shared datasets (a volume name, or an absolute host path).
 DATA_VOLUME ?= dlab-data
 DATASETS ?=
+# make backup / make restore: where the homes' archives go, and whose to restore.
+BACKUP_DIR ?= backups
+USERS ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build lab data test lock bench clean
+.PHONY: help docker build up down backup restore lab data test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,8 +26,20 @@ help: ## list the targets
 docker: ## make sure a Docker engine and Compose v2 are there (installs them on Debian/Ubuntu as root)
 	@scripts/install-docker.sh
 
-build: ## build dlab/base and dlab/cpu (BuildKit, from the locks; detects offline/proxy set-ups)
-	@scripts/build-images.sh base cpu
+build: ## build dlab/base, dlab/cpu and dlab/hub (BuildKit, from the locks; detects offline/proxy set-ups)
+	@scripts/build-images.sh base cpu hub
+
+up: build ## start the class server on http://localhost:8000 (settings: .env, see .env.example)
+	@scripts/hub.sh up
+
+down: ## stop the class server and every student's server; all volumes (homes, hub state) are kept
+	@scripts/hub.sh down
+
+backup: ## copy every student's home to $(BACKUP_DIR)/dlab-home-<user>.tar.gz
+	@scripts/homes.sh backup $(BACKUP_DIR)
+
+restore: ## put homes back from $(BACKUP_DIR) (USERS="alice bob"; default: every archive there)
+	@scripts/homes.sh restore $(BACKUP_DIR) $(USERS)
 
 lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
 	@echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
@@ -40,6 +55,7 @@ $(VENV)/.installed: tests/requirements.lock
 	@touch $@
 
 test: build $(VENV)/.installed ## build what is needed, then run every test
+	@scripts/install-test-tools.sh
 	@$(PYTEST) $(PYTEST_ARGS)
 
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock

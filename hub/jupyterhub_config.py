@@ -1,0 +1,102 @@
+# dlab's JupyterHub configuration. Every setting comes from the environment (compose.yaml passes
+# the DLAB_* variables from .env; .env.example documents each one) and has a safe default.
+# Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes live in dlab_hub.py.
+import os
+import sys
+
+from dlab_hub import SECRETS_DIR, STATE_DIR, docker_client, docker_gpu_runtime, image_present, secret
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+
+
+def env(name, default):
+    """A setting from the environment; an empty value counts as unset."""
+    return os.environ.get(name) or default
+
+
+PREFIX = env("DLAB_PREFIX", "dlab")  # names: containers PREFIX-<user>, homes PREFIX-home-<user>
+NETWORK = env("DLAB_NETWORK", "dlab")  # the Docker network of the hub and the students' containers
+ADMIN = env("DLAB_ADMIN", "admin")  # the organizer's account, made on first start
+CLASS_CODE = env("DLAB_CLASS_CODE", "")  # empty: the organizer approves each sign-up
+CPU_IMAGE = env("DLAB_IMAGE", "dlab/cpu:latest")  # the students' image
+GPU_IMAGE = env("DLAB_GPU_IMAGE", "dlab/gpu:latest")  # the GPU profile's image
+GPUS = env("DLAB_GPUS", "auto")  # auto | none | all | a count (2) | device ids (0,1)
+DATA_VOLUME = env("DLAB_DATA_VOLUME", "dlab-data")  # shared datasets (make data), read-only
+MEM_LIMIT = env("DLAB_MEM_LIMIT", "4G")  # memory per student; the kernel is killed beyond it
+CPU_LIMIT = float(env("DLAB_CPU_LIMIT", "2"))  # CPU cores per student
+PIDS_LIMIT = int(env("DLAB_PIDS_LIMIT", "1024"))  # processes per student: a fork bomb stops here
+SHM_SIZE = env("DLAB_SHM_SIZE", "1g")  # /dev/shm per student: PyTorch data loaders need more than 64m
+IDLE_TIMEOUT = int(env("DLAB_IDLE_TIMEOUT", "3600"))  # seconds idle before a server is stopped; 0: never
+CULL_EVERY = int(env("DLAB_CULL_EVERY", str(max(IDLE_TIMEOUT // 4, 10))))  # how often the culler looks
+START_TIMEOUT = int(env("DLAB_START_TIMEOUT", "600"))  # seconds a server may take to start
+
+# --- The hub and its proxy -------------------------------------------------------------------
+c.JupyterHub.bind_url = "http://:8000"  # the proxy's public port (compose publishes DLAB_HUB_PORT)
+c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
+c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on NETWORK
+c.JupyterHub.db_url = f"sqlite:///{STATE_DIR}/jupyterhub.sqlite"  # on the hub-state volume
+c.JupyterHub.cookie_secret_file = str(SECRETS_DIR / "cookie_secret")  # made below, mode 0600
+secret("cookie_secret")  # made here so that every secret lives in one folder, one way
+c.ConfigurableHTTPProxy.auth_token = secret("proxy_token")  # between the hub and its proxy
+c.CryptKeeper.keys = [bytes.fromhex(secret("crypt_key"))]  # encrypts auth state at rest
+c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page with a class code field
+c.JupyterHub.template_vars = {"class_code_required": bool(CLASS_CODE)}
+
+# --- Accounts --------------------------------------------------------------------------------
+c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
+c.Authenticator.admin_users = {ADMIN}  # made on first start, password in secrets/admin-password
+c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
+c.DlabAuthenticator.class_code = CLASS_CODE  # right code at sign-up: approved at once
+c.NativeAuthenticator.open_signup = False  # otherwise: the organizer approves at /hub/authorize
+c.NativeAuthenticator.minimum_password_length = int(env("DLAB_MIN_PASSWORD_LENGTH", "8"))
+c.NativeAuthenticator.check_common_password = True  # refuse "password123" and its friends
+c.NativeAuthenticator.allowed_failed_logins = 5  # then wait:
+c.NativeAuthenticator.seconds_before_next_try = 60  # a minute between guesses
+
+# --- One container per student ---------------------------------------------------------------
+client = docker_client()  # exits with what to do if the Docker socket is not there
+if GPUS == "auto":
+    GPUS = "all" if docker_gpu_runtime(client) and image_present(client, GPU_IMAGE) else "none"
+    if docker_gpu_runtime(client) and GPUS == "none":
+        print(f"dlab hub: this server has a GPU runtime but no {GPU_IMAGE}: `make build-gpu` "
+              "adds the GPU profile", file=sys.stderr)
+if not image_present(client, CPU_IMAGE):
+    print(f"dlab hub: {CPU_IMAGE} is missing: `make up` builds it", file=sys.stderr)
+
+c.JupyterHub.spawner_class = "dlab_hub.DlabSpawner"
+c.DlabSpawner.cpu_image = CPU_IMAGE
+c.DlabSpawner.gpu_image = GPU_IMAGE
+c.DlabSpawner.gpus = "" if GPUS == "none" else GPUS  # "": no GPU profile, no form
+c.DockerSpawner.image = CPU_IMAGE  # the default, before a profile is chosen
+c.DockerSpawner.pull_policy = "never"  # images are built here (make build), never pulled
+c.DockerSpawner.cmd = ["start-singleuser.sh"]  # copies the labs into the home, then jupyterhub-singleuser
+c.DockerSpawner.prefix = PREFIX  # container names: PREFIX-<escaped user name>
+c.DockerSpawner.network_name = NETWORK  # the students' servers reach the hub as `hub`
+c.DockerSpawner.use_internal_ip = True  # the proxy reaches them on that network, no published ports
+c.DockerSpawner.remove = True  # removed on stop: a new image never meets a stale container
+c.DockerSpawner.volumes = {
+    f"{PREFIX}-home-{{username}}": "/home/jovyan",  # the student's home, kept across stops
+    DATA_VOLUME: {"bind": "/srv/data", "mode": "ro"},  # datasets fetched by `make data`
+}
+c.DockerSpawner.extra_create_kwargs = {"labels": {"org.dlab.hub": PREFIX, "org.dlab.user": "{raw_username}"}}
+c.DockerSpawner.notebook_dir = "/home/jovyan"
+c.DockerSpawner.mem_limit = MEM_LIMIT
+c.DockerSpawner.cpu_limit = CPU_LIMIT
+c.DockerSpawner.extra_host_config = {"pids_limit": PIDS_LIMIT, "shm_size": SHM_SIZE}
+c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
+c.Spawner.start_timeout = START_TIMEOUT  # a first start of a large image must not trip it
+c.Spawner.http_timeout = 120  # from container start until the server answers
+c.Spawner.environment = {"DLAB_DATA_DIR": "/srv/data"}
+
+# --- Idle servers ----------------------------------------------------------------------------
+if IDLE_TIMEOUT > 0:
+    c.JupyterHub.services = [{
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--timeout={IDLE_TIMEOUT}", f"--cull-every={CULL_EVERY}"],
+    }]
+    c.JupyterHub.load_roles = [{
+        "name": "idle-culler",  # only what culling needs
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }]
