@@ -3,6 +3,7 @@ import json
 import pathlib
 import re
 import subprocess
+import sys
 import time
 import uuid
 
@@ -121,3 +122,12 @@ def read_lock(path):
         if match:
             pins[match.group(1).lower().replace("_", "-").replace(".", "-")] = match.group(3)
     return pins
+
+
+@pytest.fixture(scope="session")
+def hub():
+    """The class server under test (tests/hub/hubstack.py), shared by every hub test."""
+    sys.path.insert(0, str(ROOT / "tests" / "hub"))
+    from hubstack import hub_stack
+
+    yield from hub_stack()

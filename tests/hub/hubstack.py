@@ -1,0 +1,232 @@
+"""The class server under test: the real compose.yaml, started by the real scripts/hub.sh (what
+`make up` runs), under its own prefix, network and port so that it never touches a running class."""
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+import websocket
+
+from conftest import ROOT, docker, image_exists
+
+PREFIX = "dlabtest"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HubStack:
+    """One test hub; restart(**settings) recreates the hub container with other DLAB_* settings
+    (its state volume, and so every account, is kept)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = None
+        self.admin = "organizer"
+        self._admin_password = None
+        self._admin_token = None
+
+    def env(self, settings):
+        env = dict(os.environ)
+        env.update({
+            "DLAB_ENV_FILE": "/dev/null",  # a developer's own .env must not leak in
+            "DLAB_PREFIX": PREFIX, "DLAB_NETWORK": PREFIX, "DLAB_DATA_VOLUME": f"{PREFIX}-data",
+            "DLAB_HUB_PORT": str(self.port), "DLAB_HUB_BIND": "127.0.0.1", "DLAB_ADMIN": self.admin,
+            "DLAB_MEM_LIMIT": "1536M", "DLAB_CPU_LIMIT": "1.5", "DLAB_PIDS_LIMIT": "700",
+            "DLAB_SHM_SIZE": "256m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto", "DLAB_CLASS_CODE": "",
+        })
+        env.update(settings)
+        return env
+
+    def script(self, command, settings=None, check=True):
+        return subprocess.run(["scripts/hub.sh", command], cwd=ROOT, env=self.env(settings or self.settings or {}),
+                              capture_output=True, text=True, timeout=300, check=check)
+
+    def restart(self, **settings):
+        """Make sure the hub runs with these settings (beyond the defaults above)."""
+        if settings == self.settings:
+            return
+        out = self.script("up", settings, check=False)
+        assert out.returncode == 0, f"scripts/hub.sh up failed:\n{out.stdout}\n{out.stderr}"
+        self.settings = settings
+        self.up_output = out.stderr
+        self._admin_token = None
+        wait_until(lambda: requests.get(self.url + "/hub/api/", timeout=5).ok, 60, "the hub's API")
+
+    def logs(self):
+        out = docker("logs", f"{PREFIX}-hub", check=False)
+        return out.stdout + out.stderr
+
+    # --- accounts ----------------------------------------------------------------------------
+    @property
+    def admin_password(self):
+        if self._admin_password is None:
+            self._admin_password = docker("exec", f"{PREFIX}-hub", "cat",
+                                          "/srv/jupyterhub/secrets/admin-password").stdout.strip()
+        return self._admin_password
+
+    def try_login(self, username, password):
+        """Log in through the login form, as a browser does: (logged in?, session)."""
+        s = requests.Session()
+        page = s.get(self.url + "/hub/login", timeout=10)
+        r = s.post(self.url + "/hub/login", data={"username": username, "password": password,
+                                                  "_xsrf": xsrf(page.text)}, timeout=30, allow_redirects=False)
+        # Success redirects to the next page with a login cookie; failure shows the form again.
+        return r.status_code == 302 and "jupyterhub-hub-login" in s.cookies, s
+
+    def session(self, username, password):
+        """A requests session logged in as username (fails the test if it cannot log in)."""
+        ok, s = self.try_login(username, password)
+        assert ok, f"login as {username} failed"
+        # The XSRF token is tied to the login session: a page seen after login gives the new one,
+        # which API calls made with the login cookie must echo (as JupyterHub's own pages do).
+        s.get(self.url + "/hub/home", timeout=30).raise_for_status()
+        s.headers["X-XSRFToken"] = s.cookies.get("_xsrf", path="/hub/")
+        return s
+
+    def signup(self, username, password, class_code=None):
+        """Sign up through /hub/signup; returns the page's message."""
+        s = requests.Session()
+        page = s.get(self.url + "/hub/signup", timeout=10)
+        data = {"username": username, "signup_password": password,
+                "signup_password_confirmation": password, "_xsrf": xsrf(page.text)}
+        if class_code is not None:
+            data["class_code"] = class_code
+        r = s.post(self.url + "/hub/signup", data=data, timeout=30)
+        match = re.search(r'<div class="alert [^"]*" role="alert">\s*<p>\s*(.*?)\s*</p>', r.text, re.S)
+        return match.group(1) if match else r.text
+
+    @property
+    def admin_token(self):
+        if self._admin_token is None:
+            s = self.session(self.admin, self.admin_password)
+            r = s.post(f"{self.url}/hub/api/users/{self.admin}/tokens", json={"note": "dlab tests"}, timeout=30)
+            r.raise_for_status()
+            self._admin_token = r.json()["token"]
+        return self._admin_token
+
+    def api(self, method, path, token=None, **kwargs):
+        headers = {"Authorization": f"token {token or self.admin_token}"}
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
+
+    def user_token(self, username):
+        r = self.api("POST", f"/users/{username}/tokens", json={"note": "dlab tests"})
+        r.raise_for_status()
+        return r.json()["token"]
+
+    # --- servers -----------------------------------------------------------------------------
+    def start_server(self, username, timeout=300, **user_options):
+        r = self.api("POST", f"/users/{username}/server", json=user_options)
+        assert r.status_code in (201, 202), f"starting {username}'s server: {r.status_code} {r.text}"
+        return self.wait_ready(username, timeout)
+
+    def server(self, username):
+        return self.api("GET", f"/users/{username}").json().get("servers", {}).get("")
+
+    def wait_ready(self, username, timeout=300):
+        def ready():
+            server = self.server(username)
+            if server is None:
+                pytest.fail(f"{username}'s server stopped while starting; hub log:\n{self.logs()[-3000:]}")
+            return server["ready"] and server
+        return wait_until(ready, timeout, f"{username}'s server to be ready")
+
+    def stop_server(self, username):
+        r = self.api("DELETE", f"/users/{username}/server")
+        assert r.status_code in (202, 204), r.text
+        wait_until(lambda: self.server(username) is None, 120, f"{username}'s server to stop")
+
+    def container(self, username):
+        """docker inspect of the user's container (None if there is none)."""
+        out = docker("ps", "-aq", "--filter", f"label=org.dlab.user={username}",
+                     "--filter", f"label=org.dlab.hub={PREFIX}").stdout.split()
+        return json.loads(docker("inspect", out[0]).stdout)[0] if out else None
+
+    def run_code(self, username, code, token=None, timeout=120):
+        """Execute code in a new kernel of the user's server, through the proxy's websocket;
+        returns what it printed (stdout) and the kernel's error, if any."""
+        token = token or self.user_token(username)
+        headers = {"Authorization": f"token {token}"}
+        user_path = f"/user/{urllib.parse.quote(username)}/api/kernels"  # URL-escaped: zoë -> zo%C3%AB
+        base = self.url + user_path
+        kernel = requests.post(base, headers=headers, json={"name": "python3"}, timeout=60)
+        assert kernel.status_code == 201, f"{kernel.status_code} {kernel.text}"
+        kernel_id = kernel.json()["id"]
+        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}{user_path}/{kernel_id}/channels",
+                                         header=[f"Authorization: token {token}"], timeout=timeout)
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": username,
+                           "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+                "parent_header": {}, "metadata": {}, "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+            }))
+            stdout, error = "", None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv())
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = msg["header"]["msg_type"]
+                if kind == "stream" and msg["content"]["name"] == "stdout":
+                    stdout += msg["content"]["text"]
+                elif kind == "error":
+                    error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
+                elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                    return stdout, error
+            pytest.fail(f"no reply from {username}'s kernel within {timeout} s")
+        finally:
+            ws.close()
+            requests.delete(f"{base}/{kernel_id}", headers=headers, timeout=30)
+
+
+def xsrf(html):
+    match = re.search(r'name="_xsrf" value="([^"]+)"', html)
+    assert match, "no _xsrf field in the page"
+    return match.group(1)
+
+
+def wait_until(condition, timeout, message):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except (requests.ConnectionError, requests.Timeout) as error:
+            last = error
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout} s waiting for {message} ({last or 'no error'})")
+
+
+def remove_test_stack():
+    subprocess.run(["scripts/hub.sh", "down"], cwd=ROOT, capture_output=True, timeout=300,
+                   env={**os.environ, "DLAB_ENV_FILE": "/dev/null", "DLAB_PREFIX": PREFIX, "DLAB_NETWORK": PREFIX})
+    volumes = docker("volume", "ls", "-q", "--filter", f"name=^{PREFIX}-").stdout.split()
+    if volumes:
+        docker("volume", "rm", "-f", *volumes, check=False)
+
+
+def hub_stack():
+    """The test hub, from a clean slate (no volumes of an earlier run); removed afterwards."""
+    for image in ("dlab/hub:latest", "dlab/cpu:latest"):
+        if not image_exists(image):
+            pytest.fail(f"{image} is not built: run `make build` (make test builds it)")
+    remove_test_stack()
+    stack = HubStack()
+    stack.restart()
+    yield stack
+    remove_test_stack()

@@ -1,0 +1,149 @@
+"""The class server end to end: the real hub image and compose.yaml on the real Docker engine,
+accounts through the REST API and the sign-up page, students' servers and what runs in them."""
+import json
+import os
+
+import requests
+
+from conftest import ROOT, docker
+from hubstack import PREFIX
+
+HUB = f"{PREFIX}-hub"
+
+
+def test_hub_runs_unprivileged_with_only_the_docker_socket(hub):
+    info = json.loads(docker("inspect", HUB).stdout)[0]
+    assert docker("exec", HUB, "id", "-u").stdout.strip() == "1001"
+    assert info["HostConfig"]["Privileged"] is False
+    assert info["HostConfig"]["CapDrop"] == ["ALL"]
+    assert str(os.stat("/var/run/docker.sock").st_gid) in info["HostConfig"]["GroupAdd"]
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub"}
+    assert mounts["/srv/jupyterhub"]["Name"] == f"{PREFIX}-hub-state"
+    assert json.loads(docker("inspect", "-f", "{{json .State.Health.Status}}", HUB).stdout) == "healthy"
+
+
+def test_secrets_are_made_on_first_start_and_readable_only_by_the_hub(hub):
+    listing = docker("exec", HUB, "stat", "-c", "%n %a %u", "/srv/jupyterhub/secrets",
+                     *[f"/srv/jupyterhub/secrets/{name}" for name in
+                       ("cookie_secret", "proxy_token", "crypt_key", "admin-password")]).stdout.split("\n")
+    modes = dict((line.split()[0], line.split()[1:]) for line in listing if line)
+    assert modes.pop("/srv/jupyterhub/secrets") == ["700", "1001"]
+    for path, (mode, uid) in modes.items():
+        assert (mode, uid) == ("600", "1001"), path
+    secrets = [docker("exec", HUB, "cat", f"/srv/jupyterhub/secrets/{n}").stdout.strip()
+               for n in ("cookie_secret", "proxy_token", "crypt_key")]
+    assert all(len(s) == 64 and int(s, 16) for s in secrets) and len(set(secrets)) == 3
+
+
+def test_make_up_prints_the_url_and_the_admins_first_password(hub):
+    assert f"http://localhost:{hub.port}" in hub.up_output
+    assert f"admin's first password: {hub.admin_password}" in hub.up_output
+    assert len(hub.admin_password) >= 16
+
+
+def test_login_needs_the_right_password(hub):
+    for wrong in ("admin", "", hub.admin_password.upper()):
+        assert not hub.try_login(hub.admin, wrong)[0], f"logged in with {wrong!r}"
+    assert not hub.try_login("nobody", hub.admin_password)[0]
+    assert hub.session(hub.admin, hub.admin_password).get(hub.url + "/hub/admin", timeout=10).ok
+
+
+def test_signup_waits_for_the_organizers_approval(hub):
+    message = hub.signup("alice", "correct-horse-battery")
+    assert "sent to the admin" in message
+    assert not hub.try_login("alice", "correct-horse-battery")[0], "an account nobody approved could log in"
+    admin = hub.session(hub.admin, hub.admin_password)
+    assert "alice" in admin.get(hub.url + "/hub/authorize", timeout=10).text
+    assert admin.get(hub.url + "/hub/authorize/alice", timeout=10).ok
+    assert hub.session("alice", "correct-horse-battery")
+
+
+def test_signup_refuses_weak_passwords_and_taken_names(hub):
+    assert "at least 8 characters" in hub.signup("bea", "short")
+    assert "at least 8 characters" in hub.signup("bea", "password123")  # too common
+    assert "already in use" in hub.signup(hub.admin, "another-long-password")
+
+
+def test_admin_lists_users_and_starts_and_stops_servers(hub):
+    assert hub.api("POST", "/users/carol").status_code == 201
+    users = {u["name"] for u in hub.api("GET", "/users").json()}
+    assert {hub.admin, "carol"} <= users
+    hub.start_server("carol")
+    assert hub.container("carol")["State"]["Running"]
+    hub.stop_server("carol")
+    assert hub.container("carol") is None, "the container must be removed on stop"
+
+
+def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
+    hub.api("POST", "/users/dave")
+    hub.start_server("dave")
+    out, error = hub.run_code("dave", "import os, sys; print(os.getuid(), os.getgid(), sys.prefix);"
+                                      "print(sorted(os.listdir(os.path.expanduser('~/labs')))[:2])")
+    assert error is None
+    uid_line, labs_line = out.splitlines()
+    assert uid_line == "1000 100 /opt/venv"
+    assert "00-welcome.ipynb" in labs_line
+    info = hub.container("dave")
+    assert info["Config"]["Image"] == "dlab/cpu:latest"
+    assert info["Name"] == f"/{PREFIX}-dave"
+    host = info["HostConfig"]
+    assert host["Memory"] == 1536 * 2**20
+    assert host["CpuQuota"] / host["CpuPeriod"] == 1.5  # DockerSpawner's cpu_limit: a CFS quota
+    assert host["PidsLimit"] == 700
+    assert host["ShmSize"] == 256 * 2**20
+    assert not host.get("DeviceRequests")
+    assert list(info["NetworkSettings"]["Networks"]) == [PREFIX]
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert set(mounts) == {"/home/jovyan", "/srv/data"}, "no Docker socket, nothing else"
+    assert mounts["/home/jovyan"]["Name"] == f"{PREFIX}-home-dave" and mounts["/home/jovyan"]["RW"]
+    assert mounts["/srv/data"]["Name"] == f"{PREFIX}-data" and not mounts["/srv/data"]["RW"]
+
+
+def test_files_survive_a_server_stop_and_start(hub):
+    hub.api("POST", "/users/erin")
+    hub.start_server("erin")
+    token = hub.user_token("erin")
+    _, error = hub.run_code("erin", "open('/home/jovyan/notes.txt', 'w').write('kept')", token=token)
+    assert error is None
+    hub.stop_server("erin")
+    assert hub.container("erin") is None
+    assert docker("volume", "inspect", f"{PREFIX}-home-erin").returncode == 0
+    hub.start_server("erin")
+    out, error = hub.run_code("erin", "print(open('/home/jovyan/notes.txt').read())", token=token)
+    assert (out.strip(), error) == ("kept", None)
+
+
+def test_a_student_cannot_reach_another_students_server(hub):
+    hub.api("POST", "/users/frank")
+    frank = hub.user_token("frank")
+    if hub.server("dave") is None:
+        hub.start_server("dave")
+    r = requests.get(f"{hub.url}/user/dave/api/contents", headers={"Authorization": f"token {frank}"},
+                     timeout=30, allow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_odd_usernames_get_their_own_container_and_home(hub):
+    name = "zoë.o-neil"
+    assert hub.api("POST", f"/users/{name}").status_code == 201
+    hub.start_server(name)
+    out, error = hub.run_code(name, "import os; print(os.environ['JUPYTERHUB_USER'])")
+    assert (out.strip(), error) == (name, None)
+    info = hub.container(name)
+    home = next(m for m in info["Mounts"] if m["Destination"] == "/home/jovyan")["Name"]
+    assert home.startswith(f"{PREFIX}-home-z") and home.isascii()
+    hub.stop_server(name)
+
+
+def test_hub_image_holds_its_lock_and_the_students_jupyterhub():
+    from conftest import read_lock
+    manifest = json.loads(docker("run", "--rm", "--entrypoint", "dlab-info", "dlab/hub:latest", "--json").stdout)
+    locked = read_lock(ROOT / "images" / "hub" / "requirements.lock")
+    installed = manifest["python_packages"]
+    for name, version in locked.items():
+        assert installed.get(name) == version, name
+    assert locked["jupyterhub"] == read_lock(ROOT / "images" / "base" / "requirements.lock")["jupyterhub"]
+    proxy = docker("run", "--rm", "--entrypoint", "configurable-http-proxy", "dlab/hub:latest", "--version").stdout
+    lock = json.loads((ROOT / "images" / "hub" / "package-lock.json").read_text())
+    assert proxy.strip() == lock["packages"]["node_modules/configurable-http-proxy"]["version"]

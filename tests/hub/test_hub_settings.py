@@ -1,0 +1,99 @@
+"""Settings an organizer changes in .env: the GPU profile, a class code, the idle culler; and
+`make down`, which must keep every volume. Each test restarts the test hub with its settings."""
+import json
+
+import pytest
+import requests
+
+from conftest import docker
+from hubstack import PREFIX, wait_until
+
+
+def docker_has_gpu_runtime():
+    return "nvidia" in json.loads(docker("info", "--format", "{{json .Runtimes}}").stdout)
+
+
+def test_no_gpu_profile_where_docker_has_no_gpu(hub):
+    if docker_has_gpu_runtime():
+        pytest.skip("this Docker engine has the NVIDIA runtime: the GPU profile is offered here")
+    hub.restart()
+    hub.api("POST", "/users/gina")
+    # No form to fill: opening the spawn page starts the (CPU) server at once.
+    spawn = hub.session(hub.admin, hub.admin_password).get(f"{hub.url}/hub/spawn/gina", timeout=60,
+                                                           allow_redirects=False)
+    assert spawn.status_code == 302 and 'value="gpu"' not in spawn.text
+    hub.wait_ready("gina")
+    assert hub.container("gina")["Config"]["Image"] == "dlab/cpu:latest"
+    hub.stop_server("gina")
+    r = hub.api("POST", "/users/gina/server", json={"profile": "gpu"})
+    assert r.status_code == 400 and "no GPU profile" in r.json()["message"]
+
+
+def test_gpu_profile_passes_the_gpus_through(hub):
+    """With DLAB_GPUS=all the GPU profile is offered and its container asks Docker for every GPU.
+    Where the engine has no GPU, Docker refuses that request, and the student is told why."""
+    hub.restart(DLAB_GPUS="all", DLAB_GPU_IMAGE="dlab/cpu:latest")
+    hub.api("POST", "/users/hana")
+    form = hub.session(hub.admin, hub.admin_password).get(f"{hub.url}/hub/spawn/hana", timeout=60).text
+    assert 'name="profile" value="gpu"' in form and 'value="cpu" checked' in form
+    r = hub.api("POST", "/users/hana/server", json={"profile": "gpu"})
+    if docker_has_gpu_runtime():
+        hub.wait_ready("hana")
+        requests_ = hub.container("hana")["HostConfig"]["DeviceRequests"]
+        assert requests_ and requests_[0]["Count"] == -1 and requests_[0]["Capabilities"] == [["gpu"]]
+        out, error = hub.run_code("hana", "import subprocess; print(subprocess.run(['nvidia-smi', '-L'], "
+                                          "capture_output=True, text=True).stdout)")
+        assert error is None and "GPU 0" in out
+        hub.stop_server("hana")
+        return
+    assert r.status_code == 202 or r.status_code >= 500
+    wait_until(lambda: hub.server("hana") is None, 120, "the failed GPU start to end")
+    log = hub.logs()
+    # Docker's own answer to the container's device request for GPUs, and dlab's advice.
+    assert "capabilities: [[gpu]]" in log
+    assert "needs an NVIDIA driver and the NVIDIA container toolkit" in log
+    assert hub.container("hana") is None
+    # The CPU profile still works for the same student.
+    hub.start_server("hana", profile="cpu")
+    assert not hub.container("hana")["HostConfig"].get("DeviceRequests")
+    hub.stop_server("hana")
+
+
+def test_class_code_approves_a_signup_at_once(hub):
+    hub.restart(DLAB_CLASS_CODE="deep-learning-2026")
+    page = requests.get(hub.url + "/hub/signup", timeout=10).text
+    assert 'name="class_code"' in page
+    assert "not right" in hub.signup("ivan", "a-long-password-1", class_code="guess")
+    assert hub.api("GET", "/users/ivan").status_code == 404, "a wrong code made a user"
+    assert "account is ready" in hub.signup("ivan", "a-long-password-1", class_code="deep-learning-2026")
+    assert hub.session("ivan", "a-long-password-1")
+
+
+def test_idle_culler_stops_an_idle_server_and_keeps_its_home(hub):
+    hub.restart(DLAB_IDLE_TIMEOUT="20", DLAB_CULL_EVERY="5")
+    hub.api("POST", "/users/jade")
+    hub.start_server("jade")
+    wait_until(lambda: hub.server("jade") is None, 180, "the idle culler to stop jade's server")
+    assert hub.container("jade") is None
+    assert docker("volume", "inspect", f"{PREFIX}-home-jade").returncode == 0
+    assert "idle-culler" in hub.logs()
+
+
+def test_make_down_keeps_every_volume_and_up_brings_the_class_back(hub):
+    hub.restart()
+    hub.api("POST", "/users/kim")
+    hub.start_server("kim")
+    _, error = hub.run_code("kim", "open('/home/jovyan/work.txt', 'w').write('tomorrow')")
+    assert error is None
+    down = hub.script("down", check=False)
+    assert down.returncode == 0, down.stderr
+    assert docker("ps", "-aq", "--filter", f"name=^{PREFIX}-").stdout.strip() == "", "containers left running"
+    for volume in (f"{PREFIX}-hub-state", f"{PREFIX}-home-kim"):
+        assert docker("volume", "inspect", volume).returncode == 0, f"{volume} was removed"
+    hub.settings = None
+    hub.restart()
+    hub.start_server("kim")
+    out, error = hub.run_code("kim", "print(open('/home/jovyan/work.txt').read())")
+    assert (out.strip(), error) == ("tomorrow", None)
+    assert hub.session(hub.admin, hub.admin_password), "the accounts did not survive make down"
+    hub.stop_server("kim")
