@@ -63,12 +63,13 @@ def image_present(client, image):
 
 
 def gpu_device_requests(gpus):
-    """Docker device requests for DLAB_GPUS: "all", a count ("2"), or device ids ("0,1")."""
+    """Docker device requests for DLAB_GPUS, in `docker run --gpus` syntax: "all", a count ("2"),
+    or "device=0,1"."""
     if gpus == "all":
         return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    if gpus.isdigit():
-        return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
-    return [docker.types.DeviceRequest(device_ids=gpus.split(","), capabilities=[["gpu"]])]
+    if gpus.startswith("device="):
+        return [docker.types.DeviceRequest(device_ids=gpus[len("device="):].split(","), capabilities=[["gpu"]])]
+    return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
 
 
 PROFILE_FORM = """
@@ -88,7 +89,7 @@ class DlabSpawner(DockerSpawner):
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
     gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
-    gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", a count, or ids); "" offers none.')
+    gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", "2", "device=0,1"); "" offers none.')
 
     @default("options_form")
     def _default_options_form(self):

@@ -2,6 +2,7 @@
 # the DLAB_* variables from .env; .env.example documents each one) and has a safe default.
 # Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes live in dlab_hub.py.
 import os
+import re
 import sys
 
 from dlab_hub import SECRETS_DIR, STATE_DIR, docker_client, docker_gpu_runtime, image_present, secret
@@ -14,21 +15,30 @@ def env(name, default):
     return os.environ.get(name) or default
 
 
+def number(name, default, kind=int):
+    """A numeric setting; a wrong value stops the hub with a message that names it."""
+    value = env(name, default)
+    try:
+        return kind(value)
+    except ValueError:
+        raise SystemExit(f"dlab hub: {name}={value!r} is not a number: fix it in .env (see .env.example)") from None
+
+
 PREFIX = env("DLAB_PREFIX", "dlab")  # names: containers PREFIX-<user>, homes PREFIX-home-<user>
 NETWORK = env("DLAB_NETWORK", "dlab")  # the Docker network of the hub and the students' containers
 ADMIN = env("DLAB_ADMIN", "admin")  # the organizer's account, made on first start
 CLASS_CODE = env("DLAB_CLASS_CODE", "")  # empty: the organizer approves each sign-up
 CPU_IMAGE = env("DLAB_IMAGE", "dlab/cpu:latest")  # the students' image
 GPU_IMAGE = env("DLAB_GPU_IMAGE", "dlab/gpu:latest")  # the GPU profile's image
-GPUS = env("DLAB_GPUS", "auto")  # auto | none | all | a count (2) | device ids (0,1)
+GPUS = env("DLAB_GPUS", "auto")  # auto | none | all | a count (2) | device=0,1 (as docker --gpus)
 DATA_VOLUME = env("DLAB_DATA_VOLUME", "dlab-data")  # shared datasets (make data), read-only
 MEM_LIMIT = env("DLAB_MEM_LIMIT", "4G")  # memory per student; the kernel is killed beyond it
-CPU_LIMIT = float(env("DLAB_CPU_LIMIT", "2"))  # CPU cores per student
-PIDS_LIMIT = int(env("DLAB_PIDS_LIMIT", "1024"))  # processes per student: a fork bomb stops here
+CPU_LIMIT = number("DLAB_CPU_LIMIT", "2", float)  # CPU cores per student
+PIDS_LIMIT = number("DLAB_PIDS_LIMIT", "1024")  # processes per student: a fork bomb stops here
 SHM_SIZE = env("DLAB_SHM_SIZE", "1g")  # /dev/shm per student: PyTorch data loaders need more than 64m
-IDLE_TIMEOUT = int(env("DLAB_IDLE_TIMEOUT", "3600"))  # seconds idle before a server is stopped; 0: never
-CULL_EVERY = int(env("DLAB_CULL_EVERY", str(max(IDLE_TIMEOUT // 4, 10))))  # how often the culler looks
-START_TIMEOUT = int(env("DLAB_START_TIMEOUT", "600"))  # seconds a server may take to start
+IDLE_TIMEOUT = number("DLAB_IDLE_TIMEOUT", "3600")  # seconds idle before a server is stopped; 0: never
+CULL_EVERY = number("DLAB_CULL_EVERY", str(max(IDLE_TIMEOUT // 4, 10)))  # how often the culler looks
+START_TIMEOUT = number("DLAB_START_TIMEOUT", "600")  # seconds a server may take to start
 
 # --- The hub and its proxy -------------------------------------------------------------------
 c.JupyterHub.bind_url = "http://:8000"  # the proxy's public port (compose publishes DLAB_HUB_PORT)
@@ -48,12 +58,15 @@ c.Authenticator.admin_users = {ADMIN}  # made on first start, password in secret
 c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
 c.DlabAuthenticator.class_code = CLASS_CODE  # right code at sign-up: approved at once
 c.NativeAuthenticator.open_signup = False  # otherwise: the organizer approves at /hub/authorize
-c.NativeAuthenticator.minimum_password_length = int(env("DLAB_MIN_PASSWORD_LENGTH", "8"))
+c.NativeAuthenticator.minimum_password_length = number("DLAB_MIN_PASSWORD_LENGTH", "8")  # at sign-up
 c.NativeAuthenticator.check_common_password = True  # refuse "password123" and its friends
 c.NativeAuthenticator.allowed_failed_logins = 5  # then wait:
 c.NativeAuthenticator.seconds_before_next_try = 60  # a minute between guesses
 
 # --- One container per student ---------------------------------------------------------------
+if not re.fullmatch(r"auto|none|all|[1-9]\d*|device=[\w-]+(,[\w-]+)*", GPUS):
+    raise SystemExit(f"dlab hub: DLAB_GPUS={GPUS!r} is not auto, none, all, a count (2) or device=0,1 "
+                     "(docker run --gpus syntax)")
 client = docker_client()  # exits with what to do if the Docker socket is not there
 if GPUS == "auto":
     GPUS = "all" if docker_gpu_runtime(client) and image_present(client, GPU_IMAGE) else "none"
@@ -86,7 +99,6 @@ c.DockerSpawner.extra_host_config = {"pids_limit": PIDS_LIMIT, "shm_size": SHM_S
 c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
 c.Spawner.start_timeout = START_TIMEOUT  # a first start of a large image must not trip it
 c.Spawner.http_timeout = 120  # from container start until the server answers
-c.Spawner.environment = {"DLAB_DATA_DIR": "/srv/data"}
 
 # --- Idle servers ----------------------------------------------------------------------------
 if IDLE_TIMEOUT > 0:

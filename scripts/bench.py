@@ -128,9 +128,82 @@ def bench_labs():
     README.write_text(text)
 
 
+def memory_mib(container):
+    """A running container's memory use now, in MiB (docker stats)."""
+    usage = sh("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container).split("/")[0].strip()
+    number, unit = re.match(r"([\d.]+)\s*([KMG]i?B)", usage).groups()
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
+
+
+def bench_hub(students=4):
+    """The class server with its default limits: make up until healthy, a student's first and
+    second server start, several students starting at once, and memory per idle student."""
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
+    from hubstack import PREFIX, HubStack, remove_test_stack
+
+    defaults = {"DLAB_MEM_LIMIT": "4G", "DLAB_CPU_LIMIT": "2", "DLAB_PIDS_LIMIT": "1024", "DLAB_SHM_SIZE": "1g"}
+    remove_test_stack()
+    stack = HubStack()
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "students": students}
+    try:
+        started = time.perf_counter()
+        stack.restart(**defaults)
+        r["up_s"] = time.perf_counter() - started
+        stack.api("POST", "/users/first")
+        started = time.perf_counter()
+        stack.start_server("first")
+        r["first_spawn_s"] = time.perf_counter() - started  # a new home: the labs are copied in
+        stack.stop_server("first")
+        started = time.perf_counter()
+        stack.start_server("first")
+        r["spawn_s"] = time.perf_counter() - started  # the home exists
+        stack.stop_server("first")
+        names = [f"student{i}" for i in range(students)]
+        stack.api("POST", "/users", json={"usernames": names})
+        started = time.perf_counter()
+        for name in names:
+            assert stack.api("POST", f"/users/{name}/server").status_code in (201, 202)
+        for name in names:
+            stack.wait_ready(name)
+        r["parallel_spawn_s"] = time.perf_counter() - started
+        time.sleep(30)  # idle: JupyterLab loaded nothing, no kernel
+        idle = [memory_mib(f"{PREFIX}-{name}") for name in names]
+        r["idle_student_mib"] = sum(idle) / len(idle)
+        r["hub_mib"] = memory_mib(f"{PREFIX}-hub")
+        _, error = stack.run_code(names[0], "import tensorflow, torch, jax")
+        assert error is None, error
+        r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}-{names[0]}")
+    finally:
+        remove_test_stack()
+    (ROOT / ".build" / "bench-hub.json").write_text(json.dumps(r, indent=1))
+    print(json.dumps(r, indent=1), flush=True)
+    rows = [
+        "| what | figure |",
+        "|---|---|",
+        f"| `make up` (images built) until the hub is healthy | {r['up_s']:.0f} s |",
+        f"| a student's first server start (new home, labs copied in) | {r['first_spawn_s']:.1f} s |",
+        f"| a student's server start with an existing home | {r['spawn_s']:.1f} s |",
+        f"| {students} students starting at once, until all are ready | {r['parallel_spawn_s']:.1f} s |",
+        f"| memory of an idle student's server (JupyterLab, no kernel) | {r['idle_student_mib']:.0f} MiB |",
+        f"| the same with a kernel that imported TensorFlow, PyTorch and JAX | {r['student_with_frameworks_mib']:.0f} MiB |",
+        f"| memory of the hub (JupyterHub, proxy, idle culler) | {r['hub_mib']:.0f} MiB |",
+        "",
+        f"Measured by `make bench` (`BENCH_ONLY=hub` for these alone) on {r['date']}, {r['cpus']} cores, "
+        "default limits (4G, 2 CPUs per student).",
+    ]
+    text = README.read_text()
+    new = re.sub(r"(<!-- bench-hub:start -->\n).*?(<!-- bench-hub:end -->)",
+                 lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S)
+    if "<!-- bench-hub:start -->" not in text:
+        sys.exit("README.md has no <!-- bench-hub:start --> / <!-- bench-hub:end --> markers")
+    README.write_text(new)
+
+
 def main():
     if os.environ.get("BENCH_ONLY") == "labs":
         return bench_labs()
+    if os.environ.get("BENCH_ONLY") == "hub":
+        return bench_hub()
     results = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "cold": not os.environ.get("BENCH_WARM")}
     if results["cold"]:
         print("bench: removing dlab images and the build cache for a cold build", flush=True)
@@ -139,7 +212,7 @@ def main():
             subprocess.run(["docker", "image", "rm", "-f", *sorted(set(images))], cwd=ROOT, capture_output=True)
         sh("docker", "builder", "prune", "-af")
     results["os_base_s"] = timed("scripts/os-base.sh")
-    for image in ["base", "cpu"]:
+    for image in ["base", "cpu", "hub"]:
         results[f"{image}_build_s"] = timed("scripts/build-images.sh", image)
         results[f"{image}_size_gb"] = size_gb(f"dlab/{image}")
     results["lab_ready_s"] = lab_ready_seconds("dlab/cpu")
@@ -149,6 +222,7 @@ def main():
     RESULTS.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
     write_table(results)
+    bench_hub()
     bench_labs()
 
 
@@ -162,6 +236,8 @@ def write_table(r):
         f"| `dlab/cpu` build on top of base | {r['cpu_build_s']:.0f} s |",
         f"| `dlab/base` size | {r['base_size_gb']:.2f} GB |",
         f"| `dlab/cpu` size (includes base) | {r['cpu_size_gb']:.2f} GB |",
+        f"| `dlab/hub` build (from the OS base) | {r['hub_build_s']:.0f} s |",
+        f"| `dlab/hub` size | {r['hub_size_gb']:.2f} GB |",
         f"| `docker run dlab/cpu` until JupyterLab answers | {r['lab_ready_s']:.1f} s |",
         f"| first `import tensorflow` / `torch` / `jax` / `keras` | {r['import_tensorflow_s']:.1f} / {r['import_torch_s']:.1f} / {r['import_jax_s']:.1f} / {r['import_keras_s']:.1f} s |",
         "",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# hub.sh up|down|status: the class server (compose.yaml). `make up` / `make down` call it.
+# hub.sh up|down|status|reset-admin: the class server (compose.yaml). `make up` / `make down` call it.
 #   up    start the hub (images must be built: make up builds them first), wait until it answers,
 #         print the URL, and the admin's first password while it has not been changed;
-#   down  stop the hub, which stops every student's server; every volume is kept.
+#   down  stop the hub, which stops every student's server; every volume is kept;
+#   reset-admin  a new first password for the admin (a lost one), printed like on first start.
 # Settings: .env beside compose.yaml (see .env.example), or the file DLAB_ENV_FILE names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,9 @@ case ${1:-} in
     fi
     "${compose[@]}" up -d --wait --wait-timeout 180 hub || {
       say "the hub did not become healthy; its last log lines:"
-      docker logs --tail 30 "$hub" >&2 || true
+      docker logs --tail 30 "$hub" 2>&1 | uniq >&2 || true
+      "${compose[@]}" stop hub >/dev/null 2>&1 || true   # no restart loop; volumes are kept
+      say "stopped it: fix what the log says (settings: $env_file, see .env.example), then make up again"
       exit 1
     }
     host=$(hostname -f 2>/dev/null || hostname)
@@ -60,12 +63,22 @@ case ${1:-} in
     fi
     say "stopped; every volume is kept (students' homes: docker volume ls --filter name=${prefix}-home-)"
     ;;
+  reset-admin)
+    # A lost admin password: forget the admin's password, so that the hub makes a new one on restart.
+    [ -n "$(docker ps -q --filter "name=^${hub}$")" ] || { say "the hub is not running: make up first"; exit 1; }
+    docker exec "$hub" python -c 'import sqlite3, sys
+db = sqlite3.connect("/srv/jupyterhub/jupyterhub.sqlite")
+db.execute("DELETE FROM users_info WHERE username = ?", (sys.argv[1],))
+db.commit()' "${DLAB_ADMIN:-admin}"
+    docker restart "$hub" >/dev/null
+    exec "$0" up
+    ;;
   status)
     "${compose[@]}" ps
     docker ps --filter "label=org.dlab.hub=$prefix" --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}'
     ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|reset-admin" >&2
     exit 2
     ;;
 esac

@@ -97,3 +97,29 @@ def test_make_down_keeps_every_volume_and_up_brings_the_class_back(hub):
     assert (out.strip(), error) == ("tomorrow", None)
     assert hub.session(hub.admin, hub.admin_password), "the accounts did not survive make down"
     hub.stop_server("kim")
+
+
+def test_reset_admin_gives_a_new_first_password(hub):
+    hub.restart()
+    old = hub.admin_password
+    out = hub.script("reset-admin", check=False)
+    assert out.returncode == 0, out.stderr
+    hub._admin_password = None
+    assert hub.admin_password != old and f"admin's first password: {hub.admin_password}" in out.stderr
+    assert not hub.try_login(hub.admin, old)[0]
+    assert hub.session(hub.admin, hub.admin_password)
+    hub._admin_token = None
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("DLAB_GPUS", "yes", "DLAB_GPUS='yes' is not auto, none, all"),
+    ("DLAB_IDLE_TIMEOUT", "1h", "DLAB_IDLE_TIMEOUT='1h' is not a number"),
+])
+def test_a_wrong_setting_stops_make_up_with_a_message(hub, setting, value, message):
+    out = hub.script("up", {setting: value}, check=False)
+    assert out.returncode == 1
+    assert message in out.stderr and "fix what the log says" in out.stderr
+    assert docker("ps", "-q", "--filter", f"name=^{PREFIX}-hub$").stdout.strip() == "", "left restarting"
+    hub.settings = None
+    hub.restart()
+    assert hub.session(hub.admin, hub.admin_password), "the accounts did not survive"
