@@ -170,7 +170,7 @@ def bench_hub(students=4):
         idle = [memory_mib(f"{PREFIX}-{name}") for name in names]
         r["idle_student_mib"] = sum(idle) / len(idle)
         r["hub_mib"] = memory_mib(f"{PREFIX}-hub")
-        _, error = stack.run_code(names[0], "import tensorflow, torch, jax")
+        _, error = stack.run_code(names[0], "import tensorflow, torch, jax", shutdown=False)
         assert error is None, error
         r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}-{names[0]}")
     finally:

@@ -152,9 +152,10 @@ class HubStack:
                      "--filter", f"label=org.dlab.hub={PREFIX}").stdout.split()
         return json.loads(docker("inspect", out[0]).stdout)[0] if out else None
 
-    def run_code(self, username, code, token=None, timeout=120):
+    def run_code(self, username, code, token=None, timeout=120, shutdown=True):
         """Execute code in a new kernel of the user's server, through the proxy's websocket;
-        returns what it printed (stdout) and the kernel's error, if any."""
+        returns what it printed (stdout) and the kernel's error, if any. The kernel is shut down
+        afterwards unless shutdown=False."""
         token = token or self.user_token(username)
         headers = {"Authorization": f"token {token}"}
         user_path = f"/user/{urllib.parse.quote(username)}/api/kernels"  # URL-escaped: zoë -> zo%C3%AB
@@ -189,7 +190,8 @@ class HubStack:
             pytest.fail(f"no reply from {username}'s kernel within {timeout} s")
         finally:
             ws.close()
-            requests.delete(f"{base}/{kernel_id}", headers=headers, timeout=30)
+            if shutdown:
+                requests.delete(f"{base}/{kernel_id}", headers=headers, timeout=30)
 
 
 def xsrf(html):

@@ -123,3 +123,20 @@ def test_a_wrong_setting_stops_make_up_with_a_message(hub, setting, value, messa
     hub.settings = None
     hub.restart()
     assert hub.session(hub.admin, hub.admin_password), "the accounts did not survive"
+
+
+def test_changing_the_admin_password_retires_the_first_one(hub):
+    from hubstack import xsrf
+    hub.restart()
+    first, new = hub.admin_password, "the-organizers-own-password"
+    s = hub.session(hub.admin, first)
+    page = s.get(hub.url + "/hub/change-password", timeout=30)
+    r = s.post(hub.url + "/hub/change-password", timeout=30, data={
+        "old_password": first, "new_password": new, "new_password_confirmation": new, "_xsrf": xsrf(page.text)})
+    assert r.ok
+    assert docker("exec", f"{PREFIX}-hub", "test", "-e", "/srv/jupyterhub/secrets/admin-password",
+                  check=False).returncode == 1, "the first password is still kept"
+    hub._admin_password = new
+    out = hub.script("up")
+    assert "first password" not in out.stderr
+    assert hub.try_login(hub.admin, new)[0] and not hub.try_login(hub.admin, first)[0]
