@@ -15,6 +15,10 @@ def home_volume():
     name = f"dlab-test-home-{uuid.uuid4().hex[:8]}"
     docker("volume", "create", name)
     yield name
+    # This fixture ends before the container fixture does: remove the volume's containers first.
+    users = docker("ps", "-aq", "--filter", f"volume={name}").stdout.split()
+    if users:
+        docker("rm", "-f", *users, check=False)
     docker("volume", "rm", "-f", name, check=False)
 
 
