@@ -25,13 +25,14 @@ compile() { # compile IN LOCK [extra uv args]
     --custom-compile-command "make lock" "$@" "$in" -o "$lock"
 }
 
-targets=${*:-base cpu hub tests}
+targets=${*:-base cpu gpu hub tests}
 for image in $targets; do
   case $image in
     base) compile images/base/bootstrap.in images/base/bootstrap.lock
           compile images/base/requirements.in images/base/requirements.lock ;;
     cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock \
             -c images/base/requirements.lock "${find_links[@]}" ;;
+    gpu)  compile images/gpu/requirements.in images/gpu/requirements.lock -c images/base/requirements.lock ;;
     hub)  compile images/hub/requirements.in images/hub/requirements.lock
           # configurable-http-proxy and its npm dependencies, with their integrity hashes.
           command -v npm >/dev/null || { echo "make lock needs npm for images/hub/package-lock.json (apt-get install npm)" >&2; exit 1; }
