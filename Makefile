@@ -18,7 +18,7 @@ USERS ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build up down backup restore lab data test lock bench clean
+.PHONY: help docker build build-gpu up down backup restore lab lab-gpu data test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ docker: ## make sure a Docker engine and Compose v2 are there (installs them on 
 
 build: ## build dlab/base, dlab/cpu and dlab/hub (BuildKit, from the locks; detects offline/proxy set-ups)
 	@scripts/build-images.sh base cpu hub
+
+build-gpu: ## build dlab/gpu (CUDA builds of the frameworks, about 12 GB) on top of dlab/base
+	@scripts/build-images.sh base gpu
 
 up: build ## start the class server on http://localhost:8000 (settings: .env, see .env.example)
 	@scripts/hub.sh up
@@ -46,6 +49,13 @@ lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/
 	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) \
 	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v $(DATA_VOLUME):/srv/data:ro $(IMAGE)
 
+lab-gpu: ## like lab, with dlab/gpu and every GPU passed in (needs the NVIDIA container toolkit)
+	@scripts/gpu-runtime.sh
+	@scripts/build-images.sh base gpu
+	@echo "dlab: starting dlab/gpu on port $(PORT) with every GPU; your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
+	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) --gpus all --shm-size 1g \
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v $(DATA_VOLUME):/srv/data:ro dlab/gpu
+
 data: build ## fetch datasets into the shared volume $(DATA_VOLUME) (DATASETS="mnist cifar10"; default: all)
 	@DATA_VOLUME=$(DATA_VOLUME) scripts/fetch-data.sh $(DATASETS)
 
@@ -54,7 +64,9 @@ $(VENV)/.installed: tests/requirements.lock
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r tests/requirements.lock
 	@touch $@
 
-test: build $(VENV)/.installed ## build what is needed, then run every test
+test: build $(VENV)/.installed ## build what is needed (dlab/gpu too, unless DLAB_SKIP_GPU_IMAGE=1), then run every test
+	@if [ "$(DLAB_SKIP_GPU_IMAGE)" = 1 ]; then echo "dlab: DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"; \
+	 else scripts/build-images.sh gpu; fi
 	@scripts/install-test-tools.sh
 	@$(PYTEST) $(PYTEST_ARGS)
 
