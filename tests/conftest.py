@@ -1,5 +1,6 @@
 """Shared fixtures: real containers of real images, always removed, inspected with testinfra."""
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -108,10 +109,50 @@ def cpu_container():
     yield from tracked_containers("dlab/cpu")
 
 
-@pytest.fixture(params=["dlab/base", "dlab/cpu"])
+def skip_gpu_image():
+    """DLAB_SKIP_GPU_IMAGE=1 leaves dlab/gpu (12 GB) out of `make test` where disk or time is short."""
+    if os.environ.get("DLAB_SKIP_GPU_IMAGE") == "1":
+        pytest.skip("DLAB_SKIP_GPU_IMAGE=1: the dlab/gpu image is neither built nor tested in this run")
+
+
+def image_param(image):
+    """A parametrize value for an image; dlab/gpu carries the gpu_image mark."""
+    return pytest.param(image, marks=pytest.mark.gpu_image) if image == "dlab/gpu" else image
+
+
+@pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu")])
 def container(request):
     """A TrackedContainer of each image that every dlab image must satisfy."""
+    if request.param == "dlab/gpu":
+        skip_gpu_image()
     yield from tracked_containers(request.param)
+
+
+@pytest.fixture(params=[image_param(i) for i in ("dlab/cpu", "dlab/gpu")])
+def framework_container(request):
+    """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""
+    if request.param == "dlab/gpu":
+        skip_gpu_image()
+    yield from tracked_containers(request.param)
+
+
+@pytest.fixture
+def gpu_container():
+    skip_gpu_image()
+    yield from tracked_containers("dlab/gpu")
+
+
+def nvidia_runtime():
+    """True where this Docker engine can pass a GPU in (the NVIDIA container toolkit)."""
+    return "nvidia" in json.loads(docker("info", "--format", "{{json .Runtimes}}").stdout)
+
+
+@pytest.fixture
+def gpu_host():
+    """Skips, saying why, where there is no GPU for Docker; the GPU tests run for real where there is."""
+    if not nvidia_runtime():
+        pytest.skip("no GPU here: this Docker engine has no 'nvidia' runtime (an NVIDIA GPU, its driver "
+                    "and the NVIDIA container toolkit are needed)")
 
 
 def read_lock(path):

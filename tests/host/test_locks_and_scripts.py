@@ -24,11 +24,22 @@ def test_every_pin_has_a_hash(lock):
     assert pinned == hashed, f"pins without a hash: {pinned - hashed}"
 
 
-def test_cpu_lock_keeps_every_base_version():
-    """dlab/cpu installs on top of dlab/base without changing any of its packages."""
-    base, cpu = read_lock(ROOT / "images/base/requirements.lock"), read_lock(ROOT / "images/cpu/requirements.lock")
-    changed = {name: (version, cpu.get(name)) for name, version in base.items() if cpu.get(name) != version}
+@pytest.mark.parametrize("image", ["cpu", "gpu"])
+def test_framework_locks_keep_every_base_version(image):
+    """dlab/cpu and dlab/gpu install on top of dlab/base without changing any of its packages."""
+    base, lock = read_lock(ROOT / "images/base/requirements.lock"), read_lock(ROOT / f"images/{image}/requirements.lock")
+    changed = {name: (version, lock.get(name)) for name, version in base.items() if lock.get(name) != version}
     assert not changed, changed
+
+
+def test_gpu_and_cpu_images_hold_the_same_framework_versions():
+    """A lab behaves the same on both: TensorFlow, Keras, PyTorch and JAX at one version each."""
+    cpu, gpu = read_lock(ROOT / "images/cpu/requirements.lock"), read_lock(ROOT / "images/gpu/requirements.lock")
+    assert cpu["tensorflow-cpu"] == gpu["tensorflow"]
+    assert cpu["torch"].split("+")[0] == gpu["torch"]
+    for name in ("keras", "jax", "jaxlib", "numpy", "papermill", "mlxtend"):
+        assert cpu[name] == gpu[name], name
+    assert "torchvision" in gpu and "jax-cuda12-plugin" in gpu
 
 
 def run_as_nobody(*command):

@@ -5,7 +5,7 @@ import json
 import pytest
 import requests
 
-from conftest import docker
+from conftest import docker, image_exists
 from hubstack import PREFIX, wait_until
 
 
@@ -32,7 +32,9 @@ def test_no_gpu_profile_where_docker_has_no_gpu(hub):
 def test_gpu_profile_passes_the_gpus_through(hub):
     """With DLAB_GPUS=all the GPU profile is offered and its container asks Docker for every GPU.
     Where the engine has no GPU, Docker refuses that request, and the student is told why."""
-    hub.restart(DLAB_GPUS="all", DLAB_GPU_IMAGE="dlab/cpu:latest")
+    # The real GPU image where this run built it (DLAB_SKIP_GPU_IMAGE unset), else a stand-in.
+    gpu_image = "dlab/gpu:latest" if image_exists("dlab/gpu:latest") else "dlab/cpu:latest"
+    hub.restart(DLAB_GPUS="all", DLAB_GPU_IMAGE=gpu_image)
     hub.api("POST", "/users/hana")
     form = hub.session(hub.admin, hub.admin_password).get(f"{hub.url}/hub/spawn/hana", timeout=60).text
     assert 'name="profile" value="gpu"' in form and 'value="cpu" checked' in form

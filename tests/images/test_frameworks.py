@@ -1,4 +1,5 @@
-"""dlab/cpu: each framework computes, Keras fits under all three backends, threads follow --cpus."""
+"""dlab/cpu and dlab/gpu: each framework computes (the CUDA builds too, with no GPU here), Keras fits
+under all three backends; dlab/cpu: threads follow --cpus."""
 import ast
 
 import pytest
@@ -56,36 +57,38 @@ def run_python(cpu_container, script, *args):
     return result(cpu_container.run_and_wait(*args, command=["python", "-c", script], timeout=300))
 
 
-def test_tensorflow_gradient_and_matmul(cpu_container):
-    grad, total = map(float, run_python(cpu_container, TENSORFLOW).split())
+def test_tensorflow_gradient_and_matmul(framework_container):
+    grad, total = map(float, run_python(framework_container, TENSORFLOW).split())
     assert grad == 6.0 and total == 9.0
 
 
-def test_torch_autograd(cpu_container):
-    out = run_python(cpu_container, TORCH)
+def test_torch_autograd(framework_container):
+    out = run_python(framework_container, TORCH)
     grad = ast.literal_eval(out.rsplit(" ", 1)[0])
     assert grad == [3.0, 12.0, 27.0]
-    assert out.endswith("+cpu")
+    # The same version in both images: the CPU build, and PyPI's CUDA build.
+    assert out.endswith("2.13.0+cpu" if framework_container.image == "dlab/cpu" else "2.13.0+cu130")
 
 
-def test_jax_jit_grad_on_cpu(cpu_container):
-    out = run_python(cpu_container, JAX)
+def test_jax_jit_grad(framework_container):
+    """On a machine with no GPU the CUDA build of JAX falls back to the CPU."""
+    out = run_python(framework_container, JAX)
     jitted, analytic, platform = out.rsplit(" ", 1)[0].split("] [") + [out.rsplit(" ", 1)[1]]
     assert ast.literal_eval(jitted + "]") == ast.literal_eval("[" + analytic)
     assert platform == "cpu"
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "torch", "jax"])
-def test_keras_fit_under_each_backend(cpu_container, backend):
-    out = run_python(cpu_container, KERAS_FIT, "-e", f"KERAS_BACKEND={backend}").split()
+def test_keras_fit_under_each_backend(framework_container, backend):
+    out = run_python(framework_container, KERAS_FIT, "-e", f"KERAS_BACKEND={backend}").split()
     assert out[0] == backend
     first_loss, last_loss, accuracy = map(float, out[1:])
     assert last_loss < first_loss / 2, out
     assert accuracy > 0.9, out
 
 
-def test_keras_backend_defaults_to_tensorflow(cpu_container):
-    logs = cpu_container.run_and_wait(command=["python", "-c", "import keras; print('RESULT', keras.backend.backend())"])
+def test_keras_backend_defaults_to_tensorflow(framework_container):
+    logs = framework_container.run_and_wait(command=["python", "-c", "import keras; print('RESULT', keras.backend.backend())"])
     assert result(logs) == "tensorflow"
 
 

@@ -1,4 +1,4 @@
-"""What every dlab image (base and cpu) must be: user, PID 1, locked packages, Jupyter, health."""
+"""What every dlab image (base, cpu, gpu) must be: user, PID 1, locked packages, Jupyter, health."""
 import json
 import re
 import subprocess
@@ -11,6 +11,7 @@ from conftest import ROOT, VERSION, docker, read_lock, wait_for
 LOCKS = {
     "dlab/base": ["images/base/bootstrap.lock", "images/base/requirements.lock"],
     "dlab/cpu": ["images/base/bootstrap.lock", "images/cpu/requirements.lock"],
+    "dlab/gpu": ["images/base/bootstrap.lock", "images/gpu/requirements.lock"],
 }
 # Seeded into every venv by Python itself, not by a lock.
 VENV_SEEDS = {"pip", "setuptools"}

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from conftest import ROOT, docker
+from conftest import ROOT, docker, image_param, skip_gpu_image
 
 CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
@@ -37,8 +37,11 @@ def layer_files(image):
                             yield entry.name, member.name, member, layer
 
 
-@pytest.mark.parametrize("image", ["dlab/cpu"])  # its layers include every layer of dlab/base
+# cpu and gpu include every layer of dlab/base
+@pytest.mark.parametrize("image", [image_param(i) for i in ("dlab/cpu", "dlab/gpu", "dlab/hub")])
 def test_no_ca_bundle_or_secret_in_any_layer(image):
+    if image == "dlab/gpu":
+        skip_gpu_image()
     bundle = build_ca_bundle()
     bundle_sha = hashlib.sha256(bundle).hexdigest() if bundle else None
     # Certificates of the build's bundle that Debian's own ca-certificates does not ship: the
@@ -61,8 +64,10 @@ def test_no_ca_bundle_or_secret_in_any_layer(image):
     assert not leaks, leaks
 
 
-@pytest.mark.parametrize("image", ["dlab/base", "dlab/cpu"])
+@pytest.mark.parametrize("image", [image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", "dlab/hub")])
 def test_no_secret_in_image_configuration_or_history(image):
+    if image == "dlab/gpu":
+        skip_gpu_image()
     config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
     env = "\n".join(config["Env"])
     assert "ca_bundle" not in env and "SSL_CERT_FILE" not in env and "PIP_CERT" not in env
