@@ -212,7 +212,7 @@ def main():
             subprocess.run(["docker", "image", "rm", "-f", *sorted(set(images))], cwd=ROOT, capture_output=True)
         sh("docker", "builder", "prune", "-af")
     results["os_base_s"] = timed("scripts/os-base.sh")
-    for image in ["base", "cpu", "hub"]:
+    for image in ["base", "cpu", "gpu", "hub"]:
         results[f"{image}_build_s"] = timed("scripts/build-images.sh", image)
         results[f"{image}_size_gb"] = size_gb(f"dlab/{image}")
     results["lab_ready_s"] = lab_ready_seconds("dlab/cpu")
@@ -236,7 +236,9 @@ def write_table(r):
         f"| `dlab/cpu` build on top of base | {r['cpu_build_s']:.0f} s |",
         f"| `dlab/base` size | {r['base_size_gb']:.2f} GB |",
         f"| `dlab/cpu` size (includes base) | {r['cpu_size_gb']:.2f} GB |",
-        f"| `dlab/hub` build (from the OS base) | {r['hub_build_s']:.0f} s |",
+        f"| `dlab/gpu` build on top of base | {r['gpu_build_s']:.0f} s |",
+        f"| `dlab/gpu` size (includes base) | {r['gpu_size_gb']:.2f} GB |",
+        f"| `dlab/hub` build (from the OS base), {kind} | {r['hub_build_s']:.0f} s |",
         f"| `dlab/hub` size | {r['hub_size_gb']:.2f} GB |",
         f"| `docker run dlab/cpu` until JupyterLab answers | {r['lab_ready_s']:.1f} s |",
         f"| first `import tensorflow` / `torch` / `jax` / `keras` | {r['import_tensorflow_s']:.1f} / {r['import_torch_s']:.1f} / {r['import_jax_s']:.1f} / {r['import_keras_s']:.1f} s |",
