@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# install-labs.sh: what dlab/cpu and dlab/gpu hold beyond their frameworks, the same in both:
+# the labs, their helpers, dlab-data and TensorBoard inside JupyterLab. Run as root by a RUN step
+# that bind-mounts labs/ at /tmp/labs and images/common/ at /tmp/common (nothing else is kept).
+set -euo pipefail
+# TensorBoard inside JupyterLab: a launcher tile and /tensorboard/, reading ~/logs. No extra port,
+# so it works the same behind JupyterHub.
+install -D -m 0644 /tmp/common/tensorboard-proxy.json /opt/venv/etc/jupyter/jupyter_server_config.json
+# dlab-data, which fetches datasets into the shared data folder.
+install -m 0755 /tmp/common/dlab-data /usr/local/bin/dlab-data
+# The labs' helpers (`import dlab`) on the venv's path, compiled once here.
+install -d -o 1000 -g 100 /opt/dlab/lib /opt/dlab/labs
+cp -r --no-preserve=ownership /tmp/labs/dlab /opt/dlab/lib/dlab
+echo /opt/dlab/lib >/opt/venv/lib/python3.11/site-packages/dlab.pth
+python -m compileall -q /opt/dlab/lib
+# The labs, copied into ~/labs at each start by dlab-home-init (never over a student's edits).
+install -m 0644 /tmp/labs/*.ipynb /opt/dlab/labs/
+chown -R 1000:100 /opt/dlab/lib /opt/dlab/labs
