@@ -142,3 +142,13 @@ def test_changing_the_admin_password_retires_the_first_one(hub):
     out = hub.script("up")
     assert "first password" not in out.stderr
     assert hub.try_login(hub.admin, new)[0] and not hub.try_login(hub.admin, first)[0]
+
+
+def test_a_profile_whose_image_is_not_built_tells_the_student_what_to_do(hub):
+    hub.restart(DLAB_GPUS="all", DLAB_GPU_IMAGE="dlab/not-built:latest")
+    hub.api("POST", "/users/lee")
+    r = hub.api("POST", "/users/lee/server", json={"profile": "gpu"})
+    wait_until(lambda: hub.server("lee") is None, 120, "the failed start to end")
+    message = r.text if r.status_code >= 400 else hub.logs()
+    assert "The image dlab/not-built:latest is not on this server" in message and "make build-gpu" in message
+    assert hub.container("lee") is None
