@@ -95,7 +95,12 @@ c.DockerSpawner.extra_create_kwargs = {"labels": {"org.dlab.hub": PREFIX, "org.d
 c.DockerSpawner.notebook_dir = "/home/jovyan"
 c.DockerSpawner.mem_limit = MEM_LIMIT
 c.DockerSpawner.cpu_limit = CPU_LIMIT
-c.DockerSpawner.extra_host_config = {"pids_limit": PIDS_LIMIT, "shm_size": SHM_SIZE}
+c.DockerSpawner.extra_host_config = {
+    "pids_limit": PIDS_LIMIT,
+    "shm_size": SHM_SIZE,
+    "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability
+    "security_opt": ["no-new-privileges:true"],  # no setuid way back to root (sudo included)
+}
 c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
 c.Spawner.start_timeout = START_TIMEOUT  # a first start of a large image must not trip it
 c.Spawner.http_timeout = 120  # from container start until the server answers

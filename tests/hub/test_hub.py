@@ -93,11 +93,43 @@ def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
     assert host["PidsLimit"] == 700
     assert host["ShmSize"] == 256 * 2**20
     assert not host.get("DeviceRequests")
+    assert host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host["SecurityOpt"]
     assert list(info["NetworkSettings"]["Networks"]) == [PREFIX]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     assert set(mounts) == {"/home/jovyan", "/srv/data"}, "no Docker socket, nothing else"
     assert mounts["/home/jovyan"]["Name"] == f"{PREFIX}-home-dave" and mounts["/home/jovyan"]["RW"]
     assert mounts["/srv/data"]["Name"] == f"{PREFIX}-data" and not mounts["/srv/data"]["RW"]
+
+
+def test_a_students_processes_have_no_capabilities_and_no_way_to_root(hub):
+    if hub.server("dave") is None:
+        hub.start_server("dave")
+    out, error = hub.run_code("dave", (
+        "import os, subprocess\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
+        "print(status['CapEff'].strip(), status['NoNewPrivs'].strip(), os.path.exists('/var/run/docker.sock'))\n"
+        "print(subprocess.run(['sudo', '-n', 'true'], capture_output=True).returncode)"))
+    assert error is None
+    caps, no_new_privs, socket = out.splitlines()[0].split()
+    assert (caps, no_new_privs, socket) == ("0000000000000000", "1", "False")
+    assert out.splitlines()[1] != "0", "sudo worked inside a student's container"
+
+
+def test_a_student_cannot_pick_an_image_that_is_not_offered(hub):
+    hub.api("POST", "/users/gus")
+    for options in ({"image": "dlab/hub:latest"}, {"profile": "../hub"}):
+        r = hub.api("POST", "/users/gus/server", json=options)
+        assert r.status_code == 400, (options, r.status_code, r.text)
+        assert hub.container("gus") is None
+
+
+def test_the_hub_api_refuses_requests_without_a_valid_token(hub):
+    assert requests.get(f"{hub.url}/hub/api/users", timeout=10).status_code == 403
+    r = requests.get(f"{hub.url}/hub/api/users", headers={"Authorization": "token not-a-token"}, timeout=10)
+    assert r.status_code == 403
+    student = hub.user_token("gus")
+    assert hub.api("GET", "/users", token=student).status_code == 403, "a student listed every user"
+    assert hub.api("POST", "/users/mallory", token=student).status_code == 403
 
 
 def test_files_survive_a_server_stop_and_start(hub):
