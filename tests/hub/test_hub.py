@@ -115,6 +115,40 @@ def test_a_students_processes_have_no_capabilities_and_no_way_to_root(hub):
     assert out.splitlines()[1] != "0", "sudo worked inside a student's container"
 
 
+FORK_BOMB = """
+import os, signal, time
+children, stopped = [], 0
+try:
+    while len(children) < 5000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+except OSError as error:
+    stopped = error.errno
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print(len(children), stopped)
+"""
+
+
+def test_a_fork_bomb_stays_inside_its_container(hub):
+    """The process limit stops it; the hub and another student's server go on answering."""
+    hub.api("POST", "/users/hal")
+    hub.start_server("hal")
+    out, error = hub.run_code("hal", FORK_BOMB, timeout=180)
+    assert error is None, error
+    forked, errno = map(int, out.split())
+    assert forked < 700 and errno == 11, out  # EAGAIN at DLAB_PIDS_LIMIT (700 in these tests)
+    assert requests.get(f"{hub.url}/hub/api/", timeout=10).ok
+    if hub.server("dave") is None:
+        hub.start_server("dave")
+    assert hub.run_code("dave", "print(1 + 1)") == ("2\n", None)
+    hub.stop_server("hal")
+
+
 def test_a_student_cannot_pick_an_image_that_is_not_offered(hub):
     hub.api("POST", "/users/gus")
     for options in ({"image": "dlab/hub:latest"}, {"profile": "../hub"}):
