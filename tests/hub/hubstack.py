@@ -13,7 +13,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import ROOT, docker, image_exists
+from conftest import ROOT, docker, image_exists, wait_for
 
 PREFIX = "dlabtest"
 
@@ -201,17 +201,13 @@ def xsrf(html):
 
 
 def wait_until(condition, timeout, message):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """conftest.wait_for, counting a hub that does not answer yet as "not yet"."""
+    def answered():
         try:
-            result = condition()
-            if result:
-                return result
-        except (requests.ConnectionError, requests.Timeout) as error:
-            last = error
-        time.sleep(1)
-    pytest.fail(f"timed out after {timeout} s waiting for {message} ({last or 'no error'})")
+            return condition()
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+    return wait_for(answered, timeout, interval=1, message=message)
 
 
 def remove_test_stack():

@@ -1,20 +1,15 @@
 """Settings an organizer changes in .env: the GPU profile, a class code, the idle culler; and
 `make down`, which must keep every volume. Each test restarts the test hub with its settings."""
-import json
 
 import pytest
 import requests
 
-from conftest import docker, image_exists
+from conftest import docker, image_exists, nvidia_runtime
 from hubstack import PREFIX, wait_until
 
 
-def docker_has_gpu_runtime():
-    return "nvidia" in json.loads(docker("info", "--format", "{{json .Runtimes}}").stdout)
-
-
 def test_no_gpu_profile_where_docker_has_no_gpu(hub):
-    if docker_has_gpu_runtime():
+    if nvidia_runtime():
         pytest.skip("this Docker engine has the NVIDIA runtime: the GPU profile is offered here")
     hub.restart()
     hub.api("POST", "/users/gina")
@@ -39,7 +34,7 @@ def test_gpu_profile_passes_the_gpus_through(hub):
     form = hub.session(hub.admin, hub.admin_password).get(f"{hub.url}/hub/spawn/hana", timeout=60).text
     assert 'name="profile" value="gpu"' in form and 'value="cpu" checked' in form
     r = hub.api("POST", "/users/hana/server", json={"profile": "gpu"})
-    if docker_has_gpu_runtime():
+    if nvidia_runtime():
         hub.wait_ready("hana")
         requests_ = hub.container("hana")["HostConfig"]["DeviceRequests"]
         assert requests_ and requests_[0]["Count"] == -1 and requests_[0]["Capabilities"] == [["gpu"]]
