@@ -39,9 +39,25 @@ SHM_SIZE = env("DLAB_SHM_SIZE", "1g")  # /dev/shm per student: PyTorch data load
 IDLE_TIMEOUT = number("DLAB_IDLE_TIMEOUT", "3600")  # seconds idle before a server is stopped; 0: never
 CULL_EVERY = number("DLAB_CULL_EVERY", str(max(IDLE_TIMEOUT // 4, 10)))  # how often the culler looks
 START_TIMEOUT = number("DLAB_START_TIMEOUT", "600")  # seconds a server may take to start
+SPAWN_LIMIT = number("DLAB_SPAWN_LIMIT", "10")  # servers starting at once; more: "try again in a moment"
+MAX_SERVERS = number("DLAB_MAX_SERVERS", "0")  # servers running at once; more: "try again later"; 0: no limit
+HTTPS = bool(env("DLAB_SSL_CERT", ""))  # the organizer's certificate; make up copies it into secrets/
 
 # --- The hub and its proxy -------------------------------------------------------------------
 c.JupyterHub.bind_url = "http://:8000"  # the proxy's public port (compose publishes DLAB_HUB_PORT)
+if HTTPS:
+    # The proxy serves TLS itself, so every cookie the hub and the students' servers set is Secure.
+    cert, key = SECRETS_DIR / "ssl-cert.pem", SECRETS_DIR / "ssl-key.pem"
+    if not (cert.is_file() and key.is_file()):
+        raise SystemExit(f"dlab hub: DLAB_SSL_CERT is set but {cert} or {key} is missing: "
+                         "start the hub with `make up`, which copies the certificate and its key there")
+    c.JupyterHub.bind_url = "https://:8000"
+    c.JupyterHub.ssl_cert, c.JupyterHub.ssl_key = str(cert), str(key)
+# A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their kernels
+# running: the hub finds them again in its database. `make down` stops them (scripts/hub.sh).
+c.JupyterHub.cleanup_servers = False
+c.JupyterHub.concurrent_spawn_limit = SPAWN_LIMIT  # JupyterHub answers 429 "Try again in N seconds"
+c.JupyterHub.active_server_limit = MAX_SERVERS  # JupyterHub answers 429 "Try again in a few minutes"
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
 c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on NETWORK
 c.JupyterHub.db_url = f"sqlite:///{STATE_DIR}/jupyterhub.sqlite"  # on the hub-state volume

@@ -23,6 +23,45 @@ prefix=${DLAB_PREFIX:-dlab}
 port=${DLAB_HUB_PORT:-8000}
 hub=$prefix-hub
 
+# HTTPS: the organizer's certificate (DLAB_SSL_CERT, full chain) and key (DLAB_SSL_KEY) are read
+# here, by whoever runs make up, and written into the hub's secrets on its state volume, readable by
+# the hub alone: a key that only root can read still works, and no key ever enters an image.
+install_certificate() {
+  local cert=$DLAB_SSL_CERT key=${DLAB_SSL_KEY:-}
+  [ -n "$key" ] || { say "DLAB_SSL_CERT is set but DLAB_SSL_KEY is not: set both in $env_file"; exit 1; }
+  for file in "$cert" "$key"; do
+    [ -r "$file" ] || { say "cannot read $file (DLAB_SSL_CERT/DLAB_SSL_KEY in $env_file): check the path, or run make up as a user who can read it"; exit 1; }
+  done
+  "${compose[@]}" create hub 2>/dev/null  # the state volume, made by compose as on any start
+  # Both files go through a pipe (base64, one per line); Python's ssl module checks that the key
+  # belongs to the certificate before the hub uses them.
+  local changed
+  changed=$({ base64 -w0 "$cert"; echo; base64 -w0 "$key"; echo; } | docker run --rm -i --network none --user 1001 \
+      -v "$prefix-hub-state:/srv/jupyterhub" --entrypoint /opt/venv/bin/python dlab/hub:latest -c '
+import base64, os, ssl, sys
+cert, key = (base64.b64decode(line) for line in sys.stdin.read().split())
+os.makedirs("/srv/jupyterhub/secrets", mode=0o700, exist_ok=True)
+paths = {"/srv/jupyterhub/secrets/ssl-cert.pem": cert, "/srv/jupyterhub/secrets/ssl-key.pem": key}
+for path, data in paths.items():
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+try:
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*(p + ".new" for p in paths))
+except (ssl.SSLError, ValueError) as error:
+    for path in paths:
+        os.unlink(path + ".new")
+    sys.exit(f"the certificate and key are not a PEM certificate with its own private key ({error})")
+changed = any(not os.path.exists(p) or open(p, "rb").read() != data for p, data in paths.items())
+for path in paths:
+    os.replace(path + ".new", path)
+print("changed" if changed else "same")
+') || { say "DLAB_SSL_CERT=$cert and DLAB_SSL_KEY=$key: fix them in $env_file, then make up again"; exit 1; }
+  # A renewed certificate needs a hub restart (students' servers keep running through it).
+  if [ "$changed" = changed ]; then recreate=(--force-recreate); fi
+}
+recreate=()
+
 socket=/var/run/docker.sock
 [ -S "$socket" ] || { say "no Docker engine at $socket: run \`make docker\` (as root), then \`make up\` again"; exit 1; }
 # The hub joins the socket's group: its only privilege.
@@ -39,7 +78,8 @@ case ${1:-} in
       say "port $port is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)"
       exit 1
     fi
-    "${compose[@]}" up -d --wait --wait-timeout 180 hub || {
+    if [ -n "${DLAB_SSL_CERT:-}" ]; then install_certificate; fi
+    "${compose[@]}" up -d "${recreate[@]}" --wait --wait-timeout 180 hub || {
       say "the hub did not become healthy; its last log lines:"
       docker logs --tail 30 "$hub" 2>&1 | uniq >&2 || true
       "${compose[@]}" stop hub >/dev/null 2>&1 || true   # no restart loop; volumes are kept
@@ -47,19 +87,21 @@ case ${1:-} in
       exit 1
     }
     host=$(hostname -f 2>/dev/null || hostname)
-    say "the class server is up: http://${host}:${port} (on this machine: http://localhost:${port})"
-    say "admin account: ${DLAB_ADMIN:-admin}; approve sign-ups at http://localhost:${port}/hub/authorize"
+    scheme=http; [ -n "${DLAB_SSL_CERT:-}" ] && scheme=https
+    say "the class server is up: ${scheme}://${host}:${port} (on this machine: ${scheme}://localhost:${port})"
+    say "admin account: ${DLAB_ADMIN:-admin}; approve sign-ups at ${scheme}://localhost:${port}/hub/authorize"
     if password=$(docker exec "$hub" cat /srv/jupyterhub/secrets/admin-password 2>/dev/null); then
       say "admin's first password: ${password} (change it at /hub/change-password; then this line goes away)"
     fi
     ;;
   down)
-    "${compose[@]}" down --timeout 120
-    # Servers the hub could not stop (it was killed, say): remove their containers, never a volume.
+    "${compose[@]}" down --timeout 60
+    # The students' servers outlive a hub restart (cleanup_servers = False): stop them now, with
+    # the time Jupyter needs to save and shut its kernels down; then remove the containers. Never a volume.
     left=$(docker ps -aq --filter "label=org.dlab.hub=$prefix")
     if [ -n "$left" ]; then
       # shellcheck disable=SC2086
-      docker rm -f $left >/dev/null
+      docker stop --time 30 $left >/dev/null && docker rm -f $left >/dev/null
     fi
     say "stopped; every volume is kept (students' homes: docker volume ls --filter name=${prefix}-home-)"
     ;;

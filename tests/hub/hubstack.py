@@ -31,6 +31,7 @@ class HubStack:
     def __init__(self):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.verify = True  # or, behind HTTPS, the test certificate (a CA file)
         self.settings = None
         self.admin = "organizer"
         self._admin_password = None
@@ -49,7 +50,7 @@ class HubStack:
         return env
 
     def script(self, command, settings=None, check=True):
-        return subprocess.run(["scripts/hub.sh", command], cwd=ROOT, env=self.env(settings or self.settings or {}),
+        return subprocess.run(["scripts/hub.sh", command], cwd=ROOT, env=self.env(self.settings or {} if settings is None else settings),
                               capture_output=True, text=True, timeout=300, check=check)
 
     def restart(self, **settings):
@@ -59,9 +60,20 @@ class HubStack:
         out = self.script("up", settings, check=False)
         assert out.returncode == 0, f"scripts/hub.sh up failed:\n{out.stdout}\n{out.stderr}"
         self.settings = settings
+        https = bool(settings.get("DLAB_SSL_CERT"))
+        self.url = f"{'https://localhost' if https else 'http://127.0.0.1'}:{self.port}"
+        self.verify = settings["DLAB_SSL_CERT"] if https else True
         self.up_output = out.stderr
         self._admin_token = None
-        wait_until(lambda: requests.get(self.url + "/hub/api/", timeout=5).ok, 60, "the hub's API")
+        wait_until(lambda: self.request("GET", self.url + "/hub/api/", timeout=5).ok, 60, "the hub's API")
+
+    def request(self, method, url, **kwargs):
+        return requests.request(method, url, verify=self.verify, **kwargs)
+
+    def new_session(self):
+        s = requests.Session()
+        s.verify = self.verify
+        return s
 
     def logs(self):
         out = docker("logs", f"{PREFIX}-hub", check=False)
@@ -77,7 +89,7 @@ class HubStack:
 
     def try_login(self, username, password):
         """Log in through the login form, as a browser does: (logged in?, session)."""
-        s = requests.Session()
+        s = self.new_session()
         page = s.get(self.url + "/hub/login", timeout=10)
         r = s.post(self.url + "/hub/login", data={"username": username, "password": password,
                                                   "_xsrf": xsrf(page.text)}, timeout=30, allow_redirects=False)
@@ -96,7 +108,7 @@ class HubStack:
 
     def signup(self, username, password, class_code=None):
         """Sign up through /hub/signup; returns the page's message."""
-        s = requests.Session()
+        s = self.new_session()
         page = s.get(self.url + "/hub/signup", timeout=10)
         data = {"username": username, "signup_password": password,
                 "signup_password_confirmation": password, "_xsrf": xsrf(page.text)}
@@ -116,8 +128,8 @@ class HubStack:
         return self._admin_token
 
     def api(self, method, path, token=None, **kwargs):
-        headers = {"Authorization": f"token {token or self.admin_token}"}
-        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
+        return self.request(method, f"{self.url}/hub/api{path}", headers=auth(token or self.admin_token),
+                            timeout=60, **kwargs)
 
     def user_token(self, username):
         r = self.api("POST", f"/users/{username}/tokens", json={"note": "dlab tests"})
@@ -152,19 +164,25 @@ class HubStack:
                      "--filter", f"label=org.dlab.hub={PREFIX}").stdout.split()
         return json.loads(docker("inspect", out[0]).stdout)[0] if out else None
 
-    def run_code(self, username, code, token=None, timeout=120, shutdown=True):
-        """Execute code in a new kernel of the user's server, through the proxy's websocket;
-        returns what it printed (stdout) and the kernel's error, if any. The kernel is shut down
-        afterwards unless shutdown=False."""
-        token = token or self.user_token(username)
-        headers = {"Authorization": f"token {token}"}
-        user_path = f"/user/{urllib.parse.quote(username)}/api/kernels"  # URL-escaped: zoë -> zo%C3%AB
-        base = self.url + user_path
-        kernel = requests.post(base, headers=headers, json={"name": "python3"}, timeout=60)
-        assert kernel.status_code == 201, f"{kernel.status_code} {kernel.text}"
-        kernel_id = kernel.json()["id"]
-        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}{user_path}/{kernel_id}/channels",
-                                         header=[f"Authorization: token {token}"], timeout=timeout)
+    def new_kernel(self, username, token):
+        r = self.request("POST", f"{self.user_url(username)}/api/kernels", headers=auth(token),
+                         json={"name": "python3"}, timeout=60)
+        assert r.status_code == 201, f"{r.status_code} {r.text}"
+        return r.json()["id"]
+
+    def kernels(self, username, token):
+        r = self.request("GET", f"{self.user_url(username)}/api/kernels", headers=auth(token), timeout=30)
+        r.raise_for_status()
+        return [k["id"] for k in r.json()]
+
+    def execute(self, username, kernel_id, code, token, timeout=120):
+        """Execute code in one of the user's kernels through the proxy's websocket, as JupyterLab
+        does; returns what it printed (stdout) and the kernel's error, if any ("KernelDied: ..." when
+        the kernel died under it)."""
+        ws_url = self.user_url(username).replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"
+        ssl_options = {"ca_certs": self.verify} if isinstance(self.verify, str) else None
+        ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout,
+                                         sslopt=ssl_options)
         try:
             msg_id = uuid.uuid4().hex
             ws.send(json.dumps({
@@ -178,9 +196,11 @@ class HubStack:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 msg = json.loads(ws.recv())
+                kind = msg["header"]["msg_type"]
+                if kind == "status" and msg["content"]["execution_state"] in ("restarting", "dead"):
+                    return stdout, f"KernelDied: the kernel is {msg['content']['execution_state']}"
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
-                kind = msg["header"]["msg_type"]
                 if kind == "stream" and msg["content"]["name"] == "stdout":
                     stdout += msg["content"]["text"]
                 elif kind == "error":
@@ -190,8 +210,25 @@ class HubStack:
             pytest.fail(f"no reply from {username}'s kernel within {timeout} s")
         finally:
             ws.close()
+
+    def run_code(self, username, code, token=None, timeout=120, shutdown=True):
+        """Execute code in a new kernel of the user's server (see execute); the kernel is shut
+        down afterwards unless shutdown=False."""
+        token = token or self.user_token(username)
+        kernel_id = self.new_kernel(username, token)
+        try:
+            return self.execute(username, kernel_id, code, token, timeout)
+        finally:
             if shutdown:
-                requests.delete(f"{base}/{kernel_id}", headers=headers, timeout=30)
+                self.request("DELETE", f"{self.user_url(username)}/api/kernels/{kernel_id}",
+                             headers=auth(token), timeout=30)
+
+    def user_url(self, username):
+        return f"{self.url}/user/{urllib.parse.quote(username)}"  # URL-escaped: zoë -> zo%C3%AB
+
+
+def auth(token):
+    return {"Authorization": f"token {token}"}
 
 
 def xsrf(html):
