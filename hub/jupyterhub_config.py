@@ -53,6 +53,10 @@ if HTTPS:
                          "start the hub with `make up`, which copies the certificate and its key there")
     c.JupyterHub.bind_url = "https://:8000"
     c.JupyterHub.ssl_cert, c.JupyterHub.ssl_key = str(cert), str(key)
+    # Secure on every cookie, the XSRF ones included (the hub's, and the students' servers' through
+    # JUPYTERHUB_COOKIE_OPTIONS, which the images' jupyter_server_config.py reads).
+    c.JupyterHub.tornado_settings = {"cookie_options": {"secure": True}}
+    c.Spawner.cookie_options = {"secure": True}
 # A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their kernels
 # running: the hub finds them again in its database. `make down` stops them (scripts/hub.sh).
 c.JupyterHub.cleanup_servers = False

@@ -26,22 +26,16 @@ hub=$prefix-hub
 # HTTPS: the organizer's certificate (DLAB_SSL_CERT, full chain) and key (DLAB_SSL_KEY) are read
 # here, by whoever runs make up, and written into the hub's secrets on its state volume, readable by
 # the hub alone: a key that only root can read still works, and no key ever enters an image.
-install_certificate() {
-  local cert=$DLAB_SSL_CERT key=${DLAB_SSL_KEY:-}
-  [ -n "$key" ] || { say "DLAB_SSL_CERT is set but DLAB_SSL_KEY is not: set both in $env_file"; exit 1; }
-  for file in "$cert" "$key"; do
-    [ -r "$file" ] || { say "cannot read $file (DLAB_SSL_CERT/DLAB_SSL_KEY in $env_file): check the path, or run make up as a user who can read it"; exit 1; }
-  done
-  "${compose[@]}" create hub 2>/dev/null  # the state volume, made by compose as on any start
-  # Both files go through a pipe (base64, one per line); Python's ssl module checks that the key
-  # belongs to the certificate before the hub uses them.
-  local changed
-  changed=$({ base64 -w0 "$cert"; echo; base64 -w0 "$key"; echo; } | docker run --rm -i --network none --user 1001 \
-      -v "$prefix-hub-state:/srv/jupyterhub" --entrypoint /opt/venv/bin/python dlab/hub:latest -c '
-import base64, os, ssl, sys
+tls_files() {  # check|install CERT KEY
+  local volume=()
+  [ "$1" = install ] && volume=(-v "$prefix-hub-state:/srv/jupyterhub")
+  { base64 -w0 "$2"; echo; base64 -w0 "$3"; echo; } | docker run --rm -i --network none --user 1001 \
+      "${volume[@]}" --entrypoint /opt/venv/bin/python dlab/hub:latest -c '
+import base64, os, ssl, sys, tempfile
 cert, key = (base64.b64decode(line) for line in sys.stdin.read().split())
-os.makedirs("/srv/jupyterhub/secrets", mode=0o700, exist_ok=True)
-paths = {"/srv/jupyterhub/secrets/ssl-cert.pem": cert, "/srv/jupyterhub/secrets/ssl-key.pem": key}
+folder = "/srv/jupyterhub/secrets" if sys.argv[1] == "install" else tempfile.mkdtemp()
+os.makedirs(folder, mode=0o700, exist_ok=True)
+paths = {f"{folder}/ssl-cert.pem": cert, f"{folder}/ssl-key.pem": key}
 for path, data in paths.items():
     fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -49,14 +43,30 @@ for path, data in paths.items():
 try:
     ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*(p + ".new" for p in paths))
 except (ssl.SSLError, ValueError) as error:
-    for path in paths:
-        os.unlink(path + ".new")
-    sys.exit(f"the certificate and key are not a PEM certificate with its own private key ({error})")
+    sys.exit(f"dlab: the certificate and key are not a PEM certificate with its own private key ({error})")
 changed = any(not os.path.exists(p) or open(p, "rb").read() != data for p, data in paths.items())
 for path in paths:
     os.replace(path + ".new", path)
 print("changed" if changed else "same")
-') || { say "DLAB_SSL_CERT=$cert and DLAB_SSL_KEY=$key: fix them in $env_file, then make up again"; exit 1; }
+' "$1"
+}
+
+install_certificate() {
+  local cert=$DLAB_SSL_CERT key=${DLAB_SSL_KEY:-}
+  [ -n "$key" ] || { say "DLAB_SSL_CERT is set but DLAB_SSL_KEY is not: set both in $env_file"; exit 1; }
+  for file in "$cert" "$key"; do
+    [ -r "$file" ] || { say "cannot read $file (DLAB_SSL_CERT/DLAB_SSL_KEY in $env_file): check the path, or run make up as a user who can read it"; exit 1; }
+  done
+  # Both files go through a pipe (base64, one per line) into the hub image's Python, whose ssl
+  # module checks that the key belongs to the certificate: first in a scratch folder, so that a
+  # wrong pair stops here with the running class untouched; then into the hub's secrets.
+  local changed
+  tls_files check "$cert" "$key" >/dev/null \
+    || { say "DLAB_SSL_CERT=$cert and DLAB_SSL_KEY=$key: fix them in $env_file, then make up again"; exit 1; }
+  if ! docker volume inspect "$prefix-hub-state" >/dev/null 2>&1; then
+    "${compose[@]}" create hub 2>/dev/null  # first start: the state volume, made by compose as always
+  fi
+  changed=$(tls_files install "$cert" "$key")
   # A renewed certificate needs a hub restart (students' servers keep running through it).
   if [ "$changed" = changed ]; then recreate=(--force-recreate); fi
 }

@@ -1,4 +1,5 @@
 # Jupyter server settings for every dlab image (read from /etc/jupyter).
+import json
 import os
 
 c = get_config()  # noqa: F821  (provided by Jupyter)
@@ -12,3 +13,7 @@ c.ServerApp.open_browser = False
 c.ServerApp.answer_yes = True
 # Terminals start bash (login shell, so ~/.bashrc and the prompt work).
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+# Behind HTTPS the class server passes JUPYTERHUB_COOKIE_OPTIONS={"secure": true} (its
+# Spawner.cookie_options): the login cookie honours it already; the XSRF cookie must too.
+if json.loads(os.environ.get("JUPYTERHUB_COOKIE_OPTIONS") or "{}").get("secure"):
+    c.ServerApp.tornado_settings = {"xsrf_cookie_kwargs": {"secure": True}}

@@ -73,6 +73,7 @@ class HubStack:
     def new_session(self):
         s = requests.Session()
         s.verify = self.verify
+        s.trust_env = False  # else REQUESTS_CA_BUNDLE (set for the intercepting proxy) overrides verify
         return s
 
     def logs(self):
