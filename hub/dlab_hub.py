@@ -14,9 +14,17 @@ import secrets
 import docker
 from dockerspawner import DockerSpawner
 from nativeauthenticator import NativeAuthenticator
-from nativeauthenticator.handlers import SignUpHandler
+from nativeauthenticator.handlers import DiscardHandler, SignUpHandler, ToggleAuthorizationHandler
 from tornado import web
 from traitlets import Unicode, default
+
+# Usernames: 1 to 32 letters (any script), digits, dots, dashes or underscores, starting with a
+# letter or digit. They become URLs (/user/NAME), container and volume names: no spaces, no
+# slashes, no "..". JupyterHub lowercases them first, so "Alice" and "alice" are one account.
+USERNAME_PATTERN = r"^[^\W_][\w.-]{0,31}\Z"
+USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
+                 "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, not a login
 
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
 SECRETS_DIR = STATE_DIR / "secrets"
@@ -103,7 +111,7 @@ class DlabSpawner(DockerSpawner):
     async def start(self):
         profile = self.user_options.get("profile", "cpu")
         if profile not in ("cpu", "gpu"):
-            raise web.HTTPError(400, f"Unknown profile {profile!r}: choose 'cpu' or 'gpu'.")
+            raise web.HTTPError(400, f"Unknown profile {str(profile)[:40]!r}: choose 'cpu' or 'gpu'.")
         if profile == "gpu" and not self.gpus:
             raise web.HTTPError(400, "This server offers no GPU profile (it has no GPU for Docker): choose 'cpu'.")
         self.image = self.gpu_image if profile == "gpu" else self.cpu_image
@@ -129,25 +137,56 @@ class DlabSpawner(DockerSpawner):
 
 
 class ClassCodeSignUpHandler(SignUpHandler):
-    """/hub/signup: with a class code set, the code is checked before any account is made."""
+    """/hub/signup: the class code (when one is set), the username and the password are checked
+    first, each with a message that says what to change; then NativeAuthenticator makes the account."""
+
+    async def refuse(self, message, status=400):
+        html = await self.render_template(
+            "signup.html", ask_email=self.authenticator.ask_email_on_signup, alert="alert-danger",
+            result_message=message, two_factor_auth=self.authenticator.allow_2fa,
+            recaptcha_key=self.authenticator.recaptcha_key, tos=self.authenticator.tos)
+        self.set_status(status)
+        return self.finish(html)
 
     async def post(self):
         code = self.authenticator.class_code
         if code and not hmac.compare_digest(self.get_body_argument("class_code", "").strip().encode(),
                                             code.encode()):
-            html = await self.render_template(
-                "signup.html", ask_email=self.authenticator.ask_email_on_signup, alert="alert-danger",
-                result_message="That class code is not right: ask your organizer for it.",
-                two_factor_auth=self.authenticator.allow_2fa, recaptcha_key=self.authenticator.recaptcha_key,
-                tos=self.authenticator.tos)
-            self.set_status(403)
-            return self.finish(html)
+            return await self.refuse("That class code is not right: ask your organizer for it.", 403)
+        username = self.authenticator.normalize_username(self.get_body_argument("username", ""))
+        if not self.authenticator.validate_username(username):
+            return await self.refuse(USERNAME_RULE)
+        password = self.get_body_argument("signup_password", "")
+        if len(password) < self.authenticator.minimum_password_length:
+            return await self.refuse(f"Choose a password of at least {self.authenticator.minimum_password_length} characters.")
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            return await self.refuse(f"Choose a password of at most {MAX_PASSWORD_BYTES} bytes (about as many letters).")
         return await super().post()
 
     def get_result_message(self, user, *args):
         if user is not None and self.authenticator.class_code:
             return "alert-success", "Your account is ready: go to the login page and log in."
         return super().get_result_message(user, *args)
+
+
+class SameSiteOnly:
+    """For NativeAuthenticator's admin links that act on a GET (/hub/authorize/NAME approves,
+    /hub/discard/NAME deletes): refuse one that another site started (a link or an image in a
+    page the organizer opens), which the browser marks with Sec-Fetch-Site."""
+
+    async def get(self, *args):
+        site = self.request.headers.get("Sec-Fetch-Site", "same-origin")
+        if site not in ("same-origin", "none"):
+            raise web.HTTPError(403, "This link works only from the hub's own /hub/authorize page: open it there.")
+        return await super().get(*args)
+
+
+class SameSiteToggleAuthorizationHandler(SameSiteOnly, ToggleAuthorizationHandler):
+    pass
+
+
+class SameSiteDiscardHandler(SameSiteOnly, DiscardHandler):
+    pass
 
 
 class DlabAuthenticator(NativeAuthenticator):
@@ -157,9 +196,16 @@ class DlabAuthenticator(NativeAuthenticator):
 
     class_code = Unicode("", config=True, help="Class access code; empty: the admin approves each sign-up.")
 
+    ours = {SignUpHandler: ClassCodeSignUpHandler, ToggleAuthorizationHandler: SameSiteToggleAuthorizationHandler,
+            DiscardHandler: SameSiteDiscardHandler}
+
     def get_handlers(self, app):
-        return [(path, ClassCodeSignUpHandler if path == r"/signup" else handler)
-                for path, handler in super().get_handlers(app)]
+        return [(path, self.ours.get(handler, handler)) for path, handler in super().get_handlers(app)]
+
+    async def authenticate(self, handler, data):
+        if len(data.get("password", "").encode()) > MAX_PASSWORD_BYTES:
+            return None  # no account has such a password; bcrypt would raise instead of saying no
+        return await super().authenticate(handler, data)
 
     def create_user(self, username, password, **kwargs):
         # With a class code, sign-ups reach this only after ClassCodeSignUpHandler checked the code.
@@ -183,6 +229,8 @@ class DlabAuthenticator(NativeAuthenticator):
                           "(`make up` prints it) until it is changed at /hub/change-password", user.name, path)
 
     def change_password(self, username, new_password):
+        if len(new_password.encode()) > MAX_PASSWORD_BYTES:
+            return False  # the page then asks for another password
         changed = super().change_password(username, new_password)
         if changed and username in self.admin_users:
             (SECRETS_DIR / "admin-password").unlink(missing_ok=True)

@@ -5,7 +5,7 @@ import os
 import re
 import sys
 
-from dlab_hub import SECRETS_DIR, STATE_DIR, docker_client, docker_gpu_runtime, image_present, secret
+from dlab_hub import SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, docker_client, docker_gpu_runtime, image_present, secret
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -73,8 +73,12 @@ c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page 
 c.JupyterHub.template_vars = {"class_code_required": bool(CLASS_CODE)}
 
 # --- Accounts --------------------------------------------------------------------------------
+if not re.match(USERNAME_PATTERN, ADMIN.lower()):
+    raise SystemExit(f"dlab hub: DLAB_ADMIN={ADMIN!r} is not a valid username: 1 to 32 letters, digits, "
+                     "dots, dashes or underscores, starting with a letter or digit")
 c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
 c.Authenticator.admin_users = {ADMIN}  # made on first start, password in secrets/admin-password
+c.Authenticator.username_pattern = USERNAME_PATTERN  # sign-up, the REST API and the admin page
 c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
 c.DlabAuthenticator.class_code = CLASS_CODE  # right code at sign-up: approved at once
 c.NativeAuthenticator.open_signup = False  # otherwise: the organizer approves at /hub/authorize

@@ -13,13 +13,35 @@ say() { printf 'dlab: %s\n' "$*" >&2; }
 env_file=${DLAB_ENV_FILE:-.env}
 compose=(docker compose)
 if [ -e "$env_file" ]; then compose+=(--env-file "$env_file"); fi
-if [ -f "$env_file" ]; then
-  set -a
-  # shellcheck disable=SC1090
-  . "$env_file"
-  set +a
-fi
+# Read as compose reads it (NAME=value, optional quotes, # comments; a setting already in the
+# environment wins), never run as shell code: `DLAB_CLASS_CODE=deep learning` is a value, not a command.
+load_env() {
+  local n=0 line key value
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    line=${line%$'\r'}
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    if [[ ! $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      say "$env_file line $n is not NAME=value: $line"
+      say "fix that line (.env.example shows every setting), then run the command again"
+      exit 1
+    fi
+    key=${BASH_REMATCH[2]} value=${BASH_REMATCH[3]}
+    if [[ $value =~ ^\"(.*)\"[[:space:]]*$ || $value =~ ^\'(.*)\'[[:space:]]*$ ]]; then
+      value=${BASH_REMATCH[1]}
+    else
+      value=${value%%[[:space:]]#*}                  # an inline comment
+      value=${value%"${value##*[![:space:]]}"}       # trailing blanks
+    fi
+    if [[ $key == DLAB_* ]] && ! grep -q "^$key=" .env.example; then
+      say "warning: $env_file line $n: $key is not a dlab setting (a typo? .env.example lists them all)"
+    fi
+    [ -n "${!key+set}" ] || export "$key=$value"
+  done <"$env_file"
+}
+if [ -f "$env_file" ]; then load_env; fi
 prefix=${DLAB_PREFIX:-dlab}
+[[ $prefix =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { say "DLAB_PREFIX=$prefix: use small letters, digits, - and _ (it names containers and volumes)"; exit 1; }
 port=${DLAB_HUB_PORT:-8000}
 hub=$prefix-hub
 
@@ -74,6 +96,11 @@ recreate=()
 
 socket=/var/run/docker.sock
 [ -S "$socket" ] || { say "no Docker engine at $socket: run \`make docker\` (as root), then \`make up\` again"; exit 1; }
+docker version >/dev/null 2>&1 || {
+  say "the Docker engine does not answer at $socket: start it (systemctl start docker, or \`make docker\` as root)"
+  say "(as a user other than root: be in the docker group, then log in again)"
+  exit 1
+}
 # The hub joins the socket's group: its only privilege.
 DOCKER_GID=$(stat -c %g "$socket")
 export DOCKER_GID
@@ -83,6 +110,15 @@ case ${1:-} in
     for image in dlab/hub:latest "${DLAB_IMAGE:-dlab/cpu:latest}"; do
       docker image inspect "$image" >/dev/null 2>&1 || { say "$image is not built: run \`make build\`"; exit 1; }
     done
+    # Students' servers write to Docker's disk (their homes are volumes there): refuse to start a
+    # class on a nearly full one, rather than let each student meet a failed start.
+    root_dir=$(docker info -f '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
+    free_gb=$(df -P -BG "$root_dir" 2>/dev/null | awk 'NR == 2 { sub("G", "", $4); print $4 }')
+    if [ -n "$free_gb" ] && [ "$free_gb" -lt "${DLAB_MIN_FREE_GB:-2}" ]; then
+      say "only ${free_gb} GB free on $root_dir (Docker's disk, where the students' homes are); dlab wants ${DLAB_MIN_FREE_GB:-2} GB (DLAB_MIN_FREE_GB)"
+      say "free some space (docker system df shows what uses it; docker image prune removes old images), then make up again"
+      exit 1
+    fi
     if command -v ss >/dev/null && ss -Hltn "sport = :$port" | grep -q . && \
        [ -z "$(docker ps -q --filter "name=^${hub}$")" ]; then
       say "port $port is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)"
