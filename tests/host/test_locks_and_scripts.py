@@ -65,3 +65,20 @@ def test_make_without_a_target_lists_the_targets():
     out = subprocess.run(["make", "-s"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
     for target in ["build", "lab", "test", "lock", "bench"]:
         assert f"make {target}" in out
+
+
+def test_no_secret_is_tracked_by_git():
+    """Secrets live in .env and in the hub's state volume, never in the repository."""
+    import re
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert ".env" not in tracked and not [f for f in tracked if f.startswith("secrets/") or f.endswith((".pem", ".key"))]
+    ignored = subprocess.run(["git", "check-ignore", ".env", "secrets/cookie_secret"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == [".env", "secrets/cookie_secret"]
+    key = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+    for name in tracked:
+        path = ROOT / name
+        if path.is_file():
+            assert not key.search(path.read_bytes()), f"{name} holds a private key"
