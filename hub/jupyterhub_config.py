@@ -61,6 +61,7 @@ if HTTPS:
 # running: the hub finds them again in its database. `make down` stops them (scripts/hub.sh).
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.concurrent_spawn_limit = SPAWN_LIMIT  # JupyterHub answers 429 "Try again in N seconds"
+c.JupyterHub.spawn_throttle_retry_range = (10, 20)  # N: JupyterHub's 30-60 s leaves a class waiting idle
 c.JupyterHub.active_server_limit = MAX_SERVERS  # JupyterHub answers 429 "Try again in a few minutes"
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
 c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on NETWORK

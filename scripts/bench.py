@@ -128,17 +128,11 @@ def bench_labs():
     README.write_text(text)
 
 
-def memory_mib(container):
-    """A running container's memory use now, in MiB (docker stats)."""
-    usage = sh("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container).split("/")[0].strip()
-    number, unit = re.match(r"([\d.]+)\s*([KMG]i?B)", usage).groups()
-    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
-
-
-def bench_hub(students=4):
+def bench_hub(students=30):
     """The class server with its default limits: make up until healthy, a student's first and
-    second server start, several students starting at once, and memory per idle student."""
+    second server start, a class of 30 arriving at once, and memory per idle student."""
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
+    from classload import class_arrives, memory_mib
     from hubstack import PREFIX, HubStack, remove_test_stack
 
     defaults = {"DLAB_MEM_LIMIT": "4G", "DLAB_CPU_LIMIT": "2", "DLAB_PIDS_LIMIT": "1024", "DLAB_SHM_SIZE": "1g"}
@@ -158,21 +152,18 @@ def bench_hub(students=4):
         stack.start_server("first")
         r["spawn_s"] = time.perf_counter() - started  # the home exists
         stack.stop_server("first")
-        names = [f"student{i}" for i in range(students)]
-        stack.api("POST", "/users", json={"usernames": names})
-        started = time.perf_counter()
-        for name in names:
-            assert stack.api("POST", f"/users/{name}/server").status_code in (201, 202)
-        for name in names:
-            stack.wait_ready(name)
-        r["parallel_spawn_s"] = time.perf_counter() - started
-        time.sleep(30)  # idle: JupyterLab loaded nothing, no kernel
-        idle = [memory_mib(f"{PREFIX}-{name}") for name in names]
-        r["idle_student_mib"] = sum(idle) / len(idle)
-        r["hub_mib"] = memory_mib(f"{PREFIX}-hub")
-        _, error = stack.run_code(names[0], "import tensorflow, torch, jax", shutdown=False)
+        # A class arriving at once (tests/hub/classload.py): sign up, log in, start, all together.
+        stack.restart(**defaults, DLAB_CLASS_CODE="bench")
+        load = class_arrives(stack, students, "bench")
+        assert load["ready"] == students and not load["server_errors"], load["server_errors"][:3]
+        r.update({key: load[key] for key in ("median_s", "worst_s", "hub_mib", "idle_student_mib_median",
+                                             "idle_student_mib_max")})
+        r["limit_answers"] = len(load["limit_answers"])
+        r["spawn_limit"] = 10  # DLAB_SPAWN_LIMIT's default
+        first = load["names"][0]
+        _, error = stack.run_code(first, "import tensorflow, torch, jax", shutdown=False)
         assert error is None, error
-        r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}-{names[0]}")
+        r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}-{first}")
     finally:
         remove_test_stack()
     (ROOT / ".build" / "bench-hub.json").write_text(json.dumps(r, indent=1))
@@ -183,10 +174,12 @@ def bench_hub(students=4):
         f"| `make up` (images built) until the hub is healthy | {r['up_s']:.0f} s |",
         f"| a student's first server start (new home, labs copied in) | {r['first_spawn_s']:.1f} s |",
         f"| a student's server start with an existing home | {r['spawn_s']:.1f} s |",
-        f"| {students} students starting at once, until all are ready | {r['parallel_spawn_s']:.1f} s |",
-        f"| memory of an idle student's server (JupyterLab, no kernel) | {r['idle_student_mib']:.0f} MiB |",
+        f"| {students} students signing up and starting at once: median wait until their server is ready | {r['median_s']:.0f} s |",
+        f"| the same, the last student's wait | {r['worst_s']:.0f} s |",
+        f"| the same, \"try again in N seconds\" pages shown (spawn limit {r['spawn_limit']}), 5xx answers | {r['limit_answers']}, 0 |",
+        f"| memory of an idle student's server (JupyterLab, no kernel), median / largest of {students} | {r['idle_student_mib_median']:.0f} / {r['idle_student_mib_max']:.0f} MiB |",
         f"| the same with a kernel that imported TensorFlow, PyTorch and JAX | {r['student_with_frameworks_mib']:.0f} MiB |",
-        f"| memory of the hub (JupyterHub, proxy, idle culler) | {r['hub_mib']:.0f} MiB |",
+        f"| memory of the hub (JupyterHub, proxy, idle culler) with {students} servers | {r['hub_mib']:.0f} MiB |",
         "",
         f"Measured by `make bench` (`BENCH_ONLY=hub` for these alone) on {r['date']}, {r['cpus']} cores, "
         "default limits (4G, 2 CPUs per student).",

@@ -1,0 +1,97 @@
+"""A class arriving at once, as the load test and `make bench` run it: N students sign up with
+the class code, log in and open their server through the pages (GET /hub/spawn, as the "Start
+my server" button does), all at the same moment. A 429 (the hub's spawn limit) is shown to the
+student, who tries again after the seconds it names; every other answer is recorded."""
+import re
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import docker
+from hubstack import PREFIX, xsrf
+
+PASSWORD = "a-long-password-1"
+
+
+def arrive(hub, name, code, start_gate, log):
+    """One student; returns when their server's start was accepted (they wait for it to be ready)."""
+    start_gate.wait()
+    s = hub.new_session()
+
+    def record(r):
+        log.append((name, r.request.method, r.url.split("?")[0].replace(hub.url, ""), r.status_code,
+                    r.text if r.status_code >= 400 else ""))
+        return r
+
+    page = record(s.get(f"{hub.url}/hub/signup", timeout=120))
+    record(s.post(f"{hub.url}/hub/signup", timeout=120, data={
+        "username": name, "signup_password": PASSWORD, "signup_password_confirmation": PASSWORD,
+        "class_code": code, "_xsrf": xsrf(page.text)}))
+    page = record(s.get(f"{hub.url}/hub/login", timeout=120))
+    record(s.post(f"{hub.url}/hub/login", timeout=120, allow_redirects=False,
+                  data={"username": name, "password": PASSWORD, "_xsrf": xsrf(page.text)}))
+    while True:
+        r = record(s.get(f"{hub.url}/hub/spawn", timeout=120, allow_redirects=False))
+        if r.status_code != 429:
+            return r.status_code
+        wait = re.search(r"Try again in (\d+) seconds", r.text)
+        time.sleep(int(wait.group(1)) if wait else 5)
+
+
+def memory_mib(container):
+    """A running container's memory use now, in MiB (docker stats)."""
+    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).stdout.split("/")[0].strip()
+    number, unit = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", usage).groups()
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
+
+
+def class_arrives(hub, students, code, timeout=900):
+    """Run the arrival; returns the figures (seconds from the moment they all began until each
+    server was ready, the answers, memory) for the test to check and the bench to report."""
+    names = [f"load{i:02d}" for i in range(students)]
+    gate, log, ready_at = threading.Barrier(students + 1), [], {}
+    with ThreadPoolExecutor(students) as pool:
+        arrivals = [pool.submit(arrive, hub, name, code, gate, log) for name in names]
+        gate.wait()
+        began = time.monotonic()
+        deadline = began + timeout
+        while len(ready_at) < students and time.monotonic() < deadline:
+            failed = [f for f in arrivals if f.done() and f.exception()]
+            if failed:
+                raise failed[0].exception()
+            users = hub.api("GET", "/users").json()
+            for user in users:
+                server = user.get("servers", {}).get("")
+                if user["name"] in names and server and server["ready"] and user["name"] not in ready_at:
+                    ready_at[user["name"]] = time.monotonic() - began
+            time.sleep(0.5)
+        spawn_answers = [f.result() for f in arrivals]
+    time.sleep(20)  # idle: JupyterLab's server, no kernel
+    idle = sorted(memory_mib(f"{PREFIX}-{name}") for name in ready_at)
+    latencies = sorted(ready_at.values())
+    return {
+        "students": students,
+        "ready": len(ready_at),
+        "spawn_answers": spawn_answers,
+        "answers": log,
+        "server_errors": [entry for entry in log if entry[3] >= 500],
+        "limit_answers": [entry for entry in log if entry[3] == 429],
+        "median_s": statistics.median(latencies) if latencies else None,
+        "worst_s": latencies[-1] if latencies else None,
+        "hub_mib": memory_mib(f"{PREFIX}-hub"),
+        "idle_student_mib_median": statistics.median(idle) if idle else None,
+        "idle_student_mib_max": idle[-1] if idle else None,
+        "names": names,
+    }
+
+
+def class_leaves(hub, names):
+    """Stop every server of the arrival (their homes stay) and remove the accounts."""
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: hub.api("DELETE", f"/users/{name}/server"), names))
+    for name in names:
+        deadline = time.monotonic() + 180
+        while hub.server(name) is not None and time.monotonic() < deadline:
+            time.sleep(1)
+        hub.api("DELETE", f"/users/{name}")
