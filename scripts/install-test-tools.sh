@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# What `make test` needs on the host besides Docker and .venv: Debian's chromium, which the
-# browser tests drive through Playwright (Playwright's own browser download is not used).
+# What `make test` needs on the host besides Docker and .venv, from Debian:
+#   chromium   the browser tests drive it through Playwright (Playwright's own download is not used);
+#   openssl    the HTTPS tests make a self-signed certificate;
+#   e2fsprogs, util-linux   the bad-input tests make a small disk (mkfs.ext4, losetup) and hide
+#              the Docker socket from one command (unshare).
 set -euo pipefail
-command -v chromium >/dev/null && exit 0
+declare -A package_of=([chromium]=chromium [openssl]=openssl [mkfs.ext4]=e2fsprogs [losetup]=util-linux
+                       [unshare]=util-linux)
+missing=()
+for command in "${!package_of[@]}"; do
+  command -v "$command" >/dev/null || missing+=("${package_of[$command]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "dlab: installing chromium for the browser tests" >&2
+  echo "dlab: installing ${missing[*]} for the tests" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "dlab: the browser tests need Debian's chromium: run \`sudo apt-get install chromium\`, then \`make test\`" >&2
+  echo "dlab: the tests need ${missing[*]}: run \`sudo apt-get install ${missing[*]}\`, then \`make test\`" >&2
   exit 1
 fi
