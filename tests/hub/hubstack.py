@@ -159,6 +159,14 @@ class HubStack:
         assert r.status_code in (202, 204), r.text
         wait_until(lambda: self.server(username) is None, 120, f"{username}'s server to stop")
 
+    def stop_all_servers(self):
+        """Stop every running server (earlier tests leave some running on purpose)."""
+        running = [u["name"] for u in self.api("GET", "/users").json() if u.get("servers")]
+        for name in running:
+            self.api("DELETE", f"/users/{name}/server")
+        for name in running:
+            wait_until(lambda: self.server(name) is None, 120, f"{name}'s server to stop")
+
     def container(self, username):
         """docker inspect of the user's container (None if there is none)."""
         out = docker("ps", "-aq", "--filter", f"label=org.dlab.user={username}",
