@@ -6,17 +6,26 @@
 - DlabAuthenticator: NativeAuthenticator with a class access code, and an admin account made on
   first start with a generated password (there is no default password anywhere).
 """
+import asyncio
+import functools
 import hmac
 import os
 import pathlib
 import secrets
+import socket
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
 
 import docker
 from dockerspawner import DockerSpawner
 from nativeauthenticator import NativeAuthenticator
-from nativeauthenticator.handlers import DiscardHandler, SignUpHandler, ToggleAuthorizationHandler
+from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHandler, ToggleAuthorizationHandler,
+                                         admin_users_scope)
 from tornado import web
-from traitlets import Unicode, default
+from traitlets import Integer, Unicode, default
 
 # Usernames: 1 to 32 letters (any script), digits, dots, dashes or underscores, starting with a
 # letter or digit. They become URLs (/user/NAME), container and volume names: no spaces, no
@@ -57,6 +66,15 @@ def docker_client():
         ) from error
 
 
+def memory_total():
+    """The machine's memory in bytes (/proc/meminfo shows the host's inside a container)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    raise SystemExit("dlab hub: no MemTotal in /proc/meminfo: set DLAB_MAX_SERVERS in .env")
+
+
 def docker_gpu_runtime(client):
     """True when the engine has the NVIDIA runtime (the NVIDIA container toolkit is installed)."""
     return "nvidia" in (client.info().get("Runtimes") or {})
@@ -80,6 +98,56 @@ def gpu_device_requests(gpus):
     return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
 
 
+def client_address(handler):
+    """The address of the browser behind a request. The proxy runs beside the hub and appends the
+    address it saw to X-Forwarded-For, so for a request from the proxy the last entry is the one to
+    trust; a request that reached the hub's port directly (a student's container can) counts as
+    the socket's own address. Tornado's remote_ip would believe a client's own X-Real-Ip header."""
+    peer = handler.request.connection.context.address
+    peer = peer[0] if isinstance(peer, tuple) else str(peer)
+    forwarded = handler.request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    return forwarded if forwarded and peer in proxy_addresses() else peer
+
+
+@functools.cache
+def proxy_addresses():
+    """The addresses the proxy's requests come from: this container's own (the proxy runs in it)."""
+    own = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+    try:
+        own |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        pass
+    return frozenset(own | {f"::ffff:{a}" for a in own if ":" not in a})
+
+
+class RecentEvents:
+    """Events per key within a sliding window (failed logins, sign-ups), kept in memory: a hub
+    restart forgets them, which only ever unblocks someone."""
+
+    def __init__(self, window):
+        self.window = window
+        self.events = {}
+
+    def count(self, key):
+        times = self.events.get(key)
+        if not times:
+            return 0
+        while times and times[0] < time.monotonic() - self.window:
+            times.popleft()
+        if not times:
+            del self.events[key]
+        return len(times)
+
+    def add(self, key):
+        self.events.setdefault(key, deque()).append(time.monotonic())
+        if len(self.events) > 100_000:  # a flood of made-up names must not grow this without end
+            for stale in [k for k in list(self.events)[:50_000] if not self.count(k)]:
+                self.events.pop(stale, None)
+
+    def forget(self, key):
+        self.events.pop(key, None)
+
+
 PROFILE_FORM = """
 <fieldset>
   <legend>Choose your server</legend>
@@ -93,7 +161,52 @@ PROFILE_FORM = """
 
 class DlabSpawner(DockerSpawner):
     """One container per student. The profile (cpu or gpu) picks the image; the GPU profile passes
-    the GPUs through with device_requests and exists only where the hub offers it (gpus != "")."""
+    the GPUs through with device_requests and exists only where the hub offers it (gpus != "").
+
+    Students' containers are named PREFIX.<escaped name>: DLAB_PREFIX has no dot and compose names
+    its containers PREFIX-SERVICE, so no account can take the hub's name, another class's or a test
+    hub's. And the spawner acts only on a container labelled as this student's of this class: one
+    that merely has the name is never stopped or removed."""
+
+    @default("name_template")
+    def _default_name_template(self):
+        return "{prefix}.{username}"
+
+    def owns(self, obj):
+        """Is this container (docker inspect) the server of this student of this class?"""
+        labels = (obj.get("Config") or {}).get("Labels") or {}
+        return labels.get("org.dlab.hub") == self.prefix and labels.get("org.dlab.user") == self.user.name
+
+    async def get_object(self):
+        obj = await super().get_object()
+        if obj is not None and not self.owns(obj):
+            self.log.warning("dlab: the container %s is not %s's server (its labels say otherwise): "
+                             "leaving it alone", self.object_name, self.user.name)
+            self.object_id = ""
+            return None
+        return obj
+
+    async def _owned_id(self):
+        """The container id to stop or remove, or "" when there is none that is ours."""
+        if not self.object_id:
+            return ""
+        try:
+            obj = await self.docker("inspect_container", self.object_id)
+        except docker.errors.NotFound:
+            return ""
+        if not self.owns(obj):
+            self.log.warning("dlab: not touching %s (%s): it is not %s's server", self.object_id[:12],
+                             obj.get("Name"), self.user.name)
+            return ""
+        return self.object_id
+
+    async def stop_object(self):
+        if await self._owned_id():
+            await super().stop_object()
+
+    async def remove_object(self):
+        if await self._owned_id():
+            await super().remove_object()
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
     gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
@@ -128,6 +241,10 @@ class DlabSpawner(DockerSpawner):
                 503, f"The image {self.image} is not on this server: the organizer builds it with "
                 f"`make {'build-gpu' if profile == 'gpu' else 'build'}`.") from error
         except docker.errors.APIError as error:
+            if error.status_code == 409 and "already in use" in str(error):
+                raise web.HTTPError(
+                    409, f"A container named {self.object_name} exists and is not this server: the "
+                    "organizer removes it (docker rm) or checks what made it.") from error
             if "device driver" in str(error) or "nvidia" in str(error).lower():
                 raise web.HTTPError(
                     503, "The GPU profile could not get a GPU from Docker: the server needs an NVIDIA "
@@ -149,6 +266,12 @@ class ClassCodeSignUpHandler(SignUpHandler):
         return self.finish(html)
 
     async def post(self):
+        signups, address = self.authenticator.recent_signups, client_address(self)
+        if signups.count(address) >= self.authenticator.signups_per_hour:
+            self.log.warning("dlab: sign-up refused: %s made %d in the last hour", address, signups.count(address))
+            return await self.refuse("Too many sign-ups from your network in the last hour: try again later, "
+                                     "or ask your organizer to make your account.", 429)
+        signups.add(address)
         code = self.authenticator.class_code
         if code and not hmac.compare_digest(self.get_body_argument("class_code", "").strip().encode(),
                                             code.encode()):
@@ -169,24 +292,49 @@ class ClassCodeSignUpHandler(SignUpHandler):
         return super().get_result_message(user, *args)
 
 
-class SameSiteOnly:
-    """For NativeAuthenticator's admin links that act on a GET (/hub/authorize/NAME approves,
-    /hub/discard/NAME deletes): refuse one that another site started (a link or an image in a
-    page the organizer opens), which the browser marks with Sec-Fetch-Site."""
+class DlabLoginHandler(LoginHandler):
+    """NativeAuthenticator's login page checked a wrong password a second time, with bcrypt on the
+    event loop, to word its message; here authenticate() leaves the message on the handler."""
 
-    async def get(self, *args):
-        site = self.request.headers.get("Sec-Fetch-Site", "same-origin")
-        if site not in ("same-origin", "none"):
-            raise web.HTTPError(403, "This link works only from the hub's own /hub/authorize page: open it there.")
-        return await super().get(*args)
-
-
-class SameSiteToggleAuthorizationHandler(SameSiteOnly, ToggleAuthorizationHandler):
-    pass
+    async def post(self):
+        data = {arg: self.get_argument(arg, strip=False) for arg in self.request.arguments}
+        user = await self.login_user(data)
+        if user:
+            self._jupyterhub_user = user
+            return self.redirect(self.get_next_url(user))
+        error = getattr(self, "dlab_login_error", None) or "Invalid username or password."
+        self.finish(await self._render(login_error=error, username=data.get("username", "")))
 
 
-class SameSiteDiscardHandler(SameSiteOnly, DiscardHandler):
-    pass
+class ConfirmedAction:
+    """NativeAuthenticator approves (/hub/authorize/NAME) and deletes (/hub/discard/NAME) accounts
+    on a GET, so a link or an image on any page the organizer opens could do either. Here a GET
+    only shows what would happen, with a button; the button POSTs with the page's XSRF token, which
+    JupyterHub checks on every POST (plain HTTP included: no Sec-Fetch-* header is needed)."""
+
+    action = ""  # "approve", "withdraw approval" or "delete": the button's words
+
+    @admin_users_scope
+    async def get(self, name):
+        info = self.authenticator.get_user(name)
+        if info is None:
+            raise web.HTTPError(404, f"No account {name!r} has signed up.")
+        html = await self.render_template("dlab-confirm.html", name=info.username, action=self.describe(info))
+        self.finish(html)
+
+    @admin_users_scope
+    async def post(self, name):
+        return await super().get(name)  # NativeAuthenticator's action, now behind a POST
+
+
+class ConfirmedToggleAuthorizationHandler(ConfirmedAction, ToggleAuthorizationHandler):
+    def describe(self, info):
+        return "Withdraw the approval of" if info.is_authorized else "Approve"
+
+
+class ConfirmedDiscardHandler(ConfirmedAction, DiscardHandler):
+    def describe(self, info):
+        return "Delete the (not yet approved) account"
 
 
 class DlabAuthenticator(NativeAuthenticator):
@@ -195,17 +343,62 @@ class DlabAuthenticator(NativeAuthenticator):
     password kept in SECRETS_DIR/admin-password until the admin changes it."""
 
     class_code = Unicode("", config=True, help="Class access code; empty: the admin approves each sign-up.")
+    signups_per_hour = Integer(100, config=True, help="Sign-up attempts one address may make in an hour.")
+    password_checks = Integer(1, config=True, help="bcrypt checks that run at once, off the event loop.")
+    password_queue = Integer(64, config=True, help="Logins that may wait for a check; more are refused.")
 
-    ours = {SignUpHandler: ClassCodeSignUpHandler, ToggleAuthorizationHandler: SameSiteToggleAuthorizationHandler,
-            DiscardHandler: SameSiteDiscardHandler}
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Failed logins count per (address, username): a stranger's guesses lock out the stranger's
+        # address for that name, never the organizer logging in from elsewhere.
+        self.failed_logins = RecentEvents(self.seconds_before_next_try)
+        self.recent_signups = RecentEvents(3600)
+        # bcrypt costs about a quarter of a second of CPU: run it in a thread (it releases the GIL),
+        # one at a time, so that guesses never stall the event loop every student's request goes through.
+        self.hashing = ThreadPoolExecutor(max_workers=self.password_checks, thread_name_prefix="dlab-bcrypt")
+        self.waiting = 0
+
+    ours = {LoginHandler: DlabLoginHandler, SignUpHandler: ClassCodeSignUpHandler, ToggleAuthorizationHandler: ConfirmedToggleAuthorizationHandler,
+            DiscardHandler: ConfirmedDiscardHandler}
 
     def get_handlers(self, app):
         return [(path, self.ours.get(handler, handler)) for path, handler in super().get_handlers(app)]
 
     async def authenticate(self, handler, data):
-        if len(data.get("password", "").encode()) > MAX_PASSWORD_BYTES:
-            return None  # no account has such a password; bcrypt would raise instead of saying no
-        return await super().authenticate(handler, data)
+        username = self.normalize_username(data.get("username", ""))
+        password = data.get("password", "")
+        key = (client_address(handler), username)
+        if self.allowed_failed_logins and self.failed_logins.count(key) >= self.allowed_failed_logins:
+            self.log.warning("dlab: login as %r from %s refused: %d failed logins in the last %d s",
+                             username, key[0], self.failed_logins.count(key), self.seconds_before_next_try)
+            handler.dlab_login_error = (f"Too many failed logins as {username} from your address: wait "
+                                        f"{self.seconds_before_next_try} seconds, then try again.")
+            return None
+        info = self.get_user(username)
+        # A password over bcrypt's 72 bytes is no account's password (bcrypt would raise, not say no).
+        good = info is not None and len(password.encode()) <= MAX_PASSWORD_BYTES and await self.check_password(
+            password, bytes(info.password), handler)
+        if not good:
+            self.failed_logins.add(key)
+            return None
+        if not info.is_authorized:
+            handler.dlab_login_error = f"User {username} has not been approved by the organizer yet."
+            return None
+        self.failed_logins.forget(key)
+        return username
+
+    async def check_password(self, password, hashed, handler):
+        """bcrypt.checkpw in the hashing thread; False when too many logins already wait for it."""
+        if self.waiting >= self.password_queue:
+            self.log.warning("dlab: a login refused: %d logins already wait for a password check", self.waiting)
+            handler.dlab_login_error = "The class server is busy: try again in a minute."
+            return False
+        self.waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.hashing, bcrypt.checkpw, password.encode(), hashed)
+        finally:
+            self.waiting -= 1
 
     def create_user(self, username, password, **kwargs):
         # With a class code, sign-ups reach this only after ClassCodeSignUpHandler checked the code.

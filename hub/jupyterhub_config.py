@@ -5,7 +5,8 @@ import os
 import re
 import sys
 
-from dlab_hub import SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, docker_client, docker_gpu_runtime, image_present, secret
+from dlab_hub import (SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, docker_client, docker_gpu_runtime, image_present,
+                      memory_total, secret)
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -40,7 +41,9 @@ IDLE_TIMEOUT = number("DLAB_IDLE_TIMEOUT", "3600")  # seconds idle before a serv
 CULL_EVERY = number("DLAB_CULL_EVERY", str(max(IDLE_TIMEOUT // 4, 10)))  # how often the culler looks
 START_TIMEOUT = number("DLAB_START_TIMEOUT", "600")  # seconds a server may take to start
 SPAWN_LIMIT = number("DLAB_SPAWN_LIMIT", "10")  # servers starting at once; more: "try again in a moment"
-MAX_SERVERS = number("DLAB_MAX_SERVERS", "0")  # servers running at once; more: "try again later"; 0: no limit
+MAX_SERVERS = env("DLAB_MAX_SERVERS", "auto")  # servers running at once; more: "try again later"
+SIGNUPS_PER_HOUR = number("DLAB_SIGNUPS_PER_HOUR", "100")  # sign-up attempts per address and hour
+TMP_SIZE = env("DLAB_TMP_SIZE", "1g")  # /tmp per student (in memory, counted in DLAB_MEM_LIMIT)
 HTTPS = bool(env("DLAB_SSL_CERT", ""))  # the organizer's certificate; make up copies it into secrets/
 
 # --- The hub and its proxy -------------------------------------------------------------------
@@ -62,7 +65,14 @@ if HTTPS:
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.concurrent_spawn_limit = SPAWN_LIMIT  # JupyterHub answers 429 "Try again in N seconds"
 c.JupyterHub.spawn_throttle_retry_range = (10, 20)  # N: JupyterHub's 30-60 s leaves a class waiting idle
-c.JupyterHub.active_server_limit = MAX_SERVERS  # JupyterHub answers 429 "Try again in a few minutes"
+if MAX_SERVERS == "auto":
+    # A leaked class code must not start servers until the machine runs out of memory: one server
+    # per 512 MiB of the machine's memory (an idle one uses about 110 MiB, one running a lab several
+    # hundred) after 2 GiB kept for the system and the hub. 24 GiB: 44 servers.
+    MAX_SERVERS = max(1, (memory_total() - 2 * 1024**3) // (512 * 1024**2))
+elif not re.fullmatch(r"\d+", MAX_SERVERS):
+    raise SystemExit(f"dlab hub: DLAB_MAX_SERVERS={MAX_SERVERS!r} is not auto or a number (0: no limit): fix it in .env")
+c.JupyterHub.active_server_limit = int(MAX_SERVERS)  # JupyterHub answers 429 "Try again in a few minutes"
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
 c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on NETWORK
 c.JupyterHub.db_url = f"sqlite:///{STATE_DIR}/jupyterhub.sqlite"  # on the hub-state volume
@@ -85,8 +95,9 @@ c.DlabAuthenticator.class_code = CLASS_CODE  # right code at sign-up: approved a
 c.NativeAuthenticator.open_signup = False  # otherwise: the organizer approves at /hub/authorize
 c.NativeAuthenticator.minimum_password_length = number("DLAB_MIN_PASSWORD_LENGTH", "8")  # at sign-up
 c.NativeAuthenticator.check_common_password = True  # refuse "password123" and its friends
-c.NativeAuthenticator.allowed_failed_logins = 5  # then wait:
-c.NativeAuthenticator.seconds_before_next_try = 60  # a minute between guesses
+c.NativeAuthenticator.allowed_failed_logins = 5  # per address and name; then that address waits:
+c.NativeAuthenticator.seconds_before_next_try = 60  # a minute (the organizer elsewhere is never locked out)
+c.DlabAuthenticator.signups_per_hour = SIGNUPS_PER_HOUR  # a leaked class code cannot make accounts without end
 
 # --- One container per student ---------------------------------------------------------------
 if not re.fullmatch(r"auto|none|all|[1-9]\d*|device=[\w-]+(,[\w-]+)*", GPUS):
@@ -125,6 +136,16 @@ c.DockerSpawner.extra_host_config = {
     "shm_size": SHM_SIZE,
     "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability
     "security_opt": ["no-new-privileges:true"],  # no setuid way back to root (sudo included)
+    # Nothing outside the home is writable: the environment that runs the Jupyter server stays as
+    # built (pip install goes to ~/.local, PIP_USER below), and a student cannot fill Docker's disk
+    # through the container's own layer. /tmp is memory of the student's own, counted in mem_limit.
+    "read_only": True,
+    "tmpfs": {"/tmp": f"size={TMP_SIZE},mode=1777,nosuid,nodev"},
+    # A student printing without end fills no disk: Docker keeps the last 3 x 10 MB of output.
+    "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+}
+c.DockerSpawner.environment = {
+    "PIP_USER": "1",  # pip install goes to ~/.local/lib/python3.11/site-packages, kept with the home
 }
 c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
 c.Spawner.start_timeout = START_TIMEOUT  # a first start of a large image must not trip it

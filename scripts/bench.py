@@ -163,7 +163,7 @@ def bench_hub(students=30):
         first = load["names"][0]
         _, error = stack.run_code(first, "import tensorflow, torch, jax", shutdown=False)
         assert error is None, error
-        r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}-{first}")
+        r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}.{first}")
     finally:
         remove_test_stack()
     (ROOT / ".build" / "bench-hub.json").write_text(json.dumps(r, indent=1))
@@ -192,7 +192,47 @@ def bench_hub(students=30):
     README.write_text(new)
 
 
+def bench_logins(seconds=60):
+    """The hub's health endpoint while 20 clients send wrong passwords for 20 real accounts in a
+    loop (issue: bcrypt on the hub's event loop made it answer in seconds)."""
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
+    from classload import PASSWORD, login_flood
+    from hubstack import HubStack, remove_test_stack
+
+    remove_test_stack()
+    stack = HubStack()
+    try:
+        stack.restart(DLAB_CLASS_CODE="bench")
+        targets = [f"target{i}" for i in range(20)]
+        for name in targets:
+            assert "account is ready" in stack.signup(name, PASSWORD, class_code="bench")
+        idle = login_flood(stack, [], seconds=15)
+        flood = login_flood(stack, targets, seconds=seconds)
+    finally:
+        remove_test_stack()
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "idle": idle, "flood": flood}
+    (ROOT / ".build").mkdir(exist_ok=True)
+    (ROOT / ".build" / "bench-logins.json").write_text(json.dumps(r, indent=1))
+    print(json.dumps(r, indent=1), flush=True)
+    rows = [
+        "| `/hub/health` answer time | p50 | p99 | failed probes |",
+        "|---|---|---|---|",
+        f"| idle hub | {idle['health_p50_s'] * 1000:.0f} ms | {idle['health_p99_s'] * 1000:.0f} ms | {idle['probe_failures']} |",
+        f"| 20 clients sending wrong passwords for 20 accounts ({flood['guesses']} guesses in {seconds} s) "
+        f"| {flood['health_p50_s'] * 1000:.0f} ms | {flood['health_p99_s'] * 1000:.0f} ms | {flood['probe_failures']} |",
+        "",
+        f"Measured by `make bench` (`BENCH_ONLY=logins` for these alone) on {r['date']}, {r['cpus']} cores.",
+    ]
+    text = README.read_text()
+    if "<!-- bench-logins:start -->" not in text:
+        sys.exit("README.md has no <!-- bench-logins:start --> / <!-- bench-logins:end --> markers")
+    README.write_text(re.sub(r"(<!-- bench-logins:start -->\n).*?(<!-- bench-logins:end -->)",
+                             lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S))
+
+
 def main():
+    if os.environ.get("BENCH_ONLY") == "logins":
+        return bench_logins()
     if os.environ.get("BENCH_ONLY") == "labs":
         return bench_labs()
     if os.environ.get("BENCH_ONLY") == "hub":
@@ -216,6 +256,7 @@ def main():
     print(json.dumps(results, indent=1))
     write_table(results)
     bench_hub()
+    bench_logins()
     bench_labs()
 
 

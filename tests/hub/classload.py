@@ -8,6 +8,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import requests
+
 from conftest import docker
 from hubstack import PREFIX, xsrf
 
@@ -68,7 +70,7 @@ def class_arrives(hub, students, code, timeout=900):
             time.sleep(0.5)
         spawn_answers = [f.result() for f in arrivals]
     time.sleep(20)  # idle: JupyterLab's server, no kernel
-    idle = sorted(memory_mib(f"{PREFIX}-{name}") for name in ready_at)
+    idle = sorted(memory_mib(f"{PREFIX}.{name}") for name in ready_at)
     latencies = sorted(ready_at.values())
     return {
         "students": students,
@@ -95,3 +97,47 @@ def class_leaves(hub, names):
         while hub.server(name) is not None and time.monotonic() < deadline:
             time.sleep(1)
         hub.api("DELETE", f"/users/{name}")
+
+
+def login_flood(hub, targets, seconds, during=lambda: None, probe_timeout=10):
+    """Wrong passwords for targets from len(targets) threads for `seconds`, while `during()` runs and
+    /hub/health is probed every 0.2 s. Returns the probes' latencies and counts."""
+    stop = threading.Event()
+    guesses = []
+
+    def guesser(name):
+        s = hub.new_session()
+        token = xsrf(s.get(hub.url + "/hub/login", timeout=30).text)
+        while not stop.is_set():
+            try:
+                s.post(hub.url + "/hub/login", data={"username": name, "password": "wrong-guess", "_xsrf": token},
+                       timeout=60, allow_redirects=False)
+                guesses.append(1)
+            except requests.RequestException:
+                pass
+
+    threads = [threading.Thread(target=guesser, args=(n,), daemon=True) for n in targets]
+    for t in threads:
+        t.start()
+    latencies, failures = [], 0
+    worker = threading.Thread(target=during, daemon=True)
+    worker.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end or worker.is_alive():
+        t0 = time.monotonic()
+        try:
+            ok = hub.request("GET", hub.url + "/hub/health", timeout=probe_timeout).ok
+        except requests.RequestException:
+            ok = False
+        latencies.append(time.monotonic() - t0)
+        failures += not ok
+        time.sleep(0.2)
+        if time.monotonic() > end + 300:
+            break
+    stop.set()
+    for t in threads:
+        t.join(60)
+    latencies.sort()
+    return {"probes": len(latencies), "probe_failures": failures, "guesses": len(guesses),
+            "health_p50_s": round(statistics.median(latencies), 3),
+            "health_p99_s": round(latencies[int(0.99 * (len(latencies) - 1))], 3)}

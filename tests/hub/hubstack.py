@@ -44,7 +44,11 @@ class HubStack:
             "DLAB_PREFIX": PREFIX, "DLAB_NETWORK": PREFIX, "DLAB_DATA_VOLUME": f"{PREFIX}-data",
             "DLAB_HUB_PORT": str(self.port), "DLAB_HUB_BIND": "127.0.0.1", "DLAB_ADMIN": self.admin,
             "DLAB_MEM_LIMIT": "1536M", "DLAB_CPU_LIMIT": "1.5", "DLAB_PIDS_LIMIT": "700",
-            "DLAB_SHM_SIZE": "256m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto", "DLAB_CLASS_CODE": "",
+            "DLAB_SHM_SIZE": "256m", "DLAB_TMP_SIZE": "64m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto",
+            "DLAB_CLASS_CODE": "",
+            # Every test client comes from this machine, one address: the whole run's sign-ups count
+            # against it (test_hub_hardening tests the default's purpose with a small limit).
+            "DLAB_SIGNUPS_PER_HOUR": "1000",
         })
         env.update(settings)
         return env
@@ -118,6 +122,15 @@ class HubStack:
         r = s.post(self.url + "/hub/signup", data=data, timeout=30)
         match = re.search(r'<div class="alert [^"]*" role="alert">\s*<p>\s*(.*?)\s*</p>', r.text, re.S)
         return match.group(1) if match else r.text
+
+    def approve(self, username, session=None):
+        """The organizer approves a sign-up as the /hub/authorize page does: a POST with its XSRF token."""
+        admin = session or self.session(self.admin, self.admin_password)
+        page = admin.get(f"{self.url}/hub/authorize/{username}", timeout=30)
+        assert page.ok, f"{page.status_code} {page.text[:300]}"
+        r = admin.post(f"{self.url}/hub/authorize/{username}", data={"_xsrf": xsrf(page.text)}, timeout=30)
+        assert r.ok, f"{r.status_code} {r.text[:300]}"
+        return admin
 
     @property
     def admin_token(self):
@@ -231,6 +244,10 @@ class HubStack:
             if shutdown:
                 self.request("DELETE", f"{self.user_url(username)}/api/kernels/{kernel_id}",
                              headers=auth(token), timeout=30)
+
+    def container_name(self, username):
+        """The name DockerSpawner gives the user's container: PREFIX.<escaped name>."""
+        return docker("inspect", "-f", "{{.Name}}", self.container(username)["Id"]).stdout.strip().lstrip("/")
 
     def user_url(self, username):
         return f"{self.url}/user/{urllib.parse.quote(username)}"  # URL-escaped: zoë -> zo%C3%AB

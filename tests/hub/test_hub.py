@@ -55,7 +55,7 @@ def test_signup_waits_for_the_organizers_approval(hub):
     assert not hub.try_login("alice", "correct-horse-battery")[0], "an account nobody approved could log in"
     admin = hub.session(hub.admin, hub.admin_password)
     assert "alice" in admin.get(hub.url + "/hub/authorize", timeout=10).text
-    assert admin.get(hub.url + "/hub/authorize/alice", timeout=10).ok
+    hub.approve("alice", admin)
     assert hub.session("alice", "correct-horse-battery")
 
 
@@ -86,7 +86,7 @@ def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
     assert "00-welcome.ipynb" in labs_line
     info = hub.container("dave")
     assert info["Config"]["Image"] == "dlab/cpu:latest"
-    assert info["Name"] == f"/{PREFIX}-dave"
+    assert info["Name"] == f"/{PREFIX}.dave"
     host = info["HostConfig"]
     assert host["Memory"] == 1536 * 2**20
     assert host["CpuQuota"] / host["CpuPeriod"] == 1.5  # DockerSpawner's cpu_limit: a CFS quota

@@ -14,8 +14,7 @@ def student(hub, name):
     hub.restart()
     if hub.api("GET", f"/users/{name}").status_code == 404:
         assert "sent to the admin" in hub.signup(name, PASSWORD)
-        admin = hub.session(hub.admin, hub.admin_password)
-        assert admin.get(f"{hub.url}/hub/authorize/{name}", timeout=30).ok
+        hub.approve(name)
     return hub.session(name, PASSWORD)
 
 
