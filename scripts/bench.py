@@ -184,12 +184,7 @@ def bench_hub(students=30):
         f"Measured by `make bench` (`BENCH_ONLY=hub` for these alone) on {r['date']}, {r['cpus']} cores, "
         "default limits (4G, 2 CPUs per student).",
     ]
-    text = README.read_text()
-    new = re.sub(r"(<!-- bench-hub:start -->\n).*?(<!-- bench-hub:end -->)",
-                 lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S)
-    if "<!-- bench-hub:start -->" not in text:
-        sys.exit("README.md has no <!-- bench-hub:start --> / <!-- bench-hub:end --> markers")
-    README.write_text(new)
+    write_readme_section("bench-hub", rows)
 
 
 def bench_logins(seconds=60):
@@ -223,11 +218,7 @@ def bench_logins(seconds=60):
         "",
         f"Measured by `make bench` (`BENCH_ONLY=logins` for these alone) on {r['date']}, {r['cpus']} cores.",
     ]
-    text = README.read_text()
-    if "<!-- bench-logins:start -->" not in text:
-        sys.exit("README.md has no <!-- bench-logins:start --> / <!-- bench-logins:end --> markers")
-    README.write_text(re.sub(r"(<!-- bench-logins:start -->\n).*?(<!-- bench-logins:end -->)",
-                             lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S))
+    write_readme_section("bench-logins", rows)
 
 
 def main():
@@ -279,11 +270,16 @@ def write_table(r):
         "",
         f"Measured by `make bench` on {r['date']}, {r['cpus']} cores.",
     ]
+    write_readme_section("bench", rows)
+
+
+def write_readme_section(marker, rows):
+    """Replace what lies between README's <!-- MARKER:start --> and <!-- MARKER:end --> with rows."""
     text = README.read_text()
-    new = re.sub(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S)
-    if new == text and "<!-- bench:start -->" not in text:
-        sys.exit("README.md has no <!-- bench:start --> / <!-- bench:end --> markers")
-    README.write_text(new)
+    if f"<!-- {marker}:start -->" not in text:
+        sys.exit(f"README.md has no <!-- {marker}:start --> / <!-- {marker}:end --> markers")
+    README.write_text(re.sub(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)",
+                             lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S))
 
 
 if __name__ == "__main__":
