@@ -319,7 +319,7 @@ class ConfirmedAction:
         info = self.authenticator.get_user(name)
         if info is None:
             raise web.HTTPError(404, f"No account {name!r} has signed up.")
-        html = await self.render_template("dlab-confirm.html", name=info.username, action=self.describe(info))
+        html = await self.render_template("dlab-confirm.html", account=info.username, action=self.describe(info))
         self.finish(html)
 
     @admin_users_scope
