@@ -7,7 +7,6 @@
   first start with a generated password (there is no default password anywhere).
 """
 import asyncio
-import functools
 import hmac
 import os
 import pathlib
@@ -37,6 +36,7 @@ MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, 
 
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
 SECRETS_DIR = STATE_DIR / "secrets"
+PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
 
 
 def secret(name, nbytes=32):
@@ -51,6 +51,18 @@ def secret(name, nbytes=32):
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
     return value
+
+
+def proxy_token(wait=60):
+    """The token the proxy made in its volume (images/hub/dlab-proxy); compose starts the proxy
+    first, so it is there, or soon."""
+    path = PROXY_DIR / "proxy_token"
+    for _ in range(wait):
+        if path.is_file() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(1)
+    raise SystemExit(f"dlab hub: no proxy token in {path}: start the class with `make up` (compose.yaml "
+                     "starts the proxy first)")
 
 
 def docker_client():
@@ -99,9 +111,8 @@ def gpu_device_requests(gpus):
 
 
 def client_address(handler):
-    """The address of the browser behind a request. The proxy runs beside the hub and appends the
-    address it saw to X-Forwarded-For, so for a request from the proxy the last entry is the one to
-    trust; a request that reached the hub's port directly (a student's container can) counts as
+    """The address of the browser behind a request. The proxy appends the address it saw to
+    X-Forwarded-For, so for a request from the proxy the last entry is the one to trust; a request that reached the hub's port directly (a student's container can) counts as
     the socket's own address. Tornado's remote_ip would believe a client's own X-Real-Ip header."""
     peer = handler.request.connection.context.address
     peer = peer[0] if isinstance(peer, tuple) else str(peer)
@@ -109,15 +120,21 @@ def client_address(handler):
     return forwarded if forwarded and peer in proxy_addresses() else peer
 
 
-@functools.cache
 def proxy_addresses():
-    """The addresses the proxy's requests come from: this container's own (the proxy runs in it)."""
-    own = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
-    try:
-        own |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
-    except OSError:
-        pass
-    return frozenset(own | {f"::ffff:{a}" for a in own if ":" not in a})
+    """The addresses the proxy's requests come from: the `proxy` container's on the class network
+    (looked up at most every 30 s: a recreated proxy may get a new one)."""
+    now = time.monotonic()
+    if now - _proxy_lookup["at"] > 30:
+        try:
+            _proxy_lookup["addresses"] = frozenset(
+                a for info in socket.getaddrinfo("proxy", None) for a in (info[4][0], f"::ffff:{info[4][0]}"))
+        except OSError:
+            _proxy_lookup["addresses"] = frozenset()
+        _proxy_lookup["at"] = now
+    return _proxy_lookup["addresses"]
+
+
+_proxy_lookup = {"at": float("-inf"), "addresses": frozenset()}
 
 
 class RecentEvents:

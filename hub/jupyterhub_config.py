@@ -6,7 +6,7 @@ import re
 import sys
 
 from dlab_hub import (SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, docker_client, docker_gpu_runtime, image_present,
-                      memory_total, secret)
+                      memory_total, proxy_token, secret)
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -44,21 +44,27 @@ SPAWN_LIMIT = number("DLAB_SPAWN_LIMIT", "10")  # servers starting at once; more
 MAX_SERVERS = env("DLAB_MAX_SERVERS", "auto")  # servers running at once; more: "try again later"
 SIGNUPS_PER_HOUR = number("DLAB_SIGNUPS_PER_HOUR", "100")  # sign-up attempts per address and hour
 TMP_SIZE = env("DLAB_TMP_SIZE", "1g")  # /tmp per student (in memory, counted in DLAB_MEM_LIMIT)
-HTTPS = bool(env("DLAB_SSL_CERT", ""))  # the organizer's certificate; make up copies it into secrets/
+EGRESS = env("DLAB_EGRESS", "on")  # on: students reach the internet (pip install); off: the hub only
+if EGRESS not in ("on", "off"):
+    raise SystemExit(f"dlab hub: DLAB_EGRESS={EGRESS!r} is not on or off: fix it in .env")
+HTTPS = bool(env("DLAB_SSL_CERT", ""))  # the organizer's certificate; make up copies it to the proxy
 
 # --- The hub and its proxy -------------------------------------------------------------------
-c.JupyterHub.bind_url = "http://:8000"  # the proxy's public port (compose publishes DLAB_HUB_PORT)
+# The proxy runs in a container of its own (compose.yaml's `proxy`, images/hub/dlab-proxy), without
+# the Docker socket: the hub only talks to its API. Its routes outlive a hub restart.
+c.JupyterHub.bind_url = "http://:8000"  # the class's public URL (the proxy publishes DLAB_HUB_PORT)
+c.ConfigurableHTTPProxy.should_start = False  # started by compose, not by the hub
+c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"  # the proxy's API, on the class network
+c.ConfigurableHTTPProxy.auth_token = proxy_token()  # made by the proxy in its volume, read-only here
+c.JupyterHub.last_activity_interval = 60  # also how soon a restarted proxy gets its routes back
 if HTTPS:
-    # The proxy serves TLS itself, so every cookie the hub and the students' servers set is Secure.
-    cert, key = SECRETS_DIR / "ssl-cert.pem", SECRETS_DIR / "ssl-key.pem"
-    if not (cert.is_file() and key.is_file()):
-        raise SystemExit(f"dlab hub: DLAB_SSL_CERT is set but {cert} or {key} is missing: "
-                         "start the hub with `make up`, which copies the certificate and its key there")
+    # The proxy serves TLS itself (make up copies the certificate into its volume), so every cookie
+    # the hub and the students' servers set is Secure, and browsers are told to use HTTPS only.
     c.JupyterHub.bind_url = "https://:8000"
-    c.JupyterHub.ssl_cert, c.JupyterHub.ssl_key = str(cert), str(key)
     # Secure on every cookie, the XSRF ones included (the hub's, and the students' servers' through
     # JUPYTERHUB_COOKIE_OPTIONS, which the images' jupyter_server_config.py reads).
-    c.JupyterHub.tornado_settings = {"cookie_options": {"secure": True}}
+    c.JupyterHub.tornado_settings = {"cookie_options": {"secure": True},
+                                     "headers": {"Strict-Transport-Security": "max-age=31536000"}}
     c.Spawner.cookie_options = {"secure": True}
 # A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their kernels
 # running: the hub finds them again in its database. `make down` stops them (scripts/hub.sh).
@@ -78,7 +84,6 @@ c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service
 c.JupyterHub.db_url = f"sqlite:///{STATE_DIR}/jupyterhub.sqlite"  # on the hub-state volume
 c.JupyterHub.cookie_secret_file = str(SECRETS_DIR / "cookie_secret")  # made below, mode 0600
 secret("cookie_secret")  # made here so that every secret lives in one folder, one way
-c.ConfigurableHTTPProxy.auth_token = secret("proxy_token")  # between the hub and its proxy
 c.CryptKeeper.keys = [bytes.fromhex(secret("crypt_key"))]  # encrypts auth state at rest
 c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page with a class code field
 c.JupyterHub.template_vars = {"class_code_required": bool(CLASS_CODE)}
@@ -127,14 +132,21 @@ c.DockerSpawner.volumes = {
     f"{PREFIX}-home-{{username}}": "/home/jovyan",  # the student's home, kept across stops
     DATA_VOLUME: {"bind": "/srv/data", "mode": "ro"},  # datasets fetched by `make data`
 }
-c.DockerSpawner.extra_create_kwargs = {"labels": {"org.dlab.hub": PREFIX, "org.dlab.user": "{raw_username}"}}
+c.DockerSpawner.extra_create_kwargs = {
+    "labels": {"org.dlab.hub": PREFIX, "org.dlab.user": "{raw_username}"},
+    # The container starts as root only for start.sh to set up dlab-firewall in its own network
+    # namespace; then it drops to jovyan (uid 1000) with no capability left, not even in its bounding set.
+    "user": "root",
+}
 c.DockerSpawner.notebook_dir = "/home/jovyan"
 c.DockerSpawner.mem_limit = MEM_LIMIT
 c.DockerSpawner.cpu_limit = CPU_LIMIT
 c.DockerSpawner.extra_host_config = {
     "pids_limit": PIDS_LIMIT,
     "shm_size": SHM_SIZE,
-    "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability
+    "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability;
+    "cap_add": ["NET_ADMIN", "SETUID", "SETGID", "SETPCAP"],  # start.sh's, as root: firewall, then drop to jovyan
+    "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"},  # the firewall is IPv4's: no IPv6 at all
     "security_opt": ["no-new-privileges:true"],  # no setuid way back to root (sudo included)
     # Nothing outside the home is writable: the environment that runs the Jupyter server stays as
     # built (pip install goes to ~/.local, PIP_USER below), and a student cannot fill Docker's disk
@@ -146,6 +158,9 @@ c.DockerSpawner.extra_host_config = {
 }
 c.DockerSpawner.environment = {
     "PIP_USER": "1",  # pip install goes to ~/.local/lib/python3.11/site-packages, kept with the home
+    # images/base/dlab-firewall: the hub's API port and, with egress, the internet; nothing else
+    # (no classmate, not the host, no private or link-local address).
+    "DLAB_FIREWALL": "egress" if EGRESS == "on" else "closed",
 }
 c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
 c.Spawner.start_timeout = START_TIMEOUT  # a first start of a large image must not trip it

@@ -179,7 +179,7 @@ def bench_hub(students=30):
         f"| the same, \"try again in N seconds\" pages shown (spawn limit {r['spawn_limit']}), 5xx answers | {r['limit_answers']}, 0 |",
         f"| memory of an idle student's server (JupyterLab, no kernel), median / largest of {students} | {r['idle_student_mib_median']:.0f} / {r['idle_student_mib_max']:.0f} MiB |",
         f"| the same with a kernel that imported TensorFlow, PyTorch and JAX | {r['student_with_frameworks_mib']:.0f} MiB |",
-        f"| memory of the hub (JupyterHub, proxy, idle culler) with {students} servers | {r['hub_mib']:.0f} MiB |",
+        f"| memory of the hub and its proxy (JupyterHub, idle culler; configurable-http-proxy) with {students} servers | {r['hub_mib']:.0f} MiB |",
         "",
         f"Measured by `make bench` (`BENCH_ONLY=hub` for these alone) on {r['date']}, {r['cpus']} cores, "
         "default limits (4G, 2 CPUs per student).",

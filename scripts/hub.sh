@@ -44,18 +44,19 @@ prefix=${DLAB_PREFIX:-dlab}
 [[ $prefix =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { say "DLAB_PREFIX=$prefix: use small letters, digits, - and _ (it names containers and volumes)"; exit 1; }
 port=${DLAB_HUB_PORT:-8000}
 hub=$prefix-hub
+proxy=$prefix-proxy
 
 # HTTPS: the organizer's certificate (DLAB_SSL_CERT, full chain) and key (DLAB_SSL_KEY) are read
-# here, by whoever runs make up, and written into the hub's secrets on its state volume, readable by
-# the hub alone: a key that only root can read still works, and no key ever enters an image.
+# here, by whoever runs make up, and written into the proxy's volume, readable by the proxy (and,
+# read-only, the hub) alone: a key that only root can read still works, and no key ever enters an image.
 tls_files() {  # check|install CERT KEY
   local volume=()
-  [ "$1" = install ] && volume=(-v "$prefix-hub-state:/srv/jupyterhub")
+  [ "$1" = install ] && volume=(-v "$prefix-proxy-secrets:/srv/proxy")
   { base64 -w0 "$2"; echo; base64 -w0 "$3"; echo; } | docker run --rm -i --network none --user 1001 \
       "${volume[@]}" --entrypoint /opt/venv/bin/python dlab/hub:latest -c '
 import base64, os, ssl, sys, tempfile
 cert, key = (base64.b64decode(line) for line in sys.stdin.read().split())
-folder = "/srv/jupyterhub/secrets" if sys.argv[1] == "install" else tempfile.mkdtemp()
+folder = "/srv/proxy" if sys.argv[1] == "install" else tempfile.mkdtemp()
 os.makedirs(folder, mode=0o700, exist_ok=True)
 paths = {f"{folder}/ssl-cert.pem": cert, f"{folder}/ssl-key.pem": key}
 for path, data in paths.items():
@@ -81,15 +82,16 @@ install_certificate() {
   done
   # Both files go through a pipe (base64, one per line) into the hub image's Python, whose ssl
   # module checks that the key belongs to the certificate: first in a scratch folder, so that a
-  # wrong pair stops here with the running class untouched; then into the hub's secrets.
+  # wrong pair stops here with the running class untouched; then into the proxy's volume.
   local changed
   tls_files check "$cert" "$key" >/dev/null \
     || { say "DLAB_SSL_CERT=$cert and DLAB_SSL_KEY=$key: fix them in $env_file, then make up again"; exit 1; }
-  if ! docker volume inspect "$prefix-hub-state" >/dev/null 2>&1; then
-    "${compose[@]}" create hub 2>/dev/null  # first start: the state volume, made by compose as always
+  if ! docker volume inspect "$prefix-proxy-secrets" >/dev/null 2>&1; then
+    "${compose[@]}" create proxy 2>/dev/null  # first start: its volume, made by compose as always
   fi
   changed=$(tls_files install "$cert" "$key")
-  # A renewed certificate needs a hub restart (students' servers keep running through it).
+  # A renewed certificate needs a proxy restart, then a hub restart that gives the new proxy its
+  # routes back (students' servers keep running through both).
   if [ "$changed" = changed ]; then recreate=(--force-recreate); fi
 }
 recreate=()
@@ -120,15 +122,16 @@ case ${1:-} in
       exit 1
     fi
     if command -v ss >/dev/null && ss -Hltn "sport = :$port" | grep -q . && \
-       [ -z "$(docker ps -q --filter "name=^${hub}$")" ]; then
+       [ -z "$(docker ps -q --filter "name=^${proxy}$")" ]; then
       say "port $port is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)"
       exit 1
     fi
     if [ -n "${DLAB_SSL_CERT:-}" ]; then install_certificate; fi
-    "${compose[@]}" up -d "${recreate[@]}" --wait --wait-timeout 180 hub || {
-      say "the hub did not become healthy; its last log lines:"
+    "${compose[@]}" up -d "${recreate[@]}" --wait --wait-timeout 180 proxy hub || {
+      say "the class server did not become healthy; the last log lines of its proxy and hub:"
+      docker logs --tail 10 "$proxy" 2>&1 | uniq >&2 || true
       docker logs --tail 30 "$hub" 2>&1 | uniq >&2 || true
-      "${compose[@]}" stop hub >/dev/null 2>&1 || true   # no restart loop; volumes are kept
+      "${compose[@]}" stop hub proxy >/dev/null 2>&1 || true   # no restart loop; volumes are kept
       say "stopped it: fix what the log says (settings: $env_file, see .env.example), then make up again"
       exit 1
     }

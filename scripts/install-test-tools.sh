@@ -3,10 +3,12 @@
 #   chromium   the browser tests drive it through Playwright (Playwright's own download is not used);
 #   openssl    the HTTPS tests make a self-signed certificate;
 #   e2fsprogs, util-linux   the bad-input tests make a small disk (mkfs.ext4, losetup) and hide
-#              the Docker socket from one command (unshare).
+#              the Docker socket from one command (unshare);
+#   iproute2   the network tests make a namespace of their own with listeners at private,
+#              link-local and documentation addresses (ip netns, veth).
 set -euo pipefail
 declare -A package_of=([chromium]=chromium [openssl]=openssl [mkfs.ext4]=e2fsprogs [losetup]=util-linux
-                       [unshare]=util-linux)
+                       [unshare]=util-linux [ip]=iproute2)
 missing=()
 for command in "${!package_of[@]}"; do
   command -v "$command" >/dev/null || missing+=("${package_of[$command]}")

@@ -102,7 +102,7 @@ if [ "$(id -u)" = 0 ]; then
     usermod --non-unique --uid "$NB_UID" "$NB_USER"
   fi
   # Keep membership of users (gid 100), which owns /opt/venv: pip install keeps working.
-  usermod --append --groups users "$NB_USER"
+  id -nG "$NB_USER" | grep -qw users || usermod --append --groups users "$NB_USER"  # (a read-only root: only if needed)
   if [[ "$CHOWN_HOME" == "1" || "$CHOWN_HOME" == "yes" ]]; then
     _log "Ensuring /home/${NB_USER} is owned by ${NB_UID}:${NB_GID} ${CHOWN_HOME_OPTS:+(chown options: ${CHOWN_HOME_OPTS})}"
     # shellcheck disable=SC2086
@@ -124,7 +124,10 @@ if [ "$(id -u)" = 0 ]; then
   [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
   run_hooks /usr/local/bin/before-notebook.d
   _log "Running as ${NB_USER} (uid ${NB_UID}): $*"
-  exec setpriv --reuid="$NB_UID" --regid="$NB_GID" --init-groups --inh-caps=-all \
+  # On the class server (dlab-firewall) the capabilities the start needed leave the bounding set too.
+  bounding=()
+  [ -n "${DLAB_FIREWALL:-}" ] && bounding=(--bounding-set=-all)
+  exec setpriv --reuid="$NB_UID" --regid="$NB_GID" --init-groups --inh-caps=-all "${bounding[@]}" \
     env HOME="/home/${NB_USER}" USER="$NB_USER" LOGNAME="$NB_USER" "$@"
 fi
 

@@ -81,7 +81,7 @@ def class_arrives(hub, students, code, timeout=900):
         "limit_answers": [entry for entry in log if entry[3] == 429],
         "median_s": statistics.median(latencies) if latencies else None,
         "worst_s": latencies[-1] if latencies else None,
-        "hub_mib": memory_mib(f"{PREFIX}-hub"),
+        "hub_mib": memory_mib(f"{PREFIX}-hub") + memory_mib(f"{PREFIX}-proxy"),  # both containers
         "idle_student_mib_median": statistics.median(idle) if idle else None,
         "idle_student_mib_max": idle[-1] if idle else None,
         "names": names,

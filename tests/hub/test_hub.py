@@ -9,6 +9,7 @@ from conftest import ROOT, docker
 from hubstack import PREFIX
 
 HUB = f"{PREFIX}-hub"
+PROXY = f"{PREFIX}-proxy"
 
 
 def test_hub_runs_unprivileged_with_only_the_docker_socket(hub):
@@ -18,21 +19,38 @@ def test_hub_runs_unprivileged_with_only_the_docker_socket(hub):
     assert info["HostConfig"]["CapDrop"] == ["ALL"]
     assert str(os.stat("/var/run/docker.sock").st_gid) in info["HostConfig"]["GroupAdd"]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub"}
+    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub", "/srv/proxy"}
     assert mounts["/srv/jupyterhub"]["Name"] == f"{PREFIX}-hub-state"
+    assert mounts["/srv/proxy"]["RW"] is False
+    assert not info["HostConfig"]["PortBindings"], "the hub, which holds the Docker socket, publishes a port"
     assert json.loads(docker("inspect", "-f", "{{json .State.Health.Status}}", HUB).stdout) == "healthy"
 
 
+def test_the_container_facing_the_network_is_the_proxy_alone_with_no_socket_and_no_hub_state(hub):
+    """The class port is published by the proxy's container, which has no Docker socket, none of the
+    hub's state, no capability and no user but jupyterhub; it answers the class's pages."""
+    info = json.loads(docker("inspect", PROXY).stdout)[0]
+    assert list(info["HostConfig"]["PortBindings"]) == ["8000/tcp"]
+    assert [m["Destination"] for m in info["Mounts"]] == ["/srv/proxy"]
+    assert info["HostConfig"]["CapDrop"] == ["ALL"] and not info["HostConfig"]["GroupAdd"]
+    assert docker("exec", PROXY, "id", "-u").stdout.strip() == "1001"
+    assert docker("exec", PROXY, "test", "-e", "/var/run/docker.sock", check=False).returncode != 0
+    assert docker("exec", PROXY, "ls", "/srv/jupyterhub").stdout.strip() == ""  # the image's empty folder
+    assert json.loads(docker("inspect", "-f", "{{json .State.Health.Status}}", PROXY).stdout) == "healthy"
+    assert requests.get(hub.url + "/hub/health", timeout=10).ok
+
+
 def test_secrets_are_made_on_first_start_and_readable_only_by_the_hub(hub):
-    listing = docker("exec", HUB, "stat", "-c", "%n %a %u", "/srv/jupyterhub/secrets",
+    listing = docker("exec", HUB, "stat", "-c", "%n %a %u", "/srv/jupyterhub/secrets", "/srv/proxy/proxy_token",
                      *[f"/srv/jupyterhub/secrets/{name}" for name in
-                       ("cookie_secret", "proxy_token", "crypt_key", "admin-password")]).stdout.split("\n")
+                       ("cookie_secret", "crypt_key", "admin-password")]).stdout.split("\n")
     modes = dict((line.split()[0], line.split()[1:]) for line in listing if line)
     assert modes.pop("/srv/jupyterhub/secrets") == ["700", "1001"]
     for path, (mode, uid) in modes.items():
         assert (mode, uid) == ("600", "1001"), path
-    secrets = [docker("exec", HUB, "cat", f"/srv/jupyterhub/secrets/{n}").stdout.strip()
-               for n in ("cookie_secret", "proxy_token", "crypt_key")]
+    secrets = [docker("exec", HUB, "cat", path).stdout.strip()
+               for path in ("/srv/jupyterhub/secrets/cookie_secret", "/srv/proxy/proxy_token",
+                            "/srv/jupyterhub/secrets/crypt_key")]
     assert all(len(s) == 64 and int(s, 16) for s in secrets) and len(set(secrets)) == 3
 
 

@@ -30,7 +30,7 @@ def from_the_class_network(hub, code):
     """Run Python in a container on the class's network: a browser at another address than the
     test's own. `url` is the proxy as that container reaches it."""
     out = docker("run", "--rm", "--network", PREFIX, "--entrypoint", "/opt/venv/bin/python", "dlab/hub:latest",
-                 "-c", f"url = 'http://{HUB}:8000'\n" + code, check=False, timeout=120)
+                 "-c", f"url = 'http://{PREFIX}-proxy:8000'\n" + code, check=False, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

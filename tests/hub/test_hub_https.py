@@ -61,13 +61,14 @@ def test_the_class_is_served_over_https_with_secure_cookies(https_hub, certifica
     hub.stop_server(hub.admin)
 
 
-def test_the_key_is_kept_for_the_hub_alone_and_never_logged(https_hub, certificates):
+def test_the_key_is_kept_for_the_proxy_alone_and_never_logged(https_hub, certificates):
     (_, key), _ = certificates
     hub = https_hub
-    listing = docker("exec", f"{PREFIX}-hub", "stat", "-c", "%a %u", "/srv/jupyterhub/secrets/ssl-key.pem").stdout
+    listing = docker("exec", f"{PREFIX}-proxy", "stat", "-c", "%a %u", "/srv/proxy/ssl-key.pem").stdout
     assert listing.split() == ["600", "1001"]
     body = "".join(key.read_text().splitlines()[1:-1])
-    assert body[:40] not in hub.logs().replace("\n", "")
+    proxy_log = docker("logs", f"{PREFIX}-proxy", check=False)
+    assert body[:40] not in (hub.logs() + proxy_log.stdout + proxy_log.stderr).replace("\n", "")
 
 
 @pytest.mark.parametrize("problem, message", [

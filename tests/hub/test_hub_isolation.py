@@ -19,8 +19,10 @@ def student(hub, name):
 
 
 def hub_secrets():
-    return {name: docker("exec", HUB, "cat", f"/srv/jupyterhub/secrets/{name}").stdout.strip()
-            for name in ("cookie_secret", "proxy_token", "crypt_key")}
+    return {name: docker("exec", HUB, "cat", path).stdout.strip()
+            for name, path in (("cookie_secret", "/srv/jupyterhub/secrets/cookie_secret"),
+                               ("proxy_token", "/srv/proxy/proxy_token"),
+                               ("crypt_key", "/srv/jupyterhub/secrets/crypt_key"))}
 
 
 def test_a_logged_in_student_cannot_open_another_students_server(hub):
