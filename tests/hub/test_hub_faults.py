@@ -1,7 +1,6 @@
 """Faults, with nothing lost: a hub restart under running kernels, a killed container, the idle
 culler, `make down` then `make up`, an image upgrade, and a kernel that runs out of memory."""
 import json
-import time
 
 from conftest import docker
 from hubstack import PREFIX, auth, wait_until
@@ -22,16 +21,17 @@ def test_a_hub_restart_leaves_running_kernels_and_files_alone(hub):
     kernel = hub.new_kernel("nora", token)
     _, error = hub.execute("nora", kernel, "state = 41\nopen('draft.txt', 'w').write('mid-lesson')", token)
     assert error is None
-    docker("restart", HUB)
-    restarted = time.monotonic()
-    # The student's next request (JupyterLab polls its kernels) gets through again, to the same kernel.
-    wait_until(lambda: hub.request("GET", f"{hub.user_url('nora')}/api/kernels", headers=auth(token),
-                                   timeout=5).ok, 60, "nora's server to answer through the restarted hub")
-    print(f"nora reached her server again {time.monotonic() - restarted:.1f} s after the hub restart began")
+    # The hub goes down (an upgrade, a crash): the proxy, in its own container, keeps routing, so
+    # the student goes on working in the same kernel while the hub is away.
+    docker("stop", HUB)
+    out, error = hub.execute("nora", kernel, "state += 1\nprint(state, open('draft.txt').read())", token)
+    assert (out.strip(), error) == ("42 mid-lesson", None), "the student lost her kernel while the hub was down"
+    docker("start", HUB)
+    wait_until(lambda: hub.request("GET", hub.url + "/hub/api/", timeout=5).ok, 120, "the hub to answer again")
     assert hub.container("nora")["Id"] == container, "the restart replaced the student's container"
     assert kernel in hub.kernels("nora", token)
     out, error = hub.execute("nora", kernel, "print(state + 1, open('draft.txt').read())", token)
-    assert (out.strip(), error) == ("42 mid-lesson", None)
+    assert (out.strip(), error) == ("43 mid-lesson", None)
     hub.stop_server("nora")
 
 

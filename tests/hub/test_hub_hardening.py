@@ -168,10 +168,11 @@ try:
             written += 1
 except OSError as error:
     print(written, error.strerror)
-# stdout of the container (the Jupyter server's log): 25 MB
-with open('/proc/1/fd/1', 'wb') as log:
-    for _ in range(25):
-        log.write(b'y' * (2**20 - 1) + b'\\n')
+# the container's log: the kernel's own stdout (ipykernel keeps a copy of it), 25 MB
+import sys
+log = sys.stdout._original_stdstream_copy
+for _ in range(25):
+    os.write(log, b'y' * (2**20 - 1) + b'\\n')
 os.remove('/tmp/big')
 """, timeout=300)
     assert error is None
@@ -181,6 +182,7 @@ os.remove('/tmp/big')
     assert info["HostConfig"]["ReadonlyRootfs"] is True
     log_config = info["HostConfig"]["LogConfig"]
     assert log_config["Type"] == "json-file" and log_config["Config"] == {"max-size": "10m", "max-file": "3"}
+    assert os.path.exists(info["LogPath"] + ".1"), "25 MB of output did not reach the container's log"
     assert os.path.getsize(info["LogPath"]) <= 11 * 2**20, "the container's log grew past its rotation size"
     hub_log = json.loads(docker("inspect", HUB).stdout)[0]["HostConfig"]["LogConfig"]
     assert hub_log["Config"] == {"max-size": "10m", "max-file": "3"}
