@@ -254,3 +254,15 @@ def test_a_flood_of_wrong_passwords_does_not_stall_the_class(hub):
         out, error = hub.run_code(name, "print(6 * 7)")
         assert (out.strip(), error) == ("42", None)
         hub.stop_server(name)
+
+
+def test_the_server_limit_follows_the_machines_memory_by_default(hub):
+    """A leaked class code cannot start servers until the machine runs out of memory: with no
+    DLAB_MAX_SERVERS, the hub allows one server per 512 MiB beyond 2 GiB."""
+    hub.restart(DLAB_CLASS_CODE=CODE)
+    assert "DLAB_MAX_SERVERS" not in hub.settings
+    with open("/proc/meminfo") as f:
+        total = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
+    expected = max(1, (total - 2 * 1024**3) // (512 * 1024**2))
+    assert f"at most {expected} servers at once (DLAB_MAX_SERVERS)" in hub.logs()
+

@@ -81,6 +81,8 @@ def test_reset_admin_gives_a_new_first_password(hub):
 @pytest.mark.parametrize("setting, value, message", [
     ("DLAB_GPUS", "yes", "DLAB_GPUS='yes' is not auto, none, all"),
     ("DLAB_IDLE_TIMEOUT", "1h", "DLAB_IDLE_TIMEOUT='1h' is not a number"),
+    ("DLAB_MAX_SERVERS", "lots", "DLAB_MAX_SERVERS='lots' is not auto or a number"),
+    ("DLAB_EGRESS", "maybe", "DLAB_EGRESS='maybe' is not on or off"),
 ])
 def test_a_wrong_setting_stops_make_up_with_a_message(hub, setting, value, message):
     out = hub.script("up", {setting: value}, check=False)
