@@ -121,6 +121,12 @@ case ${1:-} in
       say "free some space (docker system df shows what uses it; docker image prune removes old images), then make up again"
       exit 1
     fi
+    # Upgrading from a release whose hub published the class port itself: stop that hub, so that the
+    # proxy's container can take the port (students' servers keep running; compose recreates the hub).
+    if docker port "$hub" 8000 >/dev/null 2>&1; then
+      say "upgrading: the class port moves from the hub's container to the proxy's"
+      docker stop --time 30 "$hub" >/dev/null
+    fi
     if command -v ss >/dev/null && ss -Hltn "sport = :$port" | grep -q . && \
        [ -z "$(docker ps -q --filter "name=^${proxy}$")" ]; then
       say "port $port is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)"

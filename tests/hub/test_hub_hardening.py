@@ -3,6 +3,7 @@ it works. A name that is the hub's, wrong passwords from one address, a flood of
 outside the home, filling /tmp and the log."""
 import json
 import os
+import subprocess
 
 from conftest import docker, wait_for
 from classload import login_flood
@@ -86,8 +87,26 @@ def test_the_spawner_never_stops_or_removes_a_container_that_is_not_the_students
     hub.stop_server("squat")
 
 
-def test_a_home_made_by_the_previous_release_keeps_every_file(hub):
-    """Homes keep their names (PREFIX-home-<user>) across the container-name change."""
+PREVIOUS_RELEASE = """
+name: {prefix}
+services:
+  hub:  # a stand-in for the previous release's hub: it published the class port itself
+    image: dlab/hub:latest
+    container_name: {prefix}-hub
+    entrypoint: ["sleep", "600"]
+    ports: ["127.0.0.1:{port}:8000"]
+    networks: [dlab]
+    volumes: [hub-state:/srv/jupyterhub]
+networks:
+  dlab: {{name: {prefix}}}
+volumes:
+  hub-state: {{name: {prefix}-hub-state}}
+"""
+
+
+def test_an_upgrade_from_the_previous_release_keeps_every_home_and_account(hub, tmp_path):
+    """The previous release named containers PREFIX-<user> and let the hub publish the class port;
+    homes keep their names (PREFIX-home-<user>), and `make up` moves the port to the proxy."""
     hub.restart(DLAB_CLASS_CODE=CODE)
     approved(hub, "olga")
     if hub.server("olga"):
@@ -97,6 +116,14 @@ def test_a_home_made_by_the_previous_release_keeps_every_file(hub):
     # The earlier release's server wrote this home (dlab/cpu as jovyan, as its containers did).
     docker("run", "--rm", "-v", f"{home}:/home/jovyan", "--entrypoint", "bash", "dlab/cpu:latest", "-c",
            "mkdir -p /home/jovyan/work && echo 'my thesis' > /home/jovyan/work/thesis.txt")
+    hub.script("down")
+    (tmp_path / "compose.yaml").write_text(PREVIOUS_RELEASE.format(prefix=PREFIX, port=hub.port))
+    subprocess.run(["docker", "compose", "-f", str(tmp_path / "compose.yaml"), "up", "-d"], check=True,
+                   capture_output=True, timeout=120)
+    hub.settings = None  # make up for real
+    hub.restart(DLAB_CLASS_CODE=CODE)
+    assert "the class port moves from the hub's container to the proxy's" in hub.up_output
+    hub.session("olga", PASSWORD)  # the account is there
     hub.start_server("olga")
     out, error = hub.run_code("olga", "print(open('/home/jovyan/work/thesis.txt').read())")
     assert (out.strip(), error) == ("my thesis", None)
