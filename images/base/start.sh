@@ -122,6 +122,8 @@ if [ "$(id -u)" = 0 ]; then
     chmod 0440 /etc/sudoers.d/added-by-start-script
   fi
   [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
+  # The class server's firewall (dlab-firewall), set as root before anything of the student's runs.
+  if [ -n "${DLAB_FIREWALL:-}" ]; then dlab-firewall || exit 1; fi
   run_hooks /usr/local/bin/before-notebook.d
   _log "Running as ${NB_USER} (uid ${NB_UID}): $*"
   # On the class server (dlab-firewall) the capabilities the start needed leave the bounding set too.
@@ -150,5 +152,7 @@ if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
   echo "${NB_USER:-jovyan}:x:$(id -u):$(id -g):dlab user:/home/${NB_USER:-jovyan}:/bin/bash" >>/etc/passwd
 fi
 [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
+# DLAB_FIREWALL without root: dlab-firewall refuses, and so the start stops (it fails closed).
+if [ -n "${DLAB_FIREWALL:-}" ]; then dlab-firewall || exit 1; fi
 run_hooks /usr/local/bin/before-notebook.d
 exec "$@"
