@@ -3,7 +3,7 @@ culler, `make down` then `make up`, an image upgrade, and a kernel that runs out
 import json
 
 from conftest import docker
-from hubstack import PREFIX, auth, wait_until
+from hubstack import PREFIX, wait_until
 
 HUB = f"{PREFIX}-hub"
 
