@@ -17,7 +17,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
-
 import docker
 from dockerspawner import DockerSpawner
 from nativeauthenticator import NativeAuthenticator
@@ -112,8 +111,9 @@ def gpu_device_requests(gpus):
 
 def client_address(handler):
     """The address of the browser behind a request. The proxy appends the address it saw to
-    X-Forwarded-For, so for a request from the proxy the last entry is the one to trust; a request that reached the hub's port directly (a student's container can) counts as
-    the socket's own address. Tornado's remote_ip would believe a client's own X-Real-Ip header."""
+    X-Forwarded-For, so for a request from the proxy the last entry is the one to trust; a request
+    that reached the hub's port directly (a student's container can) counts as the socket's own
+    address. Tornado's remote_ip would believe a client's own X-Real-Ip header."""
     peer = handler.request.connection.context.address
     peer = peer[0] if isinstance(peer, tuple) else str(peer)
     forwarded = handler.request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
@@ -329,8 +329,6 @@ class ConfirmedAction:
     only shows what would happen, with a button; the button POSTs with the page's XSRF token, which
     JupyterHub checks on every POST (plain HTTP included: no Sec-Fetch-* header is needed)."""
 
-    action = ""  # "approve", "withdraw approval" or "delete": the button's words
-
     @admin_users_scope
     async def get(self, name):
         info = self.authenticator.get_user(name)
@@ -375,8 +373,8 @@ class DlabAuthenticator(NativeAuthenticator):
         self.hashing = ThreadPoolExecutor(max_workers=self.password_checks, thread_name_prefix="dlab-bcrypt")
         self.waiting = 0
 
-    ours = {LoginHandler: DlabLoginHandler, SignUpHandler: ClassCodeSignUpHandler, ToggleAuthorizationHandler: ConfirmedToggleAuthorizationHandler,
-            DiscardHandler: ConfirmedDiscardHandler}
+    ours = {LoginHandler: DlabLoginHandler, SignUpHandler: ClassCodeSignUpHandler,
+            ToggleAuthorizationHandler: ConfirmedToggleAuthorizationHandler, DiscardHandler: ConfirmedDiscardHandler}
 
     def get_handlers(self, app):
         return [(path, self.ours.get(handler, handler)) for path, handler in super().get_handlers(app)]

@@ -79,7 +79,7 @@ if MAX_SERVERS == "auto":
 elif not re.fullmatch(r"\d+", MAX_SERVERS):
     raise SystemExit(f"dlab hub: DLAB_MAX_SERVERS={MAX_SERVERS!r} is not auto or a number (0: no limit): fix it in .env")
 c.JupyterHub.active_server_limit = int(MAX_SERVERS)  # JupyterHub answers 429 "Try again in a few minutes"
-print(f"dlab hub: at most {MAX_SERVERS or 'unlimited'} servers at once (DLAB_MAX_SERVERS)", file=sys.stderr)
+print(f"dlab hub: at most {int(MAX_SERVERS) or 'unlimited'} servers at once (DLAB_MAX_SERVERS)", file=sys.stderr)
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
 c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on NETWORK
 c.JupyterHub.db_url = f"sqlite:///{STATE_DIR}/jupyterhub.sqlite"  # on the hub-state volume

@@ -80,6 +80,9 @@ fi
 if [ $# -eq 0 ]; then set -- start-notebook.sh; fi
 
 run_hooks /usr/local/bin/start-notebook.d
+# The class server's firewall (dlab-firewall), set before anything of the student's runs; without
+# root it refuses, and so the start stops (it fails closed).
+if [ -n "${DLAB_FIREWALL:-}" ]; then dlab-firewall || exit 1; fi
 
 if [ "$(id -u)" = 0 ]; then
   # Root: apply the requested identity, then drop to it.
@@ -122,8 +125,6 @@ if [ "$(id -u)" = 0 ]; then
     chmod 0440 /etc/sudoers.d/added-by-start-script
   fi
   [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
-  # The class server's firewall (dlab-firewall), set as root before anything of the student's runs.
-  if [ -n "${DLAB_FIREWALL:-}" ]; then dlab-firewall || exit 1; fi
   run_hooks /usr/local/bin/before-notebook.d
   _log "Running as ${NB_USER} (uid ${NB_UID}): $*"
   # On the class server (dlab-firewall) the capabilities the start needed leave the bounding set too.
@@ -152,7 +153,5 @@ if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
   echo "${NB_USER:-jovyan}:x:$(id -u):$(id -g):dlab user:/home/${NB_USER:-jovyan}:/bin/bash" >>/etc/passwd
 fi
 [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
-# DLAB_FIREWALL without root: dlab-firewall refuses, and so the start stops (it fails closed).
-if [ -n "${DLAB_FIREWALL:-}" ]; then dlab-firewall || exit 1; fi
 run_hooks /usr/local/bin/before-notebook.d
 exec "$@"

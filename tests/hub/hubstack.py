@@ -253,6 +253,21 @@ class HubStack:
         return f"{self.url}/user/{urllib.parse.quote(username)}"  # URL-escaped: zoë -> zo%C3%AB
 
 
+def on_class_network(code, *args, timeout=120):
+    """Run Python in a container on the test hub's network, without dlab's firewall: a browser or a
+    machine at another address than the test's own. `url` is the proxy as it reaches it."""
+    out = docker("run", "--rm", "--network", PREFIX, "--entrypoint", "/opt/venv/bin/python", "dlab/hub:latest",
+                 "-c", f"url = 'http://{PREFIX}-proxy:8000'\n" + code, *args, check=False, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def address_on_class_network(container):
+    """A container's address on the test hub's network."""
+    info = json.loads(docker("inspect", container).stdout)[0]
+    return info["NetworkSettings"]["Networks"][PREFIX]["IPAddress"]
+
+
 def auth(token):
     return {"Authorization": f"token {token}"}
 

@@ -7,7 +7,7 @@ import subprocess
 
 from conftest import docker, wait_for
 from classload import login_flood
-from hubstack import PREFIX, xsrf
+from hubstack import PREFIX, on_class_network, xsrf
 
 HUB = f"{PREFIX}-hub"
 CODE = "hardening-2026"
@@ -25,15 +25,6 @@ def approved(hub, name):
 
 def hub_running():
     return docker("inspect", "-f", "{{.State.Running}}", HUB).stdout.strip() == "true"
-
-
-def from_the_class_network(hub, code):
-    """Run Python in a container on the class's network: a browser at another address than the
-    test's own. `url` is the proxy as that container reaches it."""
-    out = docker("run", "--rm", "--network", PREFIX, "--entrypoint", "/opt/venv/bin/python", "dlab/hub:latest",
-                 "-c", f"url = 'http://{PREFIX}-proxy:8000'\n" + code, check=False, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 LOGIN_FROM_ELSEWHERE = """
@@ -226,7 +217,7 @@ def test_wrong_passwords_lock_out_the_guessers_address_never_the_organizer_elsew
     password; the organizer logging in from another address (a container on the class network) is
     not locked out."""
     hub.restart(DLAB_CLASS_CODE=CODE)
-    organizer_address = from_the_class_network(hub, "import socket; print(socket.gethostbyname(socket.gethostname()))")
+    organizer_address = on_class_network("import socket; print(socket.gethostbyname(socket.gethostname()))")
     for _ in range(6):
         s = hub.new_session()
         s.headers.update({"X-Forwarded-For": organizer_address.strip(), "X-Real-Ip": organizer_address.strip()})
@@ -239,7 +230,7 @@ def test_wrong_passwords_lock_out_the_guessers_address_never_the_organizer_elsew
     r = s.post(hub.url + "/hub/login", data={"username": hub.admin, "password": hub.admin_password,
                                              "_xsrf": xsrf(page.text)}, timeout=60, allow_redirects=False)
     assert r.status_code != 302 and "Too many failed logins" in r.text, "the guesser's address was not stopped"
-    out = from_the_class_network(hub, LOGIN_FROM_ELSEWHERE.format(name=hub.admin, password=hub.admin_password))
+    out = on_class_network(LOGIN_FROM_ELSEWHERE.format(name=hub.admin, password=hub.admin_password))
     assert out.strip() == "True", "the organizer, at another address, was locked out by someone else's guesses"
     hub.restart(DLAB_CLASS_CODE=CODE, DLAB_SIGNUPS_PER_HOUR="3")  # (a restart also ends the lock-out)
 
@@ -252,7 +243,7 @@ def test_sign_ups_are_limited_per_address(hub):
     assert all("account is ready" in a for a in answers[:3]), answers
     assert all("Too many sign-ups from your network" in a for a in answers[3:]), answers
     assert hub.api("GET", "/users/leak4").status_code == 404
-    out = from_the_class_network(hub, f"""
+    out = on_class_network(f"""
 import re, requests
 s = requests.Session()
 page = s.get(url + '/hub/signup', timeout=30)

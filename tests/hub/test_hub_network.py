@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from conftest import docker
-from hubstack import PREFIX
+from hubstack import PREFIX, address_on_class_network, on_class_network
 
 NAMESPACE = f"{PREFIX}-outside"  # the test's own network namespace, removed by name
 VETH = "dlt-out0"  # its link to this machine (the other end lives in the namespace)
@@ -93,24 +93,14 @@ def host_listener():
     server.close()
 
 
-def class_network():
-    info = json.loads(docker("network", "inspect", PREFIX).stdout)[0]
-    return info["IPAM"]["Config"][0]["Gateway"], info
-
-
-def address_of(container):
-    return json.loads(docker("inspect", container).stdout)[0]["NetworkSettings"]["Networks"][PREFIX]["IPAddress"]
-
-
-def container_ip(username, hub):
-    return hub.container(username)["NetworkSettings"]["Networks"][PREFIX]["IPAddress"]
+def class_network_gateway():
+    """This machine's address on the test hub's network."""
+    return json.loads(docker("network", "inspect", PREFIX).stdout)[0]["IPAM"]["Config"][0]["Gateway"]
 
 
 def probe_unprotected(targets):
     """The same probe from a container on the class network with no firewall (a control)."""
-    out = docker("run", "--rm", "--network", PREFIX, "--entrypoint", "/opt/venv/bin/python", "dlab/hub:latest",
-                 "-c", PROBE, json.dumps(targets), timeout=120)
-    return out.stdout.split()
+    return on_class_network(PROBE, json.dumps(targets)).split()
 
 
 def probe_as_student(hub, username, targets):
@@ -136,9 +126,9 @@ def test_a_student_reaches_no_classmate_no_host_port_and_no_private_address(hub,
                  "subprocess.Popen([sys.executable, '-m', 'http.server', '9000'], cwd='/home/jovyan',\n"
                  "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)\n"
                  "import time; time.sleep(2)", shutdown=False)
-    gateway, _ = class_network()
-    omar = container_ip("omar", hub)
-    hub_ip, proxy_ip = (address_of(f"{PREFIX}-{service}") for service in ("hub", "proxy"))
+    gateway = class_network_gateway()
+    omar = address_on_class_network(hub.container("omar")["Id"])
+    hub_ip, proxy_ip = (address_on_class_network(f"{PREFIX}-{service}") for service in ("hub", "proxy"))
     # omar's Jupyter port and one of his own; this machine's listener; the proxy's API; private and
     # link-local listeners.
     forbidden = [(omar, 8888), (omar, 9000), (gateway, host_listener), (proxy_ip, 8001), *outside[:2]]
@@ -163,7 +153,7 @@ def test_with_egress_off_a_student_reaches_the_hub_and_nothing_else(hub, outside
     try:
         hub.stop_server("nina")
         hub.start_server("nina")
-        hub_ip = address_of(f"{PREFIX}-hub")
+        hub_ip = address_on_class_network(f"{PREFIX}-hub")
         seen = probe_as_student(hub, "nina", [outside[2], (hub_ip, 8081)])
         assert seen == ["ConnectionRefusedError", "open"], seen
     finally:
