@@ -18,7 +18,7 @@ USERS ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down backup restore lab lab-gpu data test lock bench clean
+.PHONY: help docker build build-gpu up down backup restore delete-home lab lab-gpu data test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ backup: ## copy every student's home to $(BACKUP_DIR)/dlab-home-<user>.tar.gz
 
 restore: ## put homes back from $(BACKUP_DIR) (USERS="alice bob"; default: every archive there)
 	@scripts/homes.sh restore $(BACKUP_DIR) $(USERS)
+
+delete-home: ## delete students' homes for good (USERS="alice"; their servers stopped first)
+	@if [ -z "$(USERS)" ]; then echo "dlab: whose? make delete-home USERS=alice" >&2; exit 2; fi
+	@scripts/homes.sh delete $(USERS)
 
 lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
 	@echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."

@@ -3,8 +3,8 @@
 - secret(): the hub's secrets, made on first start into files that only the hub can read;
 - docker_gpu_runtime() / image_present(): what the Docker engine behind the hub offers;
 - DlabSpawner: DockerSpawner with a CPU profile and, where the server has a GPU, a GPU profile;
-- DlabAuthenticator: NativeAuthenticator with a class access code, and an admin account made on
-  first start with a generated password (there is no default password anywhere).
+- DlabAuthenticator: NativeAuthenticator with a class access code, and the organizer's account made
+  on first start with a generated password (there is no default password anywhere).
 """
 import asyncio
 import hmac
@@ -176,6 +176,13 @@ PROFILE_FORM = """
 """
 
 
+# What dlab-home needs, and no more: mount and losetup (CAP_SYS_ADMIN, no AppArmor profile in the
+# way), the loop devices (block major 7) and /dev/loop-control (char 10:237). scripts/homes.sh and
+# the tests' conftest.dlab_home run it the same way.
+HOME_HELPER_PRIVILEGES = {"cap_add": ["SYS_ADMIN"], "security_opt": ["apparmor=unconfined"],
+                          "device_cgroup_rules": ["b 7:* rwm", "c 10:237 rwm"]}
+
+
 class DlabSpawner(DockerSpawner):
     """One container per student. The profile (cpu or gpu) picks the image; the GPU profile passes
     the GPUs through with device_requests and exists only where the hub offers it (gpus != "").
@@ -225,6 +232,46 @@ class DlabSpawner(DockerSpawner):
         if await self._owned_id():
             await super().remove_object()
 
+    home_size = Unicode("", config=True, help='Size of each home, as "5G" (dlab-home); "": plain volumes, no limit.')
+    homes_dir = Unicode("/var/lib/dlab/homes", config=True, help="Where the homes' images live, on the host.")
+    helper_image = Unicode("dlab/hub:latest", config=True, help="The image that runs dlab-home.")
+
+    async def ensure_home(self):
+        """Before a start: the student's home volume is their own file system of home_size
+        (images/hub/dlab-home), made on first use, moved into from a plain volume of an earlier
+        release, attached again after a reboot."""
+        name = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
+        device = f"{self.homes_dir}/dev/{name}"
+        try:
+            volume = await self.docker("inspect_volume", name)
+        except docker.errors.NotFound:
+            volume = None
+        plain = volume is not None and (volume.get("Options") or {}).get("device") != device
+        binds = {self.homes_dir: {"bind": "/homes", "mode": "rw"}, "/dev": {"bind": "/dev", "mode": "rw"}}
+        if plain:
+            binds[name] = {"bind": "/old", "mode": "ro"}
+        host_config = await self.docker("create_host_config", binds=binds, network_mode="none", **HOME_HELPER_PRIVILEGES)
+        helper = await self.docker("create_container", self.helper_image, ["dlab-home", "ensure", name, self.home_size],
+                                   user="root", labels={"org.dlab.home-helper": self.prefix}, host_config=host_config)
+        try:
+            await self.docker("start", helper["Id"])
+            status = (await self.docker("wait", helper["Id"], timeout=300))["StatusCode"]
+            said = (await self.docker("logs", helper["Id"], stdout=False, stderr=True)).decode(errors="replace").strip()
+        finally:
+            await self.docker("remove_container", helper["Id"], force=True)
+        if status != 0:
+            self.log.error("dlab: %s's home %s could not be prepared: %s", self.user.name, name, said)
+            raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log"
+                                f" ({said.splitlines()[-1] if said else f'dlab-home exited with {status}'}).")
+        if said:
+            self.log.info("%s", said)
+        if plain:
+            self.log.info("dlab: %s's home %s moved from a plain volume into its own file system", self.user.name, name)
+            await self.docker("remove_volume", name)
+        if volume is None or plain:
+            await self.docker("create_volume", name=name, driver="local", labels={"org.dlab.hub": self.prefix},
+                              driver_opts={"type": "ext4", "device": device, "o": "nosuid,nodev"})
+
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
     gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
     gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", "2", "device=0,1"); "" offers none.')
@@ -251,6 +298,8 @@ class DlabSpawner(DockerSpawner):
             host_config["device_requests"] = gpu_device_requests(self.gpus)
         self.extra_host_config = host_config
         self.log.info("dlab: starting %s's %s server from %s", self.user.name, profile, self.image)
+        if self.home_size:
+            await self.ensure_home()
         try:
             return await super().start()
         except docker.errors.ImageNotFound as error:
@@ -354,10 +403,11 @@ class ConfirmedDiscardHandler(ConfirmedAction, DiscardHandler):
 
 class DlabAuthenticator(NativeAuthenticator):
     """Sign-up for a class: either the organizer approves each account (/hub/authorize), or a
-    class access code approves it at once. The admin account is made on first start with a random
-    password kept in SECRETS_DIR/admin-password until the admin changes it."""
+    class access code approves it at once. The organizer's account is made on first start with a
+    random password kept in SECRETS_DIR/admin-password until the organizer changes it."""
 
-    class_code = Unicode("", config=True, help="Class access code; empty: the admin approves each sign-up.")
+    organizer = Unicode("admin", config=True, help="The organizer's account (its role: jupyterhub_config.py).")
+    class_code = Unicode("", config=True, help="Class access code; empty: the organizer approves each sign-up.")
     signups_per_hour = Integer(100, config=True, help="Sign-up attempts one address may make in an hour.")
     password_checks = Integer(1, config=True, help="bcrypt checks that run at once, off the event loop.")
     password_queue = Integer(64, config=True, help="Logins that may wait for a check; more are refused.")
@@ -422,24 +472,24 @@ class DlabAuthenticator(NativeAuthenticator):
         return super().create_user(username, password, **kwargs)
 
     def add_user(self, user):
-        # Called at every start for each user in the database, admins included.
+        # Called at every start for each user in the database, the organizer included.
         super().add_user(user)
-        if user.name in self.admin_users and not self.user_exists(user.name):
+        if user.name == self.normalize_username(self.organizer) and not self.user_exists(user.name):
             password = secrets.token_urlsafe(12)
-            if self.create_user(user.name, password) is None:
-                raise SystemExit(f"dlab hub: could not create the admin account {user.name!r}")
+            if self.create_user(user.name, password, is_authorized=True) is None:
+                raise SystemExit(f"dlab hub: could not create the organizer's account {user.name!r}")
             SECRETS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = SECRETS_DIR / "admin-password"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(password + "\n")
-            self.log.info("dlab: created the admin account %r; its first password is in %s "
+            self.log.info("dlab: created the organizer's account %r; its first password is in %s "
                           "(`make up` prints it) until it is changed at /hub/change-password", user.name, path)
 
     def change_password(self, username, new_password):
         if len(new_password.encode()) > MAX_PASSWORD_BYTES:
             return False  # the page then asks for another password
         changed = super().change_password(username, new_password)
-        if changed and username in self.admin_users:
+        if changed and username == self.normalize_username(self.organizer):
             (SECRETS_DIR / "admin-password").unlink(missing_ok=True)
         return changed

@@ -7,6 +7,7 @@ import sys
 
 from dlab_hub import (SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, docker_client, docker_gpu_runtime, image_present,
                       memory_total, proxy_token, secret)
+from jupyterhub.roles import get_default_roles
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -47,13 +48,33 @@ TMP_SIZE = env("DLAB_TMP_SIZE", "1g")  # /tmp per student (in memory, counted in
 EGRESS = env("DLAB_EGRESS", "on")  # on: students reach the internet (pip install); off: the hub only
 if EGRESS not in ("on", "off"):
     raise SystemExit(f"dlab hub: DLAB_EGRESS={EGRESS!r} is not on or off: fix it in .env")
+HOME_SIZE = env("DLAB_HOME_SIZE", "5G").upper()  # each student's home: a file system of this size; 0: no limit
+if not (HOME_SIZE == "0" or re.fullmatch(r"([1-9]\d*)(M|G|T)", HOME_SIZE) and not (
+        HOME_SIZE.endswith("M") and int(HOME_SIZE[:-1]) < 64)):
+    raise SystemExit(f"dlab hub: DLAB_HOME_SIZE={HOME_SIZE!r} is not a size of at least 64M, like 500M, 5G or "
+                     "1T (0: homes without a size limit): fix it in .env")
+HOMES_DIR = env("DLAB_HOMES_DIR", "/var/lib/dlab/homes")  # on the host: the homes' images
+if not re.fullmatch(r"/[\w./-]*", HOMES_DIR) or ".." in HOMES_DIR:
+    raise SystemExit(f"dlab hub: DLAB_HOMES_DIR={HOMES_DIR!r} is not an absolute path: fix it in .env")
 HTTPS = bool(env("DLAB_SSL_CERT", ""))  # the organizer's certificate; make up copies it to the proxy
+SUBDOMAIN_HOST = env("DLAB_SUBDOMAIN_HOST", "")  # https://class.example.org: each student's server on a subdomain
+if SUBDOMAIN_HOST and not re.fullmatch(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?", SUBDOMAIN_HOST):
+    raise SystemExit(f"dlab hub: DLAB_SUBDOMAIN_HOST={SUBDOMAIN_HOST!r} is not a URL like https://class.example.org "
+                     "(scheme and host, lowercase, no path): fix it in .env")
+ORGANIZER_OPENS_SERVERS = env("DLAB_ORGANIZER_OPENS_SERVERS", "off")  # on: the organizer may open students' servers
+if ORGANIZER_OPENS_SERVERS not in ("on", "off"):
+    raise SystemExit(f"dlab hub: DLAB_ORGANIZER_OPENS_SERVERS={ORGANIZER_OPENS_SERVERS!r} is not on or off: fix it in .env")
 
 # --- The hub and its proxy -------------------------------------------------------------------
 # The proxy runs in a container of its own (compose.yaml's `proxy`, images/hub/dlab-proxy), without
 # the Docker socket: the hub only talks to its API. Its routes outlive a hub restart.
 c.JupyterHub.bind_url = "http://:8000"  # the class's public URL (the proxy publishes DLAB_HUB_PORT)
 c.ConfigurableHTTPProxy.should_start = False  # started by compose, not by the hub
+if SUBDOMAIN_HOST:
+    # Each student's server on a host of its own (alice.class.example.org, a wildcard DNS name and,
+    # for HTTPS, a wildcard certificate): a page a student serves cannot read the hub's pages or a
+    # classmate's, whatever the student runs. The proxy routes by host (images/hub/dlab-proxy).
+    c.JupyterHub.subdomain_host = SUBDOMAIN_HOST
 c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"  # the proxy's API, on the class network
 c.ConfigurableHTTPProxy.auth_token = proxy_token()  # made by the proxy in its volume, read-only here
 c.JupyterHub.last_activity_interval = 60  # also how soon a restarted proxy gets its routes back
@@ -94,7 +115,7 @@ if not re.match(USERNAME_PATTERN, ADMIN.lower()):
     raise SystemExit(f"dlab hub: DLAB_ADMIN={ADMIN!r} is not a valid username: 1 to 32 letters, digits, "
                      "dots, dashes or underscores, starting with a letter or digit")
 c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
-c.Authenticator.admin_users = {ADMIN}  # made on first start, password in secrets/admin-password
+c.DlabAuthenticator.organizer = ADMIN  # made on first start, password in secrets/admin-password
 c.Authenticator.username_pattern = USERNAME_PATTERN  # sign-up, the REST API and the admin page
 c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
 c.DlabAuthenticator.class_code = CLASS_CODE  # right code at sign-up: approved at once
@@ -133,6 +154,10 @@ c.DockerSpawner.volumes = {
     f"{PREFIX}-home-{{username}}": "/home/jovyan",  # the student's home, kept across stops
     DATA_VOLUME: {"bind": "/srv/data", "mode": "ro"},  # datasets fetched by `make data`
 }
+# Each home is an ext4 file system of HOME_SIZE (images/hub/dlab-home, run before each start), so a
+# student who fills theirs stops there, while the hub's database and the other homes keep their room.
+c.DlabSpawner.home_size = "" if HOME_SIZE == "0" else HOME_SIZE
+c.DlabSpawner.homes_dir = HOMES_DIR
 c.DockerSpawner.extra_create_kwargs = {
     "labels": {"org.dlab.hub": PREFIX, "org.dlab.user": "{raw_username}"},
     # The container starts as root only for start.sh to set up dlab-firewall in its own network
@@ -157,6 +182,10 @@ c.DockerSpawner.extra_host_config = {
     # A student printing without end fills no disk: Docker keeps the last 3 x 10 MB of output.
     "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
 }
+# The Jupyter server reads no configuration, extension or page from the home (JupyterHub's own
+# filter; start-singleuser.sh also keeps the home's Python packages out of the server): nothing a
+# student writes there is served, or run in the server, when someone else's browser opens a URL.
+c.Spawner.disable_user_config = True
 c.DockerSpawner.environment = {
     "PIP_USER": "1",  # pip install goes to ~/.local/lib/python3.11/site-packages, kept with the home
     # images/base/dlab-firewall: the hub's API port and, with egress, the internet; nothing else
@@ -167,6 +196,19 @@ c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
 c.Spawner.start_timeout = START_TIMEOUT  # a first start of a large image must not trip it
 c.Spawner.http_timeout = 120  # from container start until the server answers
 
+# --- Roles -----------------------------------------------------------------------------------
+# The organizer runs the class (admin panel, approvals, passwords, starting and stopping servers)
+# but does not open students' servers: without subdomains a student's server shares the hub's
+# origin, and the student controls what it sends to a browser. DLAB_ORGANIZER_OPENS_SERVERS=on
+# makes the organizer JupyterHub's full admin, who may (README: "Opening a student's server").
+ADMIN_SCOPES = next(role["scopes"] for role in get_default_roles() if role["name"] == "admin")
+c.JupyterHub.load_roles = [
+    # An explicit list: an organizer who was admin in an earlier release stops being one.
+    {"name": "admin", "users": [ADMIN] if ORGANIZER_OPENS_SERVERS == "on" else [], "services": []},
+    {"name": "organizer", "description": "Runs the class; does not open students' servers",
+     "scopes": [scope for scope in ADMIN_SCOPES if scope != "access:servers"], "users": [ADMIN]},
+]
+
 # --- Idle servers ----------------------------------------------------------------------------
 if IDLE_TIMEOUT > 0:
     c.JupyterHub.services = [{
@@ -174,8 +216,8 @@ if IDLE_TIMEOUT > 0:
         "command": [sys.executable, "-m", "jupyterhub_idle_culler",
                     f"--timeout={IDLE_TIMEOUT}", f"--cull-every={CULL_EVERY}"],
     }]
-    c.JupyterHub.load_roles = [{
+    c.JupyterHub.load_roles.append({
         "name": "idle-culler",  # only what culling needs
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
-    }]
+    })

@@ -1,19 +1,50 @@
 #!/usr/bin/env bash
-# homes.sh backup DIR | restore DIR [USER...]: the students' homes (volumes PREFIX-home-<user>)
-# to and from DIR/<volume>.tar.gz. `make backup` / `make restore` call it. Owners and modes are
-# kept (tar runs as root in a throwaway dlab/cpu container). Restore into a stopped server's home.
+# homes.sh backup DIR | restore DIR [USER...] | delete USER...: the students' homes (volumes
+# PREFIX-home-<user>) to and from DIR/<volume>.tar.gz, or deleted for good. `make backup`,
+# `make restore` and `make delete-home` call it. Owners and modes are kept (tar runs as root in a
+# throwaway dlab/cpu container). Restore into, or delete, a stopped server's home only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'dlab: %s\n' "$*" >&2; }
 prefix=${DLAB_PREFIX:-dlab}
 image=${DLAB_IMAGE:-dlab/cpu:latest}
-usage() { echo "usage: $0 backup DIR | restore DIR [USER...]" >&2; exit 2; }
+usage() { echo "usage: $0 backup DIR | restore DIR [USER...] | delete USER..." >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action=$1 dir=$2; shift 2
 tar_in_volume() { # tar_in_volume VOLUME MODE TAR-ARGS...
   local volume=$1 mode=$2; shift 2
+  attach_home "$volume"
   docker run --rm --user root --entrypoint tar --network none \
     -v "$volume:/home/jovyan:$mode" -v "$(cd "$dir" && pwd):/backup" "$image" "$@"
+}
+# dlab-home (images/hub/dlab-home) for the homes' folder HOMES, run as the hub runs it
+# (hub/dlab_hub.py, HOME_HELPER_PRIVILEGES): root, mount and losetup, loop devices only.
+dlab_home() { # dlab_home HOMES ARGS...
+  local homes=$1; shift
+  docker run --rm --user root --cap-add SYS_ADMIN --security-opt apparmor=unconfined \
+    --device-cgroup-rule 'b 7:* rwm' --device-cgroup-rule 'c 10:237 rwm' --network none \
+    -v "$homes:/homes" -v /dev:/dev dlab/hub:latest dlab-home "$@"
+}
+# The homes' folder of a home of a fixed size (its volume mounts HOMES/dev/VOLUME); empty for a
+# plain volume, or none.
+homes_of() {
+  local device
+  device=$(docker volume inspect -f '{{index .Options "device"}}' "$1" 2>/dev/null || true)
+  [[ "$device" == */dev/"$1" ]] && echo "${device%/dev/"$1"}"
+  return 0
+}
+# A home of a fixed size is a file system on a loop device, which a reboot detaches: attach it
+# again first, as the hub does before a start. A plain volume, or a missing one (a restore makes it
+# plain; the student's next start moves it into a home of its own), needs nothing.
+attach_home() {
+  local homes
+  homes=$(homes_of "$1")
+  if [ -n "$homes" ]; then dlab_home "$homes" attach "$1"; fi
+}
+refuse_in_use() {
+  if [ -n "$(docker ps -q --filter "volume=$1")" ]; then
+    say "$1 is in use by a running server: stop it first (admin panel, or make down)"; exit 1
+  fi
 }
 case $action in
   backup)
@@ -37,11 +68,21 @@ case $action in
     for archive in $archives; do
       [ -f "$archive" ] || { say "no backup $archive"; exit 1; }
       volume=$(basename "$archive" .tar.gz)
-      if [ -n "$(docker ps -q --filter "volume=$volume")" ]; then
-        say "$volume is in use by a running server: stop it first (admin panel, or make down)"; exit 1
-      fi
+      refuse_in_use "$volume"
       tar_in_volume "$volume" rw -xzf "/backup/$(basename "$archive")" -C /home/jovyan
       say "restored $volume from $archive"
+    done
+    ;;
+  delete)
+    # dir is the first user here: delete USER...
+    for user in "$dir" "$@"; do
+      volume="${prefix}-home-$user"
+      docker volume inspect "$volume" >/dev/null 2>&1 || { say "no home $volume"; exit 1; }
+      refuse_in_use "$volume"
+      homes=$(homes_of "$volume")
+      docker volume rm "$volume" >/dev/null
+      if [ -n "$homes" ]; then dlab_home "$homes" forget "$volume"; fi
+      say "deleted $volume: $user's files are gone"
     done
     ;;
   *) usage ;;

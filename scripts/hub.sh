@@ -121,6 +121,13 @@ case ${1:-} in
       say "free some space (docker system df shows what uses it; docker image prune removes old images), then make up again"
       exit 1
     fi
+    # Homes of a fixed size are file systems on loop devices (images/hub/dlab-home): say so now
+    # where there are none, rather than at each student's start.
+    if [ "${DLAB_HOME_SIZE:-5G}" != 0 ] && [ ! -e /dev/loop-control ]; then
+      say "this machine has no loop devices (/dev/loop-control), which homes of a fixed size (DLAB_HOME_SIZE) need"
+      say "set DLAB_HOME_SIZE=0 in $env_file for homes without a size limit (plain Docker volumes), then make up again"
+      exit 1
+    fi
     # Upgrading from a release whose hub published the class port itself: stop that hub, so that the
     # proxy's container can take the port (students' servers keep running; compose recreates the hub).
     if docker port "$hub" 8000 >/dev/null 2>&1; then
@@ -143,7 +150,11 @@ case ${1:-} in
     }
     host=$(hostname -f 2>/dev/null || hostname)
     scheme=http; [ -n "${DLAB_SSL_CERT:-}" ] && scheme=https
-    say "the class server is up: ${scheme}://${host}:${port} (on this machine: ${scheme}://localhost:${port})"
+    if [ -n "${DLAB_SUBDOMAIN_HOST:-}" ]; then
+      say "the class server is up: ${DLAB_SUBDOMAIN_HOST} (students' servers on its subdomains; proxy on port ${port})"
+    else
+      say "the class server is up: ${scheme}://${host}:${port} (on this machine: ${scheme}://localhost:${port})"
+    fi
     say "admin account: ${DLAB_ADMIN:-admin}; approve sign-ups at ${scheme}://localhost:${port}/hub/authorize"
     if password=$(docker exec "$hub" cat /srv/jupyterhub/secrets/admin-password 2>/dev/null); then
       say "admin's first password: ${password} (change it at /hub/change-password; then this line goes away)"

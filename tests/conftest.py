@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,16 @@ PROBLEM_LINE = re.compile(r"^(WARNING|ERROR):(?! All log messages before absl::I
 def docker(*args, check=True, timeout=300, **kwargs):
     """Run the docker CLI and return the completed process (text output)."""
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
+
+
+def dlab_home(homes_dir, *command):
+    """Run a shell command as the hub runs dlab-home (hub/dlab_hub.py, HOME_HELPER_PRIVILEGES): root
+    in a throwaway container of dlab/hub that may mount and use loop devices, with the host's /dev
+    and the homes' folder at /homes."""
+    return docker("run", "--rm", "--user", "root", "--cap-add", "SYS_ADMIN", "--security-opt", "apparmor=unconfined",
+                  "--device-cgroup-rule", "b 7:* rwm", "--device-cgroup-rule", "c 10:237 rwm", "--network", "none",
+                  "-v", f"{homes_dir}:/homes", "-v", "/dev:/dev", "--entrypoint", "bash", "dlab/hub:latest",
+                  "-c", " ".join(command))
 
 
 def image_exists(image):
@@ -172,3 +183,17 @@ def hub():
     from hubstack import hub_stack
 
     yield from hub_stack()
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium, driven by Playwright: what students and organizers use."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.fail("Debian's chromium is not installed: `make test` installs it as root (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        # --no-sandbox: chromium's sandbox cannot run as root (CI runs as root).
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield browser
+        browser.close()

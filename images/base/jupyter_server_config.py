@@ -17,3 +17,26 @@ c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 # Spawner.cookie_options): the login cookie honours it already; the XSRF cookie must too.
 if json.loads(os.environ.get("JUPYTERHUB_COOKIE_OPTIONS") or "{}").get("secure"):
     c.ServerApp.tornado_settings = {"xsrf_cookie_kwargs": {"secure": True}}
+# Under a hub that disables user configuration (the class server), the server process cannot be
+# traced or read through /proc by the student's own kernels, though they run as the same user:
+# otherwise a kernel could rewrite what the server sends to other people's browsers. Kernels and
+# terminals are new programs (exec), traceable as usual.
+if os.environ.get("JUPYTERHUB_DISABLE_USER_CONFIG") == "1":
+    import ctypes
+
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_core.paths import jupyter_data_dir
+
+    class KernelSpecManagerWithTheStudentsKernels(KernelSpecManager):
+        """The home's Jupyter folders are out of the server's paths (JupyterHub's disable_user_config),
+        but the student's own kernels (python -m ipykernel install --user) stay in the launcher: a
+        kernel is the student's own process, and its spec is served to its owner alone."""
+
+        def _kernel_dirs_default(self):
+            return [os.path.join(jupyter_data_dir(), "kernels"), *super()._kernel_dirs_default()]
+
+    c.ServerApp.kernel_spec_manager_class = KernelSpecManagerWithTheStudentsKernels
+
+    PR_SET_DUMPABLE = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise SystemExit(f"dlab: prctl(PR_SET_DUMPABLE) failed: {os.strerror(ctypes.get_errno())}")

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, docker, image_exists
+from conftest import ROOT, dlab_home, docker, image_exists
 
 PREFIX = "dlabbackuptest"
 
@@ -19,19 +19,31 @@ def in_volume(volume, command, user="1000"):
                   "dlab/cpu:latest", "-c", command).stdout
 
 
+HOMES = f"/var/lib/{PREFIX}/homes"
+
+
 @pytest.fixture
 def volumes():
-    if not image_exists("dlab/cpu:latest"):
-        pytest.fail("dlab/cpu is not built: run `make build`")
+    """amy's home is a plain volume (as before DLAB_HOME_SIZE); ben's a home of its own size, made
+    as the hub makes it."""
+    for image in ("dlab/cpu:latest", "dlab/hub:latest"):
+        if not image_exists(image):
+            pytest.fail(f"{image} is not built: run `make build`")
     names = [f"{PREFIX}-home-amy", f"{PREFIX}-home-ben"]
+    dlab_home(HOMES, "dlab-home", "ensure", names[1], "64M")
+    docker("volume", "create", "--opt", "type=ext4", "--opt", f"device={HOMES}/dev/{names[1]}",
+           "--opt", "o=nosuid,nodev", names[1])
     yield names
     docker("volume", "rm", "-f", *names, check=False)
+    dlab_home(HOMES, "dlab-home", "forget", names[1])
 
 
 def test_backup_then_restore_brings_back_files_and_owners(volumes, tmp_path):
     amy, ben = volumes
     in_volume(amy, "mkdir -p labs && echo amy-notes > labs/notes.txt && chmod 640 labs/notes.txt")
     in_volume(ben, "echo ben > ben.txt")
+    # A reboot detaches ben's loop device: the backup attaches it again, and finds his file.
+    dlab_home(HOMES, f"losetup --detach $(readlink /homes/dev/{ben})")
     out = homes("backup", str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{amy}.tar.gz", f"{ben}.tar.gz"], out.stderr
     docker("volume", "rm", amy)
@@ -40,6 +52,12 @@ def test_backup_then_restore_brings_back_files_and_owners(volumes, tmp_path):
     assert in_volume(amy, "cat labs/notes.txt; stat -c '%u %g %a' labs/notes.txt").split("\n")[:2] == \
         ["amy-notes", "1000 100 640"]
     assert in_volume(ben, "cat ben.txt").strip() == "changed", "restoring amy touched ben's home"
+    homes("restore", str(tmp_path), "ben")
+    assert in_volume(ben, "cat ben.txt").strip() == "ben"
+    # make delete-home: the volume and the file system's image go.
+    homes("delete", "ben")
+    assert docker("volume", "inspect", ben, check=False).returncode != 0
+    assert dlab_home(HOMES, f"ls /homes/{ben}.ext4 2>/dev/null || echo gone").stdout.strip() == "gone"
 
 
 def test_restore_refuses_a_home_in_use_and_a_missing_archive(volumes, tmp_path):

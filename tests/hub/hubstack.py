@@ -13,9 +13,12 @@ import pytest
 import requests
 import websocket
 
-from conftest import ROOT, docker, image_exists, wait_for
+from conftest import ROOT, dlab_home, docker, image_exists, wait_for
 
 PREFIX = "dlabtest"
+
+
+HOMES_DIR = f"/var/lib/{PREFIX}/homes"  # the test hub's DLAB_HOMES_DIR
 
 
 def free_port():
@@ -45,7 +48,7 @@ class HubStack:
             "DLAB_HUB_PORT": str(self.port), "DLAB_HUB_BIND": "127.0.0.1", "DLAB_ADMIN": self.admin,
             "DLAB_MEM_LIMIT": "1536M", "DLAB_CPU_LIMIT": "1.5", "DLAB_PIDS_LIMIT": "700",
             "DLAB_SHM_SIZE": "256m", "DLAB_TMP_SIZE": "64m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto",
-            "DLAB_CLASS_CODE": "",
+            "DLAB_CLASS_CODE": "", "DLAB_HOME_SIZE": "128M", "DLAB_HOMES_DIR": HOMES_DIR,
             # Every test client comes from this machine, one address: the whole run's sign-ups count
             # against it (test_hub_hardening tests the default's purpose with a small limit).
             "DLAB_SIGNUPS_PER_HOUR": "1000",
@@ -65,7 +68,9 @@ class HubStack:
         assert out.returncode == 0, f"scripts/hub.sh up failed:\n{out.stdout}\n{out.stderr}"
         self.settings = settings
         https = bool(settings.get("DLAB_SSL_CERT"))
-        self.url = f"{'https://localhost' if https else 'http://127.0.0.1'}:{self.port}"
+        # The certificate's name, and the subdomains' parent (alice.localhost), are localhost.
+        host = "localhost" if https or settings.get("DLAB_SUBDOMAIN_HOST") else "127.0.0.1"
+        self.url = f"{'https' if https else 'http'}://{host}:{self.port}"
         self.verify = settings["DLAB_SSL_CERT"] if https else True
         self.up_output = out.stderr
         self._admin_token = None
@@ -253,6 +258,15 @@ class HubStack:
         return f"{self.url}/user/{urllib.parse.quote(username)}"  # URL-escaped: zoë -> zo%C3%AB
 
 
+def log_in(page, url, username, password, next_page=""):
+    """Log in through the hub's login page in a browser page (Playwright); then, by default, the
+    hub starts the user's server, or next_page (a path under /hub/) opens."""
+    page.goto(url + "/hub/login" + (f"?next=%2Fhub%2F{next_page}" if next_page else ""))
+    page.fill("#username_input", username)
+    page.fill("#password_input", password)
+    page.click("input[type=submit]")
+
+
 def on_class_network(code, *args, timeout=120):
     """Run Python in a container on the test hub's network, without dlab's firewall: a browser or a
     machine at another address than the test's own. `url` is the proxy as it reaches it."""
@@ -294,6 +308,8 @@ def remove_test_stack():
     volumes = docker("volume", "ls", "-q", "--filter", f"name=^{PREFIX}-").stdout.split()
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)
+    # The homes' images and their loop devices (images/hub/dlab-home).
+    dlab_home(HOMES_DIR, 'for image in /homes/*.ext4; do [ -e "$image" ] && dlab-home forget "$(basename "$image" .ext4)"; done; true')
 
 
 def hub_stack():

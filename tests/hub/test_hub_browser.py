@@ -1,31 +1,10 @@
 """What a student and an organizer do, in a real browser: Debian's chromium driven by Playwright."""
-import shutil
-
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from conftest import ROOT
+from hubstack import log_in
 
 PASSWORD = "lenas-long-password"
-
-
-@pytest.fixture
-def browser():
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.fail("Debian's chromium is not installed: `make test` installs it as root (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        # --no-sandbox: chromium's sandbox cannot run as root (CI runs as root).
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-def log_in(page, url, username, password):
-    page.goto(url + "/hub/login")
-    page.fill("#username_input", username)
-    page.fill("#password_input", password)
-    page.click("input[type=submit]")
 
 
 def test_sign_up_get_approved_log_in_and_run_a_cell(hub, browser):

@@ -1,13 +1,13 @@
 """A curious student tries to break the class, and fails: each test performs the attack and fails if
 it works. A name that is the hub's, wrong passwords from one address, a flood of sign-ups, writing
-outside the home, filling /tmp and the log."""
+outside the home, filling the home, /tmp and the log."""
 import json
 import os
 import subprocess
 
-from conftest import docker, wait_for
+from conftest import dlab_home, docker, wait_for
 from classload import login_flood
-from hubstack import PREFIX, on_class_network, xsrf
+from hubstack import HOMES_DIR, PREFIX, on_class_network, xsrf
 
 HUB = f"{PREFIX}-hub"
 CODE = "hardening-2026"
@@ -116,8 +116,13 @@ def test_an_upgrade_from_the_previous_release_keeps_every_home_and_account(hub, 
     assert "the class port moves from the hub's container to the proxy's" in hub.up_output
     hub.session("olga", PASSWORD)  # the account is there
     hub.start_server("olga")
-    out, error = hub.run_code("olga", "print(open('/home/jovyan/work/thesis.txt').read())")
-    assert (out.strip(), error) == ("my thesis", None)
+    # The plain volume's files moved into a home of its own, of DLAB_HOME_SIZE (128M in the tests).
+    out, error = hub.run_code("olga", "import os, shutil\nprint(open('/home/jovyan/work/thesis.txt').read().strip(), "
+                                      "os.stat('/home/jovyan/work/thesis.txt').st_uid, shutil.disk_usage('/home/jovyan').total >> 20)")
+    thesis, owner, size = out.split("\n")[0].rsplit(" ", 2)
+    assert (thesis, owner, error) == ("my thesis", "1000", None) and 100 < int(size) <= 128, out
+    options = json.loads(docker("volume", "inspect", home).stdout)[0]["Options"]
+    assert options["type"] == "ext4" and options["device"].endswith(f"/dev/{home}"), options
     hub.stop_server("olga")
 
 
@@ -168,7 +173,7 @@ print(done.returncode, done.stdout[-300:], done.stderr[-500:])
     hub.stop_server("pia")
 
 
-def test_a_student_filling_tmp_and_the_log_stops_at_the_limits_while_the_class_goes_on(hub):
+def test_a_student_filling_home_tmp_and_the_log_stops_at_the_limits_while_the_class_goes_on(hub):
     hub.restart(DLAB_CLASS_CODE=CODE)
     for name in ("fill", "calm"):
         approved(hub, name)
@@ -177,15 +182,16 @@ def test_a_student_filling_tmp_and_the_log_stops_at_the_limits_while_the_class_g
     out, error = hub.run_code("fill", """
 import os
 chunk = b'x' * 2**20
-written = 0
-try:
-    with open('/tmp/big', 'wb') as f:
-        for _ in range(200):
-            f.write(chunk)
-            f.flush()
-            written += 1
-except OSError as error:
-    print(written, error.strerror)
+for path in ('/tmp/big', '/home/jovyan/big'):
+    written = 0
+    try:
+        with open(path, 'wb') as f:
+            for _ in range(400):
+                f.write(chunk)
+                f.flush()
+                written += 1
+    except OSError as error:
+        print(written, error.strerror)
 # the container's log: the kernel's own stdout (ipykernel keeps a copy of it), 25 MB
 import sys
 log = sys.stdout._original_stdstream_copy
@@ -194,8 +200,10 @@ for _ in range(25):
 os.remove('/tmp/big')
 """, timeout=300)
     assert error is None
-    written, message = out.strip().split(" ", 1)
-    assert int(written) <= 64 and message == "No space left on device", out  # DLAB_TMP_SIZE=64m in the tests
+    (tmp_written, tmp_message), (home_written, home_message) = (line.split(" ", 1) for line in out.strip().split("\n"))
+    # DLAB_TMP_SIZE=64m and DLAB_HOME_SIZE=128M in the tests
+    assert int(tmp_written) <= 64 and tmp_message == "No space left on device", out
+    assert 64 < int(home_written) <= 128 and home_message == "No space left on device", out
     info = hub.container("fill")
     assert info["HostConfig"]["ReadonlyRootfs"] is True
     log_config = info["HostConfig"]["LogConfig"]
@@ -204,11 +212,34 @@ os.remove('/tmp/big')
     assert os.path.getsize(info["LogPath"]) <= 11 * 2**20, "the container's log grew past its rotation size"
     hub_log = json.loads(docker("inspect", HUB).stdout)[0]["HostConfig"]["LogConfig"]
     assert hub_log["Config"] == {"max-size": "10m", "max-file": "3"}
-    # Meanwhile a classmate saves a file and the hub answers.
+    # Meanwhile a classmate saves a file, and the hub writes to its database (a new account).
     out, error = hub.run_code("calm", "open('/home/jovyan/saved.txt', 'w').write('ok'); print(open('/home/jovyan/saved.txt').read())")
     assert (out.strip(), error) == ("ok", None)
     assert hub.request("GET", hub.url + "/hub/health", timeout=10).ok
-    hub.stop_server("fill")
+    approved(hub, "after-the-flood")
+    hub.stop_server("fill")  # (a full home still starts: test_hub_input.py)
+
+
+def test_after_a_reboot_each_student_gets_their_own_home_back(hub):
+    """A reboot detaches every home's loop device, and the next attach numbers them anew: a link
+    left from before could point at a classmate's home. The hub attaches each home again before
+    its start, and forgets the links of an earlier boot first."""
+    hub.restart(DLAB_CLASS_CODE=CODE)
+    for name in ("rita", "sam"):
+        approved(hub, name)
+        if not hub.server(name):
+            hub.start_server(name)
+        out, error = hub.run_code(name, f"open('/home/jovyan/whose.txt', 'w').write('{name}'); print('ok')")
+        assert (out.strip(), error) == ("ok", None)
+        hub.stop_server(name)
+    rita, sam = f"{PREFIX}-home-rita", f"{PREFIX}-home-sam"
+    # The reboot: rita's device gone, her link left pointing at the device sam's home is on.
+    dlab_home(HOMES_DIR, f"losetup --detach $(readlink /homes/dev/{rita}) && "
+              f"ln -sfn $(readlink /homes/dev/{sam}) /homes/dev/{rita} && echo an-earlier-boot > /homes/dev/.boot")
+    hub.start_server("rita")
+    out, error = hub.run_code("rita", "print(open('/home/jovyan/whose.txt').read())")
+    assert (out.strip(), error) == ("rita", None)
+    hub.stop_server("rita")
 
 
 def test_wrong_passwords_lock_out_the_guessers_address_never_the_organizer_elsewhere(hub):

@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 import requests
-
-from conftest import ROOT, docker
+from conftest import ROOT
 from hubstack import PREFIX, xsrf
 
 RULE = "Choose a username of 1 to 32 letters, digits, dots, dashes or underscores"
@@ -155,24 +154,6 @@ def test_no_docker_engine_gets_a_message_that_says_what_to_do(hub, tmp_path):
     assert requests.get(f"{hub.url}/hub/api/", timeout=10, verify=hub.verify).ok
 
 
-@pytest.fixture
-def small_home(tmp_path):
-    """A 64 MiB ext4 home volume for ursula, on a loop device: a disk that can be filled for real
-    and that keeps what was written across a stop and start."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root (losetup) for a small disk of its own")
-    image = tmp_path / "home.img"
-    subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-m", "0", "-E", "root_owner=1000:100", str(image)], check=True)
-    device = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
-                            text=True).stdout.strip()
-    volume = f"{PREFIX}-home-ursula"
-    docker("volume", "create", "--opt", "type=ext4", "--opt", f"device={device}", volume)
-    yield volume
-    docker("volume", "rm", "-f", volume, check=False)
-    subprocess.run(["losetup", "-d", device], check=False)
-
-
 FILL = """
 with open('big.bin', 'wb') as f:
     try:
@@ -184,14 +165,15 @@ with open('big.bin', 'wb') as f:
 """
 
 
-def test_a_full_home_still_starts_and_other_students_are_unaffected(class_hub, small_home):
-    """ursula fills her home to the last byte and restarts her server: it starts (the labs are
-    not copied, with a warning), she frees space, and vera (class_hub) notices nothing."""
+def test_a_full_home_still_starts_and_other_students_are_unaffected(class_hub):
+    """ursula fills her home (DLAB_HOME_SIZE: 128M in the tests) to the last byte and restarts
+    her server: it starts (the labs are not copied, with a warning), she frees space, and vera
+    (class_hub) notices nothing."""
     hub = class_hub
     hub.api("POST", "/users/ursula")
     hub.start_server("ursula")
     mounts = {m["Destination"]: m["Name"] for m in hub.container("ursula")["Mounts"]}
-    assert mounts["/home/jovyan"] == small_home
+    assert mounts["/home/jovyan"] == f"{PREFIX}-home-ursula"
     out, _ = hub.run_code("ursula", FILL)
     assert out.strip() == "28"  # ENOSPC
     hub.stop_server("ursula")

@@ -83,6 +83,8 @@ def test_reset_admin_gives_a_new_first_password(hub):
     ("DLAB_IDLE_TIMEOUT", "1h", "DLAB_IDLE_TIMEOUT='1h' is not a number"),
     ("DLAB_MAX_SERVERS", "lots", "DLAB_MAX_SERVERS='lots' is not auto or a number"),
     ("DLAB_EGRESS", "maybe", "DLAB_EGRESS='maybe' is not on or off"),
+    ("DLAB_HOME_SIZE", "10", "DLAB_HOME_SIZE='10' is not a size of at least 64M, like 500M, 5G"),
+    ("DLAB_SUBDOMAIN_HOST", "class.example.org/lab", "is not a URL like https://class.example.org"),
 ])
 def test_a_wrong_setting_stops_make_up_with_a_message(hub, setting, value, message):
     out = hub.script("up", {setting: value}, check=False)
