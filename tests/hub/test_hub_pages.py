@@ -109,8 +109,15 @@ def planted_token_notes(hub, user):
     return [t["note"] for t in hub.api("GET", f"/users/{user}/tokens").json()["api_tokens"] if t["note"] == "planted"]
 
 
+def fresh_start(hub, name):
+    """Start the student's server anew (one left from another test runs with other settings)."""
+    if hub.server(name):
+        hub.stop_server(name)
+    hub.start_server(name)
+
+
 def plant(hub, attacker, victim):
-    hub.start_server(attacker)
+    fresh_start(hub, attacker)
     out, error = hub.run_code(attacker, PLANT.format(page=planted_page(victim)))
     assert (out.strip(), error) == ("planted", None), (out, error)
     # A fresh start, so that the server would read what was planted; then the proxied web server.
@@ -121,14 +128,15 @@ def plant(hub, attacker, victim):
 
 
 def victim_with_a_secret(hub, browser, victim):
-    hub.start_server(victim)
+    fresh_start(hub, victim)
     out, error = hub.run_code(victim, f"open('secret.txt', 'w').write({SECRET!r}); print('ok')")
     assert (out.strip(), error) == ("ok", None)
     page = browser.new_context().new_page()
-    log_in(page, hub.url, victim, PASSWORD)
-    page.wait_for_url(lambda url: "/hub/login" not in url)
-    page.goto(f"{hub.user_url(victim)}/lab")
-    page.wait_for_url(f"**/user/{victim}/lab**", timeout=120_000)  # the server's cookie is now set
+    log_in(page, hub.url, victim, PASSWORD, next_page="home")
+    page.wait_for_url("**/hub/home")
+    # Her JupyterLab's address: the server's login cookie is set on the way (no need to wait for the page).
+    page.goto(f"{hub.user_url(victim)}/lab", wait_until="commit")
+    page.wait_for_url(f"**/user/{victim}/lab**", wait_until="commit", timeout=120_000)
     return page
 
 
@@ -211,17 +219,18 @@ def test_with_subdomains_a_students_page_cannot_reach_the_hub_or_a_classmate(hub
     (DLAB_ORGANIZER_OPENS_SERVERS=on) runs the planted page there without harm."""
     hub.restart(DLAB_SUBDOMAIN_HOST=f"http://localhost:{hub.port}", DLAB_ORGANIZER_OPENS_SERVERS="on")
     attacker, victim = account(hub, "mallory"), account(hub, "carol")
-    hub.start_server(attacker)
+    fresh_start(hub, attacker)
     student(hub, attacker, f"""
 import pathlib, subprocess, sys, time, urllib.request
 pathlib.Path('planted').mkdir(exist_ok=True)
 pathlib.Path('planted/planted.html').write_text({planted_page(victim)!r})
 {SERVE}""")
-    hub.start_server(victim)
+    fresh_start(hub, victim)
     student(hub, victim, f"open('secret.txt', 'w').write({SECRET!r})")
     carol = browser.new_context().new_page()
     log_in(carol, hub.url, victim, PASSWORD)
-    carol.wait_for_url(f"http://{victim}.localhost:{hub.port}/user/{victim}/lab**", timeout=300_000)
+    carol.wait_for_url(f"http://{victim}.localhost:{hub.port}/user/{victim}/lab**", wait_until="commit",
+                       timeout=120_000)
 
     organizer = browser.new_context().new_page()
     log_in(organizer, hub.url, hub.admin, hub.admin_password, next_page="home")
