@@ -8,7 +8,7 @@ from hubstack import log_in
 from playwright.sync_api import expect
 
 PASSWORD = "a-long-password-1"
-SECRET = "carol's unpublished results"
+SECRET = "wendy's unpublished results"
 PROXIED_PORT = 8899
 
 # What a planted page does when it runs: take the visitor's XSRF token from a hub page, ask the hub's
@@ -101,7 +101,7 @@ def account(hub, name):
     if hub.api("GET", f"/users/{name}").status_code == 404:
         hub.signup(name, PASSWORD)
         hub.approve(name)
-        hub.session(name, PASSWORD)  # the first login makes the hub's user
+    hub.session(name, PASSWORD)  # the first login makes the hub's user (and fails on a name taken elsewhere)
     return name
 
 
@@ -154,12 +154,13 @@ def opens_without_running(page, url):
 
 def test_pages_a_student_plants_never_run_in_a_classmates_or_the_organizers_browser(hub, browser):
     hub.restart()
-    attacker, victim = account(hub, "mallory"), account(hub, "carol")
+    attacker, victim = account(hub, "trudy"), account(hub, "wendy")
     plant(hub, attacker, victim)
-    carol = victim_with_a_secret(hub, browser, victim)
+    wendy = victim_with_a_secret(hub, browser, victim)
 
-    # The payload is potent: run on a hub page of carol's session, it gets a token and her file.
-    loot = run_payload(carol, victim)
+    # The payload is potent: run on a hub page of wendy's session, it gets a token and her file.
+    wendy.goto(hub.url + "/hub/home")
+    loot = run_payload(wendy, victim)
     assert loot["token"].startswith("201") and loot["file"].startswith("200") and SECRET in loot["file"], loot
     for token in hub.api("GET", f"/users/{victim}/tokens").json()["api_tokens"]:
         if token["note"] == "planted":
@@ -172,7 +173,7 @@ def test_pages_a_student_plants_never_run_in_a_classmates_or_the_organizers_brow
                  "/lab/extensions/planted/static/planted.html", "/lab/extensions/planted/static/remoteEntry.js"):
         r = hub.request("GET", base + path, headers=mine, timeout=30)
         assert r.status_code == 404, f"{path}: {r.status_code} {r.text[:200]}"
-        assert opens_without_running(carol, base + path) == 404
+        assert opens_without_running(wendy, base + path) == 404
     labextensions = hub.request("GET", base + "/lab/api/extensions", headers=mine, timeout=30)
     assert labextensions.ok and "planted" not in labextensions.text
     kernelspecs = hub.request("GET", base + "/api/kernelspecs", headers=mine, timeout=30).json()["kernelspecs"]
@@ -181,8 +182,8 @@ def test_pages_a_student_plants_never_run_in_a_classmates_or_the_organizers_brow
     for path in ("/files/planted/planted.html", f"/proxy/{PROXIED_PORT}/planted.html"):
         r = hub.request("GET", base + path, headers=mine, timeout=30)
         assert r.status_code == 200 and "free exam answers" in r.text, f"{path}: {r.status_code}"
-        opens_without_running(carol, base + path)
-        expect(carol.locator("body")).not_to_contain_text("free exam answers")
+        opens_without_running(wendy, base + path)
+        expect(wendy.locator("body")).not_to_contain_text("free exam answers")
 
     # The organizer does not open students' servers either (DLAB_ORGANIZER_OPENS_SERVERS=off).
     organizer = browser.new_context().new_page()
@@ -218,7 +219,7 @@ def test_with_subdomains_a_students_page_cannot_reach_the_hub_or_a_classmate(hub
     server on a host of its own. Even an organizer who chose to open students' servers
     (DLAB_ORGANIZER_OPENS_SERVERS=on) runs the planted page there without harm."""
     hub.restart(DLAB_SUBDOMAIN_HOST=f"http://localhost:{hub.port}", DLAB_ORGANIZER_OPENS_SERVERS="on")
-    attacker, victim = account(hub, "mallory"), account(hub, "carol")
+    attacker, victim = account(hub, "trudy"), account(hub, "wendy")
     fresh_start(hub, attacker)
     student(hub, attacker, f"""
 import pathlib, subprocess, sys, time, urllib.request
@@ -227,9 +228,9 @@ pathlib.Path('planted/planted.html').write_text({planted_page(victim)!r})
 {SERVE}""")
     fresh_start(hub, victim)
     student(hub, victim, f"open('secret.txt', 'w').write({SECRET!r})")
-    carol = browser.new_context().new_page()
-    log_in(carol, hub.url, victim, PASSWORD)
-    carol.wait_for_url(f"http://{victim}.localhost:{hub.port}/user/{victim}/lab**", wait_until="commit",
+    wendy = browser.new_context().new_page()
+    log_in(wendy, hub.url, victim, PASSWORD)
+    wendy.wait_for_url(f"http://{victim}.localhost:{hub.port}/user/{victim}/lab**", wait_until="commit",
                        timeout=120_000)
 
     organizer = browser.new_context().new_page()
@@ -241,12 +242,12 @@ pathlib.Path('planted/planted.html').write_text({planted_page(victim)!r})
     expect(organizer.locator("h1")).to_have_text("Authorize access")
     organizer.get_by_role("button", name="Authorize").click()
     expect(organizer.locator("h1")).to_have_text("free exam answers", timeout=60_000)  # served, and it runs
-    # On the attacker's own host no hub cookie is sent, and carol's server is another origin.
+    # On the attacker's own host no hub cookie is sent, and wendy's server is another origin.
     loot = organizer.evaluate("window.loot")
     assert not loot["token"].startswith("201") and SECRET not in loot["file"], loot
-    # carol is not let into mallory's server at all.
-    opens_without_running(carol, planted)
-    expect(carol.locator("body")).not_to_contain_text("free exam answers")
+    # wendy is not let into trudy's server at all.
+    opens_without_running(wendy, planted)
+    expect(wendy.locator("body")).not_to_contain_text("free exam answers")
     assert planted_token_notes(hub, victim) == [] and planted_token_notes(hub, hub.admin) == []
     hub.stop_server(attacker)
     hub.stop_server(victim)
