@@ -9,8 +9,9 @@ PYTEST  := $(VENV)/bin/pytest
 IMAGE ?= dlab/cpu
 PORT  ?= 8888
 LAB_HOME_VOLUME ?= dlab-lab-home
-# make data / make lab: the shared datasets (a volume name, or an absolute host path).
-DATA_VOLUME ?= dlab-data
+# make data / make lab: the shared datasets (a volume name, or an absolute host path); by default
+# the class server's (DLAB_DATA_VOLUME in .env, scripts/lib.sh reads it), so all three share one.
+DATA_VOLUME ?=
 DATASETS ?=
 # make backup / make restore: where the homes' archives go, and whose to restore.
 BACKUP_DIR ?= backups
@@ -51,16 +52,16 @@ delete-home: ## delete students' homes for good (USERS="alice"; their servers st
 lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
 	@echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
 	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) \
-	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v $(DATA_VOLUME):/srv/data:ro $(IMAGE)
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v "$$(. scripts/lib.sh && echo "$(or $(DATA_VOLUME),$${DLAB_DATA_VOLUME:-dlab-data})")":/srv/data:ro $(IMAGE)
 
 lab-gpu: ## like lab, with dlab/gpu and every GPU passed in (needs the NVIDIA container toolkit)
 	@scripts/gpu-runtime.sh
 	@scripts/build-images.sh base gpu
 	@echo "dlab: starting dlab/gpu on port $(PORT) with every GPU; your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
 	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) --gpus all --shm-size 1g \
-	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v $(DATA_VOLUME):/srv/data:ro dlab/gpu
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v "$$(. scripts/lib.sh && echo "$(or $(DATA_VOLUME),$${DLAB_DATA_VOLUME:-dlab-data})")":/srv/data:ro dlab/gpu
 
-data: build ## fetch datasets into the shared volume $(DATA_VOLUME) (DATASETS="mnist cifar10"; default: all)
+data: build ## fetch datasets into the class's data volume (DLAB_DATA_VOLUME; DATA_VOLUME=... another) (DATASETS="mnist cifar10"; default: all)
 	@DATA_VOLUME=$(DATA_VOLUME) scripts/fetch-data.sh $(DATASETS)
 
 $(VENV)/.installed: tests/requirements.lock

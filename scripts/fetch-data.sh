@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # make data: fetch datasets into the shared data volume (or host folder) that every lab
 # container mounts read-only at /srv/data. Runs dlab-data inside dlab/cpu.
-#   DATA_VOLUME   a volume name (default dlab-data) or an absolute host path (writable by uid 1000)
+#   DATA_VOLUME   a volume name or an absolute host path (writable by uid 1000); by default the
+#                 class server's, DLAB_DATA_VOLUME from .env (default dlab-data)
 # Behind a proxy, HTTPS_PROXY & co. are passed on, and the machine's CA bundle is mounted for
 # this run only (DLAB_CA_BUNDLE, else pip's `cert`): it is never written into an image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-volume=${DATA_VOLUME:-dlab-data}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+volume=${DATA_VOLUME:-${DLAB_DATA_VOLUME:-dlab-data}}
 [ $# -gt 0 ] || set -- --all
 args=(--rm -v "$volume:/srv/data")
 ca=${DLAB_CA_BUNDLE:-$(python3 -m pip config get global.cert 2>/dev/null || true)}

@@ -5,7 +5,8 @@
 # throwaway dlab/cpu container). Restore into, or delete, a stopped server's home only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-say() { printf 'dlab: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh  # say, and the settings from .env: the class's own prefix, as make up has it
 prefix=${DLAB_PREFIX:-dlab}
 image=${DLAB_IMAGE:-dlab/cpu:latest}
 usage() { echo "usage: $0 backup DIR | restore DIR [USER...] | delete USER..." >&2; exit 2; }
