@@ -25,10 +25,6 @@ from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHa
 from tornado import web
 from traitlets import Integer, Unicode, default
 
-# Usernames: 1 to 32 letters (any script), digits, dots, dashes or underscores, starting with a
-# letter or digit. They become URLs (/user/NAME), container and volume names: no spaces, no
-# slashes, no "..". JupyterHub lowercases them first, so "Alice" and "alice" are one account.
-USERNAME_PATTERN = r"^[^\W_][\w.-]{0,31}\Z"
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
                  "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, not a login
@@ -177,8 +173,8 @@ PROFILE_FORM = """
 
 
 # What dlab-home needs, and no more: mount and losetup (CAP_SYS_ADMIN, no AppArmor profile in the
-# way), the loop devices (block major 7) and /dev/loop-control (char 10:237). scripts/homes.sh and
-# the tests' conftest.dlab_home run it the same way.
+# way), the loop devices (block major 7) and /dev/loop-control (char 10:237). scripts/lib.sh's
+# home_helper (make backup, restore, delete-home; the tests) runs it the same way.
 HOME_HELPER_PRIVILEGES = {"cap_add": ["SYS_ADMIN"], "security_opt": ["apparmor=unconfined"],
                           "device_cgroup_rules": ["b 7:* rwm", "c 10:237 rwm"]}
 

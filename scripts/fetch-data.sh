@@ -4,16 +4,17 @@
 #   DATA_VOLUME   a volume name or an absolute host path (writable by uid 1000); by default the
 #                 class server's, DLAB_DATA_VOLUME from .env (default dlab-data)
 # Behind a proxy, HTTPS_PROXY & co. are passed on, and the machine's CA bundle is mounted for
-# this run only (DLAB_CA_BUNDLE, else pip's `cert`): it is never written into an image.
+# this run only (scripts/lib.sh's ca_bundle): it is never written into an image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
-volume=${DATA_VOLUME:-${DLAB_DATA_VOLUME:-dlab-data}}
+load_settings
+volume=${DATA_VOLUME:-$DLAB_DATA_VOLUME}
 [ $# -gt 0 ] || set -- --all
 args=(--rm -v "$volume:/srv/data")
-ca=${DLAB_CA_BUNDLE:-$(python3 -m pip config get global.cert 2>/dev/null || true)}
-if [ -n "$ca" ] && [ -f "$ca" ]; then
+ca=$(ca_bundle)
+if [ -n "$ca" ]; then
   args+=(-v "$ca:/etc/dlab/ca-bundle.pem:ro" -e REQUESTS_CA_BUNDLE=/etc/dlab/ca-bundle.pem)
 fi
 for var in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do

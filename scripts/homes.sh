@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh  # say, and the settings from .env: the class's own prefix, as make up has it
-prefix=${DLAB_PREFIX:-dlab}
-image=${DLAB_IMAGE:-dlab/cpu:latest}
+. scripts/lib.sh
+load_settings  # the class's own prefix and homes, as make up has them
+prefix=$DLAB_PREFIX
+image=$DLAB_IMAGE
 usage() { echo "usage: $0 backup DIR | restore DIR [USER...] | delete USER..." >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action=$1 dir=$2; shift 2
@@ -18,13 +19,9 @@ tar_in_volume() { # tar_in_volume VOLUME MODE TAR-ARGS...
   docker run --rm --user root --entrypoint tar --network none \
     -v "$volume:/home/jovyan:$mode" -v "$(cd "$dir" && pwd):/backup" "$image" "$@"
 }
-# dlab-home (images/hub/dlab-home) for the homes' folder HOMES, run as the hub runs it
-# (hub/dlab_hub.py, HOME_HELPER_PRIVILEGES): root, mount and losetup, loop devices only.
-dlab_home() { # dlab_home HOMES ARGS...
+dlab_home() { # dlab_home HOMES ARGS...: images/hub/dlab-home, as the hub runs it
   local homes=$1; shift
-  docker run --rm --user root --cap-add SYS_ADMIN --security-opt apparmor=unconfined \
-    --device-cgroup-rule 'b 7:* rwm' --device-cgroup-rule 'c 10:237 rwm' --network none \
-    -v "$homes:/homes" -v /dev:/dev dlab/hub:latest dlab-home "$@"
+  home_helper "$homes" dlab-home "$@"
 }
 # The homes' folder of a home of a fixed size (its volume mounts HOMES/dev/VOLUME); empty for a
 # plain volume, or none.

@@ -8,12 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh  # say, and the settings from .env (DLAB_ENV_FILE)
+. scripts/lib.sh
+# Every setting, checked against hub/dlab_settings.py before anything is touched: a wrong one
+# stops make up here, and the running class goes on as it was. compose.yaml takes them from the
+# environment (it has no defaults of its own).
+load_settings
 compose=(docker compose)
-if [ -e "$env_file" ]; then compose+=(--env-file "$env_file"); fi
-prefix=${DLAB_PREFIX:-dlab}
-[[ $prefix =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { say "DLAB_PREFIX=$prefix: use small letters, digits, - and _ (it names containers and volumes)"; exit 1; }
-port=${DLAB_HUB_PORT:-8000}
+prefix=$DLAB_PREFIX
+port=$DLAB_HUB_PORT
 hub=$prefix-hub
 proxy=$prefix-proxy
 
@@ -46,7 +48,7 @@ print("changed" if changed else "same")
 }
 
 install_certificate() {
-  local cert=$DLAB_SSL_CERT key=${DLAB_SSL_KEY:-}
+  local cert=$DLAB_SSL_CERT key=$DLAB_SSL_KEY
   [ -n "$key" ] || { say "DLAB_SSL_CERT is set but DLAB_SSL_KEY is not: set both in $env_file"; exit 1; }
   for file in "$cert" "$key"; do
     [ -r "$file" ] || { say "cannot read $file (DLAB_SSL_CERT/DLAB_SSL_KEY in $env_file): check the path, or run make up as a user who can read it"; exit 1; }
@@ -80,21 +82,21 @@ export DOCKER_GID
 
 case ${1:-} in
   up)
-    for image in dlab/hub:latest "${DLAB_IMAGE:-dlab/cpu:latest}"; do
+    for image in dlab/hub:latest "$DLAB_IMAGE"; do
       docker image inspect "$image" >/dev/null 2>&1 || { say "$image is not built: run \`make build\`"; exit 1; }
     done
     # Students' servers write to Docker's disk (their homes are volumes there): refuse to start a
     # class on a nearly full one, rather than let each student meet a failed start.
     root_dir=$(docker info -f '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
     free_gb=$(df -P -BG "$root_dir" 2>/dev/null | awk 'NR == 2 { sub("G", "", $4); print $4 }')
-    if [ -n "$free_gb" ] && [ "$free_gb" -lt "${DLAB_MIN_FREE_GB:-2}" ]; then
-      say "only ${free_gb} GB free on $root_dir (Docker's disk, where the students' homes are); dlab wants ${DLAB_MIN_FREE_GB:-2} GB (DLAB_MIN_FREE_GB)"
+    if [ -n "$free_gb" ] && [ "$free_gb" -lt "$DLAB_MIN_FREE_GB" ]; then
+      say "only ${free_gb} GB free on $root_dir (Docker's disk, where the students' homes are); dlab wants $DLAB_MIN_FREE_GB GB (DLAB_MIN_FREE_GB)"
       say "free some space (docker system df shows what uses it; docker image prune removes old images), then make up again"
       exit 1
     fi
     # Homes of a fixed size are file systems on loop devices (images/hub/dlab-home): say so now
     # where there are none, rather than at each student's start.
-    if [ "${DLAB_HOME_SIZE:-5G}" != 0 ] && [ ! -e /dev/loop-control ]; then
+    if [ "$DLAB_HOME_SIZE" != 0 ] && [ ! -e /dev/loop-control ]; then
       say "this machine has no loop devices (/dev/loop-control), which homes of a fixed size (DLAB_HOME_SIZE) need"
       say "set DLAB_HOME_SIZE=0 in $env_file for homes without a size limit (plain Docker volumes), then make up again"
       exit 1
@@ -110,7 +112,7 @@ case ${1:-} in
       say "port $port is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)"
       exit 1
     fi
-    if [ -n "${DLAB_SSL_CERT:-}" ]; then install_certificate; fi
+    if [ -n "$DLAB_SSL_CERT" ]; then install_certificate; fi
     "${compose[@]}" up -d "${recreate[@]}" --wait --wait-timeout 180 proxy hub || {
       say "the class server did not become healthy; the last log lines of its proxy and hub:"
       docker logs --tail 10 "$proxy" 2>&1 | uniq >&2 || true
@@ -120,13 +122,13 @@ case ${1:-} in
       exit 1
     }
     host=$(hostname -f 2>/dev/null || hostname)
-    scheme=http; [ -n "${DLAB_SSL_CERT:-}" ] && scheme=https
-    if [ -n "${DLAB_SUBDOMAIN_HOST:-}" ]; then
+    scheme=http; [ -n "$DLAB_SSL_CERT" ] && scheme=https
+    if [ -n "$DLAB_SUBDOMAIN_HOST" ]; then
       say "the class server is up: ${DLAB_SUBDOMAIN_HOST} (students' servers on its subdomains; proxy on port ${port})"
     else
       say "the class server is up: ${scheme}://${host}:${port} (on this machine: ${scheme}://localhost:${port})"
     fi
-    say "admin account: ${DLAB_ADMIN:-admin}; approve sign-ups at ${scheme}://localhost:${port}/hub/authorize"
+    say "admin account: $DLAB_ADMIN; approve sign-ups at ${scheme}://localhost:${port}/hub/authorize"
     if password=$(docker exec "$hub" cat /srv/jupyterhub/secrets/admin-password 2>/dev/null); then
       say "admin's first password: ${password} (change it at /hub/change-password; then this line goes away)"
     fi
@@ -148,7 +150,7 @@ case ${1:-} in
     docker exec "$hub" python -c 'import sqlite3, sys
 db = sqlite3.connect("/srv/jupyterhub/jupyterhub.sqlite")
 db.execute("DELETE FROM users_info WHERE username = ?", (sys.argv[1],))
-db.commit()' "${DLAB_ADMIN:-admin}"
+db.commit()' "$DLAB_ADMIN"
     docker restart "$hub" >/dev/null
     exec "$0" up
     ;;

@@ -1,36 +1,49 @@
-# dlab's shell library, sourced by the scripts behind make (hub.sh, homes.sh, fetch-data.sh) from
-# the repository root: one `say`, and one reader of the settings, so that every command acts on
-# the same class.
+# dlab's shell library, sourced from the repository root by the scripts behind make: one `say`,
+# one reader of the class's settings, and one answer to "which CA bundle, which local wheels".
 # shellcheck shell=bash
 
 say() { printf 'dlab: %s\n' "$*" >&2; }
 
-# The settings file (DLAB_ENV_FILE, default .env), read as compose reads it (NAME=value, optional
-# quotes, # comments; a setting already in the environment wins), never run as shell code:
-# `DLAB_CLASS_CODE=deep learning` is a value, not a command.
+# The settings file: DLAB_ENV_FILE, default .env.
 env_file=${DLAB_ENV_FILE:-.env}
-load_env() {
-  local n=0 line key value
-  while IFS= read -r line || [ -n "$line" ]; do
-    n=$((n + 1))
-    line=${line%$'\r'}
-    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-    if [[ ! $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
-      say "$env_file line $n is not NAME=value: $line"
-      say "fix that line (.env.example shows every setting), then run the command again"
-      exit 1
-    fi
-    key=${BASH_REMATCH[2]} value=${BASH_REMATCH[3]}
-    if [[ $value =~ ^\"(.*)\"[[:space:]]*$ || $value =~ ^\'(.*)\'[[:space:]]*$ ]]; then
-      value=${BASH_REMATCH[1]}
-    else
-      value=${value%%[[:space:]]#*}                  # an inline comment
-      value=${value%"${value##*[![:space:]]}"}       # trailing blanks
-    fi
-    if [[ $key == DLAB_* ]] && ! grep -q "^$key=" .env.example; then
-      say "warning: $env_file line $n: $key is not a dlab setting (a typo? .env.example lists them all)"
-    fi
-    [ -n "${!key+set}" ] || export "$key=$value"
-  done <"$env_file"
+
+# load_settings: every class-server setting (hub/dlab_settings.py declares them) into the
+# environment, defaults filled, plus DLAB_HUB_SETTINGS, the hub's share as one JSON value that
+# compose.yaml hands to the hub. The file is read as data, as compose reads it (NAME=value, quotes,
+# # comments; a setting already in the environment wins), never run as shell code; a wrong
+# setting stops the command here, before anything is touched, with every wrong one named.
+load_settings() {
+  local out line
+  command -v python3 >/dev/null || { say "python3 is missing: install it (apt-get install python3), then run the command again"; exit 1; }
+  out=$(DLAB_ENV_FILE=$env_file python3 hub/dlab_settings.py export) || exit 1
+  while IFS= read -r line; do export "${line?}"; done <<<"$out"
 }
-if [ -f "$env_file" ]; then load_env; fi
+
+# home_helper HOMES COMMAND...: run COMMAND (dlab-home, images/hub) as the hub runs it before a
+# student's start: root in a throwaway dlab/hub container that may mount and use loop devices and
+# nothing more, with the homes' folder HOMES at /homes. The privileges are hub/dlab_hub.py's
+# HOME_HELPER_PRIVILEGES, written as docker run flags (make check compares the two).
+home_helper() {
+  local homes=$1; shift
+  docker run --rm --user root --network none \
+    --cap-add SYS_ADMIN --security-opt apparmor=unconfined \
+    --device-cgroup-rule 'b 7:* rwm' --device-cgroup-rule 'c 10:237 rwm' \
+    -v "$homes:/homes" -v /dev:/dev dlab/hub:latest "$@"
+}
+
+# ca_bundle: the CA bundle this machine's pip trusts (an intercepting HTTPS proxy's), or nothing:
+# DLAB_CA_BUNDLE, else PIP_CERT, else pip's configured `cert`. Builds and downloads get it for the
+# one run (a BuildKit secret, a read-only mount), never in an image layer.
+ca_bundle() {
+  local ca=${DLAB_CA_BUNDLE:-${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}}
+  if [ -n "$ca" ] && [ -s "$ca" ]; then echo "$ca"; fi
+}
+
+# wheel_dirs: local folders of wheels (a wheelhouse where an index cannot be reached):
+# DLAB_WHEELHOUSE, else PIP_FIND_LINKS, else pip's configured `find-links`; existing folders only.
+wheel_dirs() {
+  local dir
+  for dir in ${DLAB_WHEELHOUSE:-${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}}; do
+    if [ -d "$dir" ]; then echo "$dir"; fi
+  done
+}

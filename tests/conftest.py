@@ -26,13 +26,10 @@ def docker(*args, check=True, timeout=300, **kwargs):
 
 
 def dlab_home(homes_dir, *command):
-    """Run a shell command as the hub runs dlab-home (hub/dlab_hub.py, HOME_HELPER_PRIVILEGES): root
-    in a throwaway container of dlab/hub that may mount and use loop devices, with the host's /dev
-    and the homes' folder at /homes."""
-    return docker("run", "--rm", "--user", "root", "--cap-add", "SYS_ADMIN", "--security-opt", "apparmor=unconfined",
-                  "--device-cgroup-rule", "b 7:* rwm", "--device-cgroup-rule", "c 10:237 rwm", "--network", "none",
-                  "-v", f"{homes_dir}:/homes", "-v", "/dev:/dev", "--entrypoint", "bash", "dlab/hub:latest",
-                  "-c", " ".join(command))
+    """Run a shell command as the hub runs dlab-home: scripts/lib.sh's home_helper (root in a
+    throwaway dlab/hub container that may mount and use loop devices, the homes' folder at /homes)."""
+    return subprocess.run(["bash", "-c", '. scripts/lib.sh && home_helper "$@"', "home_helper", str(homes_dir),
+                           "bash", "-c", " ".join(command)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
 
 
 def image_exists(image):

@@ -72,25 +72,3 @@ def test_restore_refuses_a_home_in_use_and_a_missing_archive(volumes, tmp_path):
         docker("rm", "-f", cid)
     out = homes("restore", str(tmp_path), "nobody", check=False)
     assert out.returncode == 1 and "no backup" in out.stderr
-
-
-def test_every_command_acts_on_the_class_that_env_names(tmp_path):
-    """A class with its own prefix and data volume set only in its .env: make backup archives that
-    class's homes and no other's (not the default prefix's), and make data fills that volume."""
-    settings = tmp_path / "class.env"
-    settings.write_text(f"DLAB_PREFIX={PREFIX}\nDLAB_DATA_VOLUME={PREFIX}-data\n")
-    ours, default_class = f"{PREFIX}-home-eve", "dlab-home-dlabbackuptest-eve"
-    env = {k: v for k, v in os.environ.items() if k not in ("DLAB_PREFIX", "DLAB_DATA_VOLUME", "DATA_VOLUME")}
-    env["DLAB_ENV_FILE"] = str(settings)
-    try:
-        for volume in (ours, default_class):
-            in_volume(volume, f"echo {volume} > whose.txt")
-        out = subprocess.run(["scripts/homes.sh", "backup", str(tmp_path / "backups")], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=300, check=True)
-        assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == [f"{ours}.tar.gz"], out.stderr
-        # make data, with a dataset name dlab-data refuses: it names the volume it fills first.
-        out = subprocess.run(["scripts/fetch-data.sh", "no-such-dataset"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
-        assert f"fetching into {PREFIX}-data" in out.stdout and out.returncode != 0, out
-    finally:
-        docker("volume", "rm", "-f", ours, default_class, f"{PREFIX}-data", check=False)

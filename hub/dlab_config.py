@@ -1,0 +1,184 @@
+"""The class server's JupyterHub configuration, as a pure function (after The Littlest JupyterHub's
+configurer.py): `configure(settings, engine)` turns the checked settings (hub/dlab_settings.py) and
+what the Docker engine answered (an `Engine`) into a traitlets Config, plus lines for the hub's
+log. It reads no file, asks no engine and writes nothing, so `make check` tests it without Docker;
+jupyterhub_config.py gathers the real answers and the secrets around it.
+"""
+import sys
+from dataclasses import dataclass, field
+
+from jupyterhub.roles import get_default_roles
+from traitlets.config import Config
+
+from dlab_settings import USERNAME_PATTERN
+
+ADMIN_SCOPES = next(role["scopes"] for role in get_default_roles() if role["name"] == "admin")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What the Docker engine behind the hub offers."""
+    gpu_runtime: bool = False                     # Docker has the NVIDIA runtime
+    images: frozenset = field(default_factory=frozenset)  # the images that are built here
+    memory: int = 24 * 1024**3                    # bytes of memory on this machine
+
+
+def max_servers(setting, memory):
+    """DLAB_MAX_SERVERS: auto is one server per 512 MiB of the machine's memory (an idle one uses
+    about 110 MiB, one running a lab several hundred) after 2 GiB kept for the system and the hub,
+    so a leaked class code cannot start servers until the machine runs out of memory. 24 GiB: 44."""
+    if setting == "auto":
+        return max(1, (memory - 2 * 1024**3) // (512 * 1024**2))
+    return setting
+
+
+def gpus(setting, engine, gpu_image):
+    """DLAB_GPUS as the spawner takes it: "" (no GPU profile) or docker run --gpus's value."""
+    if setting == "auto":
+        setting = "all" if engine.gpu_runtime and gpu_image in engine.images else "none"
+    return "" if setting == "none" else setting
+
+
+def configure(s, engine):
+    """The Config for settings `s` (name: parsed value, as dlab_settings.load gives them) on `engine`;
+    returns (config, notes), notes being what the hub says in its log at start."""
+    c, notes = Config(), []
+    prefix, admin, cpu_image, gpu_image = s["DLAB_PREFIX"], s["DLAB_ADMIN"], s["DLAB_IMAGE"], s["DLAB_GPU_IMAGE"]
+
+    # --- The hub and its proxy ---------------------------------------------------------------
+    # The proxy runs in a container of its own (compose.yaml's `proxy`, images/hub/dlab-proxy),
+    # without the Docker socket: the hub only talks to its API. Its routes outlive a hub restart.
+    c.JupyterHub.bind_url = "http://:8000"  # the class's public URL (the proxy publishes DLAB_HUB_PORT)
+    c.ConfigurableHTTPProxy.should_start = False  # started by compose, not by the hub
+    c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"  # the proxy's API, on the class network
+    if s["DLAB_SUBDOMAIN_HOST"]:
+        # Each student's server on a host of its own (alice.class.example.org, a wildcard DNS name
+        # and, for HTTPS, a wildcard certificate): a page a student serves cannot read the hub's
+        # pages or a classmate's, whatever the student runs. The proxy routes by host (dlab-proxy).
+        c.JupyterHub.subdomain_host = s["DLAB_SUBDOMAIN_HOST"]
+    c.JupyterHub.last_activity_interval = 60  # also how soon a restarted proxy gets its routes back
+    if s["DLAB_SSL_CERT"]:
+        # The proxy serves TLS itself (make up copies the certificate into its volume), so every
+        # cookie the hub and the students' servers set is Secure (the XSRF ones too: the images'
+        # jupyter_server_config.py reads JUPYTERHUB_COOKIE_OPTIONS), and browsers use HTTPS only.
+        c.JupyterHub.bind_url = "https://:8000"
+        c.JupyterHub.tornado_settings = {"cookie_options": {"secure": True},
+                                         "headers": {"Strict-Transport-Security": "max-age=31536000"}}
+        c.Spawner.cookie_options = {"secure": True}
+    # A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their
+    # kernels running: the hub finds them again in its database. `make down` stops them.
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.concurrent_spawn_limit = s["DLAB_SPAWN_LIMIT"]  # JupyterHub's 429 "Try again in N seconds"
+    c.JupyterHub.spawn_throttle_retry_range = (10, 20)  # N: JupyterHub's 30-60 s leaves a class waiting idle
+    limit = max_servers(s["DLAB_MAX_SERVERS"], engine.memory)
+    c.JupyterHub.active_server_limit = limit  # JupyterHub's 429 "Try again in a few minutes"
+    notes.append(f"at most {limit or 'unlimited'} servers at once (DLAB_MAX_SERVERS)")
+    c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
+    c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on the network
+    c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page with a class code field
+    c.JupyterHub.template_vars = {"class_code_required": bool(s["DLAB_CLASS_CODE"])}
+
+    # --- Accounts ----------------------------------------------------------------------------
+    c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
+    c.DlabAuthenticator.organizer = admin  # made on first start, password in secrets/admin-password
+    c.Authenticator.username_pattern = USERNAME_PATTERN  # sign-up, the REST API and the admin page
+    c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
+    c.DlabAuthenticator.class_code = s["DLAB_CLASS_CODE"]  # right code at sign-up: approved at once
+    c.NativeAuthenticator.open_signup = False  # otherwise: the organizer approves at /hub/authorize
+    c.NativeAuthenticator.minimum_password_length = s["DLAB_MIN_PASSWORD_LENGTH"]
+    c.NativeAuthenticator.check_common_password = True  # refuse "password123" and its friends
+    c.NativeAuthenticator.allowed_failed_logins = 5  # per address and name; then that address waits
+    c.NativeAuthenticator.seconds_before_next_try = 60  # a minute (the organizer elsewhere is never locked out)
+    c.DlabAuthenticator.signups_per_hour = s["DLAB_SIGNUPS_PER_HOUR"]  # a leaked class code cannot make accounts without end
+
+    # --- One container per student -----------------------------------------------------------
+    gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image)
+    if s["DLAB_GPUS"] == "auto" and engine.gpu_runtime and not gpu_profile:
+        notes.append(f"this server has a GPU runtime but no {gpu_image}: `make build-gpu` adds the GPU profile")
+    if cpu_image not in engine.images:
+        notes.append(f"{cpu_image} is missing: `make up` builds it")
+    c.JupyterHub.spawner_class = "dlab_hub.DlabSpawner"
+    c.DlabSpawner.cpu_image = cpu_image
+    c.DlabSpawner.gpu_image = gpu_image
+    c.DlabSpawner.gpus = gpu_profile  # "": no GPU profile, no form
+    c.DockerSpawner.image = cpu_image  # the default, before a profile is chosen
+    c.DockerSpawner.pull_policy = "never"  # images are built here (make build), never pulled
+    c.DockerSpawner.cmd = ["start-singleuser.sh"]  # the image's start-up hooks, then jupyterhub-singleuser
+    c.DockerSpawner.prefix = prefix  # container names: PREFIX.<escaped user name>
+    c.DockerSpawner.network_name = s["DLAB_NETWORK"]  # the students' servers reach the hub as `hub`
+    c.DockerSpawner.use_internal_ip = True  # the proxy reaches them on that network, no published ports
+    c.DockerSpawner.remove = True  # removed on stop: a new image never meets a stale container
+    c.DockerSpawner.volumes = {
+        f"{prefix}-home-{{username}}": "/home/jovyan",  # the student's home, kept across stops
+        s["DLAB_DATA_VOLUME"]: {"bind": "/srv/data", "mode": "ro"},  # datasets fetched by `make data`
+    }
+    # Each home is an ext4 file system of DLAB_HOME_SIZE (images/hub/dlab-home, run before each
+    # start), so a student who fills theirs stops there, while the hub's database and the other
+    # homes keep their room. "": plain volumes.
+    c.DlabSpawner.home_size = s["DLAB_HOME_SIZE"]
+    c.DlabSpawner.homes_dir = s["DLAB_HOMES_DIR"]
+    c.DockerSpawner.extra_create_kwargs = {
+        "labels": {"org.dlab.hub": prefix, "org.dlab.user": "{raw_username}"},
+        # The container starts as root only for start.sh to set up dlab-firewall in its own network
+        # namespace; then it drops to jovyan (uid 1000) with no capability left, not even bounding.
+        "user": "root",
+    }
+    c.DockerSpawner.notebook_dir = "/home/jovyan"
+    c.DockerSpawner.mem_limit = s["DLAB_MEM_LIMIT"]
+    c.DockerSpawner.cpu_limit = s["DLAB_CPU_LIMIT"]
+    c.DockerSpawner.extra_host_config = {
+        "pids_limit": s["DLAB_PIDS_LIMIT"],
+        "shm_size": s["DLAB_SHM_SIZE"],
+        "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability;
+        "cap_add": ["NET_ADMIN", "SETUID", "SETGID", "SETPCAP"],  # start.sh's, as root: firewall, then drop to jovyan
+        "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"},  # the firewall is IPv4's: no IPv6 at all
+        "security_opt": ["no-new-privileges:true"],  # no setuid way back to root (sudo included)
+        # Nothing outside the home is writable: the environment that runs the Jupyter server stays
+        # as built (pip install goes to ~/.local, PIP_USER below), and a student cannot fill
+        # Docker's disk through the container's own layer. /tmp is memory, counted in mem_limit.
+        "read_only": True,
+        "tmpfs": {"/tmp": f"size={s['DLAB_TMP_SIZE']},mode=1777,nosuid,nodev"},
+        # A student printing without end fills no disk: Docker keeps the last 3 x 10 MB of output.
+        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+    }
+    # The Jupyter server reads no configuration, extension or page from the home (JupyterHub's own
+    # filter; start-singleuser.sh also keeps the home's Python packages out of the server): nothing
+    # a student writes there is served, or run in the server, when someone else's browser opens a URL.
+    c.Spawner.disable_user_config = True
+    c.DockerSpawner.environment = {
+        "PIP_USER": "1",  # pip install goes to ~/.local/lib/python3.11/site-packages, kept with the home
+        # images/base/dlab-firewall: the hub's API port and, with egress, the internet; nothing
+        # else (no classmate, not the host, no private or link-local address).
+        "DLAB_FIREWALL": "egress" if s["DLAB_EGRESS"] == "on" else "closed",
+    }
+    c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
+    c.Spawner.start_timeout = s["DLAB_START_TIMEOUT"]  # a first start of a large image must not trip it
+    c.Spawner.http_timeout = 120  # from container start until the server answers
+
+    # --- Roles -------------------------------------------------------------------------------
+    # The organizer runs the class (admin panel, approvals, passwords, starting and stopping
+    # servers) but does not open students' servers: without subdomains a student's server shares
+    # the hub's origin, and the student controls what it sends to a browser.
+    # DLAB_ORGANIZER_OPENS_SERVERS=on makes the organizer JupyterHub's full admin, who may.
+    c.JupyterHub.load_roles = [
+        # An explicit list: an organizer who was admin in an earlier release stops being one.
+        {"name": "admin", "users": [admin] if s["DLAB_ORGANIZER_OPENS_SERVERS"] == "on" else [], "services": []},
+        {"name": "organizer", "description": "Runs the class; does not open students' servers",
+         "scopes": [scope for scope in ADMIN_SCOPES if scope != "access:servers"], "users": [admin]},
+    ]
+
+    # --- Idle servers ------------------------------------------------------------------------
+    timeout = s["DLAB_IDLE_TIMEOUT"]
+    if timeout > 0:
+        cull_every = s["DLAB_CULL_EVERY"] or max(timeout // 4, 10)
+        c.JupyterHub.services = [{
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
+                        f"--cull-every={cull_every}"],
+        }]
+        c.JupyterHub.load_roles.append({
+            "name": "idle-culler",  # only what culling needs
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        })
+    return c, notes

@@ -1,0 +1,341 @@
+"""dlab's class-server settings, declared once.
+
+Each setting is one `Setting` below: its name, default, what it allows, what it does and where it
+applies. Everything else is made from this list, the way zero-to-jupyterhub makes its configuration,
+validation and reference docs from values.schema.yaml:
+
+- `.env.example` and the README's settings table (`python3 hub/dlab_settings.py write`; a test in
+  `make check` fails when either is stale);
+- the host commands' settings (scripts/lib.sh: `load_settings` runs `... export`, which reads .env
+  as data, fills the defaults, and stops with every wrong setting named and what it allows);
+- the hub's settings (`export` also writes them as one JSON value, DLAB_HUB_SETTINGS, which
+  compose hands to the hub; jupyterhub_config.py reads it back through `load`, and
+  dlab_config.configure turns the parsed values into traitlets).
+
+Standard library only: it runs on the host (python3) as well as in dlab/hub.
+"""
+import ipaddress
+import json
+import os
+import re
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+# Usernames: 1 to 32 letters (any script), digits, dots, dashes or underscores, starting with a
+# letter or digit. They become URLs (/user/NAME), container and volume names: no spaces, no
+# slashes, no "..". JupyterHub lowercases them first, so "Alice" and "alice" are one account.
+USERNAME_PATTERN = r"^[^\W_][\w.-]{0,31}\Z"
+
+
+class Invalid(ValueError):
+    """A value a setting does not allow."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a setting allows: `allowed` says it to a person (errors and docs), `parse` checks a
+    value and returns what the code uses (a number, a bool...), raising Invalid."""
+    allowed: str
+    parse: object
+
+
+def pattern(regex, allowed, flags=0, convert=str):
+    def parse(value):
+        if not re.fullmatch(regex, value, flags):
+            raise Invalid
+        return convert(value)
+    return Kind(allowed, parse)
+
+
+def whole(minimum=0, maximum=None, allowed=None):
+    def parse(value):
+        if not re.fullmatch(r"\d+", value) or int(value) < minimum or (maximum is not None and int(value) > maximum):
+            raise Invalid
+        return int(value)
+    text = allowed or (f"a whole number from {minimum} to {maximum}" if maximum else f"a whole number, at least {minimum}")
+    return Kind(text, parse)
+
+
+def one_of(*choices):
+    def parse(value):
+        if value not in choices:
+            raise Invalid
+        return value
+    return Kind(" or ".join(choices), parse)
+
+
+def _cpus(value):
+    try:
+        cpus = float(value)
+    except ValueError:
+        raise Invalid from None
+    if not 0 < cpus <= 1024:
+        raise Invalid
+    return cpus
+
+
+def _home_size(value):
+    value = value.upper()
+    if value == "0":
+        return ""  # plain volumes, no limit
+    match = re.fullmatch(r"([1-9]\d*)([MGT])", value)
+    if not match or (match[2] == "M" and int(match[1]) < 64):
+        raise Invalid
+    return value
+
+
+def _address(value):
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise Invalid from None
+
+
+def _max_servers(value):
+    if value == "auto":
+        return value
+    return whole().parse(value)
+
+
+def _path_or_empty(value):
+    if value and not value.startswith("/"):
+        raise Invalid
+    return value
+
+
+TEXT = pattern(r"[^\x00-\x1f\x7f]{0,200}", "one line of text, at most 200 characters")
+SIZE = pattern(r"[1-9]\d*[kmgKMG]?", "a size like 512m, 4G or 1g (k, m or g; a plain number is bytes)")
+ON_OFF = one_of("on", "off")
+IMAGE = pattern(r"[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[0-9a-f]{64})?",
+                "a Docker image name like dlab/cpu:latest (built here: make build)")
+DOCKER_NAME = pattern(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}", "a Docker name: letters, digits, _ . - (at most 64)")
+VOLUME_OR_PATH = pattern(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}|/[\w./-]*", "a Docker volume name, or an absolute path on this machine")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    kind: Kind
+    help: str        # what it does: one paragraph, Markdown (the README's table and .env.example)
+    applies: str     # "hub" (the hub reads it), "host" (make's commands), or "both"
+
+    def parse(self, value):
+        """The value the code uses, or Invalid with a message that names the setting and what it allows."""
+        try:
+            return self.kind.parse(value)
+        except Invalid:
+            raise Invalid(f"{self.name}={value!r} is not {self.kind.allowed}") from None
+
+
+SETTINGS = [
+    Setting("DLAB_HUB_PORT", "8000", whole(1, 65535, "a port number, 1 to 65535"),
+            "The port the class opens in the browser (`http://SERVER:PORT`); 443 with HTTPS.", "host"),
+    Setting("DLAB_HUB_BIND", "0.0.0.0", Kind("an IP address of this machine, like 0.0.0.0 or 127.0.0.1", _address),
+            "The address it listens on: `127.0.0.1` keeps the class to this machine (behind your own "
+            "HTTPS reverse proxy).", "host"),
+    Setting("DLAB_ADMIN", "admin", pattern(USERNAME_PATTERN[1:-2], "a username: 1 to 32 letters, digits, dots, dashes "
+                                          "or underscores, starting with a letter or digit", convert=str.lower),
+            "The organizer's account, made on first start with a random password that `make up` prints "
+            "until you change it at `/hub/change-password`.", "both"),
+    Setting("DLAB_CLASS_CODE", "", TEXT,
+            "Empty: students sign up and you approve each one at `/hub/authorize`. Set: a student who "
+            "gives this code at sign-up is approved at once (share it with the class only).", "hub"),
+    Setting("DLAB_IMAGE", "dlab/cpu:latest", IMAGE, "The students' image (the CPU profile).", "both"),
+    Setting("DLAB_GPU_IMAGE", "dlab/gpu:latest", IMAGE, "The GPU profile's image (`make build-gpu`).", "hub"),
+    Setting("DLAB_GPUS", "auto", pattern(r"auto|none|all|[1-9]\d*|device=[\w-]+(,[\w-]+)*",
+                                         "auto, none, all, a count (2) or device=0,1 (docker run --gpus syntax)"),
+            "The GPU profile: `auto` (offered where Docker has the NVIDIA runtime and `DLAB_GPU_IMAGE` "
+            "is built), `none`, `all`, a count (`2`), or `device=0,1` (as `docker run --gpus`).", "hub"),
+    Setting("DLAB_MEM_LIMIT", "4G", SIZE,
+            "Memory per student: beyond it the kernel is killed, the server lives on.", "hub"),
+    Setting("DLAB_CPU_LIMIT", "2", Kind("a number of CPU cores above 0, like 2 or 0.5", _cpus),
+            "CPU cores per student (the frameworks' thread pools inside follow it).", "hub"),
+    Setting("DLAB_PIDS_LIMIT", "1024", whole(64, allowed="a whole number, at least 64"),
+            "Processes per student: a fork bomb stops here.", "hub"),
+    Setting("DLAB_SHM_SIZE", "1g", SIZE, "`/dev/shm` per student (PyTorch's data loaders need more than 64m).", "hub"),
+    Setting("DLAB_TMP_SIZE", "1g", SIZE,
+            "`/tmp` per student, in memory (counted in `DLAB_MEM_LIMIT`); nothing else outside the "
+            "home is writable.", "hub"),
+    Setting("DLAB_HOME_SIZE", "5G", Kind("a size of at least 64M, like 500M, 5G or 1T (0: homes without a size "
+                                         "limit)", _home_size),
+            "Each student's home is a file system of its own of this size (an ext4 image on a loop "
+            "device, in `DLAB_HOMES_DIR`; it takes on disk only what is written): a student who fills "
+            "it stops there. A larger value applies to homes made afterwards. `0`: plain Docker "
+            "volumes without a limit (for machines without loop devices).", "both"),
+    Setting("DLAB_HOMES_DIR", "/var/lib/dlab/homes",
+            pattern(r"/(?!.*(^|/)\.\.(/|$))[\w./-]*", "an absolute path on this machine (no ..)"),
+            "Where the homes' images (`<volume>.ext4`) live on this machine.", "both"),
+    Setting("DLAB_EGRESS", "on", ON_OFF,
+            "`on`: students' containers reach the internet (`pip install`, `git clone`); `off`: the "
+            "hub only. Either way never a classmate's container, this machine's other ports, or a "
+            "private or link-local address.", "hub"),
+    Setting("DLAB_SUBDOMAIN_HOST", "", pattern(r"(https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?)?",
+                                               "a URL like https://class.example.org (scheme and host, "
+                                               "lowercase, no path), or empty"),
+            "`https://class.example.org`: each student's server at `https://<user>.class.example.org`, "
+            "an origin of its own (needs a wildcard DNS name and, for HTTPS, a wildcard certificate): "
+            "the safest set-up, since a page a student serves then never shares the hub's origin. "
+            "See [Students' pages and subdomains](#students-pages-and-subdomains).", "both"),
+    Setting("DLAB_ORGANIZER_OPENS_SERVERS", "off", ON_OFF,
+            "`on`: the organizer may open students' servers (JupyterHub's full admin). Off by default: "
+            "without subdomains a student's server shares the hub's origin, and its pages are the "
+            "student's to write.", "hub"),
+    Setting("DLAB_IDLE_TIMEOUT", "3600", whole(),
+            "Seconds without activity before a student's server is stopped (their files stay); `0`: never.", "hub"),
+    Setting("DLAB_CULL_EVERY", "", Kind("a whole number of seconds, at least 1, or empty",
+                                        lambda v: whole(1).parse(v) if v else None),
+            "How often the idle culler looks, in seconds; empty: a quarter of `DLAB_IDLE_TIMEOUT`.", "hub"),
+    Setting("DLAB_START_TIMEOUT", "600", whole(10), "Seconds a server may take to start (a large image's first "
+            "start can be slow).", "hub"),
+    Setting("DLAB_MIN_PASSWORD_LENGTH", "8", whole(1, 72), "The shortest password a student may choose.", "hub"),
+    Setting("DLAB_DATA_VOLUME", "dlab-data", VOLUME_OR_PATH,
+            "The shared datasets (`make data` fills it; `make lab` mounts it too), read-only at `/srv/data`.", "both"),
+    Setting("DLAB_PREFIX", "dlab", pattern(r"[a-z0-9][a-z0-9_-]{0,31}", "small letters, digits, - and _ (at most 32; "
+                                           "it names containers and volumes)"),
+            "Names: hub container `PREFIX-hub`, students' containers `PREFIX.<user>`, homes "
+            "`PREFIX-home-<user>`, hub state `PREFIX-hub-state`. Changing it on a running class starts "
+            "everyone with a new home.", "both"),
+    Setting("DLAB_NETWORK", "dlab", DOCKER_NAME, "The Docker network of the hub and the students' servers.", "both"),
+    Setting("DLAB_SPAWN_LIMIT", "10", whole(1),
+            "Servers starting at the same moment; the next student sees \"Too many users trying to log in "
+            "right now. Try again in N seconds\" (10-20 s).", "hub"),
+    Setting("DLAB_MAX_SERVERS", "auto", Kind("auto or a whole number (0: no limit)", _max_servers),
+            "Servers running at once; the next student sees \"Active user limit exceeded. Try again in a "
+            "few minutes.\" `auto`: one per 512 MiB of the machine's memory beyond 2 GiB (44 on 24 GiB), "
+            "so a leaked class code cannot run the machine out of memory; `0`: no limit.", "hub"),
+    Setting("DLAB_SIGNUPS_PER_HOUR", "100", whole(1),
+            "Sign-up attempts one address may make in an hour (\"Too many sign-ups from your network\"): "
+            "a class behind one router shares an address, so keep it above the class's size.", "hub"),
+    Setting("DLAB_MIN_FREE_GB", "2", whole(),
+            "`make up` refuses to start when Docker's disk, where the homes are, has less free than "
+            "this (GB).", "host"),
+    Setting("DLAB_SSL_CERT", "", Kind("an absolute path, or empty", _path_or_empty),
+            "HTTPS: your certificate (full chain), a path on this machine; `make up` copies it into the "
+            "proxy's secrets (run it again after a renewal). Set `DLAB_HUB_PORT=443`. See [HTTPS](#https).", "both"),
+    Setting("DLAB_SSL_KEY", "", Kind("an absolute path, or empty", _path_or_empty),
+            "HTTPS: the certificate's private key, a path on this machine.", "host"),
+]
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def read_env_file(path):
+    """NAME=value pairs of a settings file, read as data as docker compose reads it (optional
+    `export`, quotes, # comments), never run as code. Raises Invalid naming the line to fix."""
+    values = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if re.fullmatch(r"\s*(#.*)?", line):
+            continue
+        match = re.fullmatch(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
+        if not match:
+            raise Invalid(f"{path} line {number} is not NAME=value: {line}")
+        name, value = match[1], match[2]
+        quoted = re.fullmatch(r"\"(.*)\"\s*|'(.*)'\s*", value)
+        if quoted:
+            value = quoted[1] if quoted[1] is not None else quoted[2]
+        else:
+            value = re.sub(r"\s+#.*", "", value).strip()
+        values[name] = value
+    return values
+
+
+def load(environ, env_file=None, applies=("hub", "host", "both")):
+    """Every declared setting's value (a string, defaults filled) from environ, which wins, and
+    env_file. Returns (values, parsed, problems, warnings): problems name each wrong setting and what
+    it allows; warnings name DLAB_ variables that are no setting (a typo?)."""
+    from_file = read_env_file(env_file) if env_file and Path(env_file).is_file() else {}
+    values, parsed, problems = {}, {}, []
+    for setting in SETTINGS:
+        if setting.applies not in applies:
+            continue
+        value = environ.get(setting.name)
+        if value is None:
+            value = from_file.get(setting.name, "")
+        value = value or setting.default  # empty counts as unset, as compose's ${NAME:-default}
+        if "\n" in value:
+            problems.append(f"{setting.name} holds a line break: a setting is one line")
+            continue
+        try:
+            parsed[setting.name] = setting.parse(value)
+            values[setting.name] = value
+        except Invalid as error:
+            problems.append(str(error))
+    unknown = sorted(name for name in from_file if name.startswith("DLAB_") and name not in BY_NAME)
+    warnings = [f"{name} in {env_file} is not a dlab setting (a typo? .env.example lists them all)" for name in unknown]
+    return values, parsed, problems, warnings
+
+
+# --- What is made from the declaration ---------------------------------------------------------
+
+ENV_EXAMPLE_HEADER = """\
+# dlab class server settings. Copy to .env (`cp .env.example .env`) and change what you need;
+# every make command reads .env (read as data: NAME=value, quotes and # comments allowed). Every
+# setting has a safe default: an empty .env is a working class server. `make up` checks each one.
+#
+# Made by `python3 hub/dlab_settings.py write` from hub/dlab_settings.py: edit that file, not this.
+"""
+
+
+def env_example():
+    blocks = [ENV_EXAMPLE_HEADER]
+    for setting in SETTINGS:
+        text = re.sub(r"\[([^]]+)\]\(#[^)]+\)", r"the README's \1", setting.help).replace("`", "")
+        lines = textwrap.wrap(f"{text} Allowed: {setting.kind.allowed}.", 98)
+        blocks.append("\n".join(f"# {line}" for line in lines) + f"\n{setting.name}={setting.default}\n")
+    return "\n".join(blocks)
+
+
+README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
+WHERE = {"hub": "hub", "host": "make", "both": "hub, make"}
+
+
+def readme_table():
+    rows = ["| setting | default | allowed | what it does | read by |", "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "empty"
+        rows.append(f"| `{s.name}` | {default} | {s.kind.allowed} | {s.help} | {WHERE[s.applies]} |")
+    return "\n".join(rows) + "\n"
+
+
+def readme_with_table(readme):
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[:start] + "\n" + readme_table() + readme[end:]
+
+
+def main(argv):
+    root = Path(__file__).resolve().parent.parent
+    command = argv[1] if len(argv) > 1 else ""
+    if command == "export":
+        # For scripts/lib.sh: every setting as a NAME=value line (defaults filled), then the hub's
+        # as one JSON line, DLAB_HUB_SETTINGS, which compose hands to the hub. A wrong setting stops
+        # it, each one named with what it allows.
+        env_file = os.environ.get("DLAB_ENV_FILE") or ".env"
+        try:
+            values, _, problems, warnings = load(os.environ, env_file)
+        except Invalid as error:
+            values, problems, warnings = {}, [str(error)], []
+        for warning in warnings:
+            print(f"dlab: warning: {warning}", file=sys.stderr)
+        if problems:
+            for problem in problems:
+                print(f"dlab: {problem}", file=sys.stderr)
+            print(f"dlab: fix {'that' if len(problems) == 1 else 'those'} in {env_file} (.env.example says what "
+                  "each setting allows), then run the command again", file=sys.stderr)
+            return 1
+        hub = {name: value for name, value in values.items() if BY_NAME[name].applies != "host"}
+        print("".join(f"{name}={value}\n" for name, value in values.items()), end="")
+        print(f"DLAB_HUB_SETTINGS={json.dumps(hub, separators=(',', ':'))}")
+        return 0
+    if command == "write":
+        (root / ".env.example").write_text(env_example())
+        readme = root / "README.md"
+        readme.write_text(readme_with_table(readme.read_text()))
+        return 0
+    print(f"usage: {argv[0]} export|write", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
