@@ -10,7 +10,8 @@
 #   - PyTorch's CPU index reachable: used for the CPU build of torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-say() { printf 'dlab: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh  # say, ca_bundle, wheel_dirs
 
 [ $# -gt 0 ] || { echo "usage: $0 base|cpu|gpu|hub..." >&2; exit 2; }
 for image in "$@"; do
@@ -22,8 +23,8 @@ scripts/os-base.sh
 
 mkdir -p .build/wheelhouse
 # The CA bundle: explicit, else the one pip trusts here (only worth passing if it is not the default).
-ca=${DLAB_CA_BUNDLE:-${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}}
-if [ -n "$ca" ] && [ -s "$ca" ]; then
+ca=$(ca_bundle)
+if [ -n "$ca" ]; then
   install -m 0600 "$ca" .build/ca-bundle.pem
   say "passing the CA bundle $ca to the build as a secret"
 else
@@ -31,8 +32,7 @@ else
 fi
 # Local wheels, hard-linked (or copied) into the build context's ignored .build/wheelhouse.
 rm -f .build/wheelhouse/*.whl
-for dir in ${DLAB_WHEELHOUSE:-${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}}; do
-  [ -d "$dir" ] || continue
+for dir in $(wheel_dirs); do
   for whl in "$dir"/*.whl; do
     [ -e "$whl" ] && { ln -f "$whl" .build/wheelhouse/ 2>/dev/null || cp "$whl" .build/wheelhouse/; }
   done
@@ -56,10 +56,9 @@ inputs() {
     *) echo "images/$1" hub ;;
   esac
 }
-for image in "$@"; do
-  upper=$(echo "$image" | tr '[:lower:]' '[:upper:]')
-  paths=$(for p in $(inputs "$image"); do if [ -e "$p" ]; then echo "$p"; fi; done)
-  rev=unknown created=1970-01-01T00:00:00Z
+provenance() { # provenance IMAGE: the last commit that touched its inputs, and that commit's date
+  local paths rev=unknown created=1970-01-01T00:00:00Z
+  paths=$(for p in $(inputs "$1"); do if [ -e "$p" ]; then echo "$p"; fi; done)
   if git rev-parse --git-dir >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     rev=$(git log -1 --format=%H -- $paths 2>/dev/null || true)
@@ -68,11 +67,12 @@ for image in "$@"; do
     # shellcheck disable=SC2086
     if [ -n "$(git status --porcelain -- $paths 2>/dev/null)" ]; then rev="${rev:-uncommitted}-dirty"; fi
   fi
-  export "DLAB_REVISION_${upper}=${rev:-unknown}" "DLAB_CREATED_${upper}=${created:-1970-01-01T00:00:00Z}"
-done
+  export DLAB_BUILD_IMAGE="dlab/$1" DLAB_REVISION="${rev:-unknown}" DLAB_CREATED="${created:-1970-01-01T00:00:00Z}"
+}
 
 for image in "$@"; do
   say "building dlab/$image:$DLAB_VERSION"
+  provenance "$image"
   start=$(date +%s)
   docker compose -f images/build.yaml build "$image"
   say "built dlab/$image:$DLAB_VERSION in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "dlab/$image:latest" | awk '{printf "%.2f GB", $1/1e9}')"

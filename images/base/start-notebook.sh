@@ -4,8 +4,6 @@
 #   NOTEBOOK_ARGS              more arguments, as in docker-stacks
 #   JUPYTER_PORT               port (default 8888), read by /etc/jupyter/jupyter_server_config.py
 set -e
-# The labs into ~/labs and the shared datasets into the Keras cache; never blocks the start.
-if [ -z "${DLAB_HOME_READY}" ]; then dlab-home-init || true; export DLAB_HOME_READY=1; fi
 if [ -n "${JUPYTERHUB_API_TOKEN}" ]; then
   echo "JUPYTERHUB_API_TOKEN is set: starting jupyterhub-singleuser" >&2
   exec start-singleuser.sh "$@"

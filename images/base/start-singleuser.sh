@@ -1,7 +1,6 @@
 #!/bin/bash
 # The single-user server that JupyterHub (DockerSpawner) starts in a student's container.
 set -e
-if [ -z "${DLAB_HOME_READY}" ]; then dlab-home-init || true; export DLAB_HOME_READY=1; fi
 # python -s: the server imports nothing from the home's Python packages (~/.local, where the
 # student's pip installs go), so no .pth file or module planted there runs in the server. The
 # kernels and terminals it starts keep them. JupyterHub's disable_user_config (set by the class

@@ -1,14 +1,17 @@
 #!/bin/bash
-# dlab's entrypoint (PID 1 is tini): prepare the user, the thread pools and the hooks, then run
-# the command (by default start-notebook.sh) as the notebook user. It honours the variables of
+# dlab's entrypoint (PID 1 is tini): run the start-up hooks and prepare the user, then run the
+# command (by default start-notebook.sh) as the notebook user. dlab's own start-up features are
+# hooks too: the thread pools (start-notebook.d/10-dlab-threads.sh, every image) and, in the images
+# with labs, the labs' home sync (before-notebook.d/50-dlab-labs.sh). It honours the variables of
 # jupyter/docker-stacks, so their recipes work on dlab images:
 #   NB_UID, NB_GID   uid and primary gid of jovyan (needs the container to start as root)
 #   GRANT_SUDO       yes/1: jovyan may sudo without a password (needs root)
 #   CHOWN_HOME       yes/1: chown the home to NB_UID:NB_GID (CHOWN_HOME_OPTS, e.g. -R)
 #   CHOWN_EXTRA      comma-separated paths to chown as well (CHOWN_EXTRA_OPTS)
 #   NB_UMASK         umask of the user's processes
-#   hook folders     /usr/local/bin/start-notebook.d and before-notebook.d: *.sh files are
-#                    sourced, other executables run, in name order
+#   hook folders     /usr/local/bin/start-notebook.d (first) and before-notebook.d (just before
+#                    the command, still as root where the container started as root): *.sh files
+#                    are sourced, other executables run, in name order
 set -e
 
 _log() {
@@ -19,62 +22,35 @@ _log() {
 }
 
 run_hooks() {
-  local dir=$1 f
+  # As docker-stacks' run-hooks.sh: a hook that fails is reported with an ERROR line and the start
+  # goes on. Each runs as the left side of `||`, where bash ignores errexit even if the hook sets
+  # it, so a failing command inside a sourced hook cannot end start.sh; errexit is restored after.
+  local dir=$1 f rc errexit=
   # Nothing to say about an empty folder: keeps `docker run dlab/cpu CMD` output clean.
   [ -d "$dir" ] && compgen -G "$dir/*" >/dev/null || return 0
+  [[ $- == *e* ]] && errexit=1
+  set +e
   _log "Running hooks in: $dir as uid: $(id -u) gid: $(id -g)"
   for f in "$dir"/*; do
     [ -e "$f" ] || continue
     case "$f" in
       *.sh) _log "Sourcing shell script: $f"
+            rc=0
             # shellcheck disable=SC1090
-            source "$f" || { _log "ERROR: $f failed (exit $?); fix or remove it"; exit 1; } ;;
+            source "$f" || rc=$?
+            set +e ;;
       *)    if [ -x "$f" ]; then
               _log "Running executable: $f"
-              "$f" || { _log "ERROR: $f failed (exit $?); fix or remove it"; exit 1; }
+              rc=0; "$f" || rc=$?
             else
-              _log "Ignoring non-executable: $f"
+              _log "Ignoring non-executable: $f"; rc=0
             fi ;;
     esac
+    [ "$rc" = 0 ] || _log "ERROR: $f has failed, continuing execution"
   done
   _log "Done running hooks in: $dir"
+  [ -z "$errexit" ] || set -e
 }
-
-# CPUs this container may use: the smaller of its CPU set and its CFS quota (docker --cpus),
-# rounded up. cgroup v2 (cpu.max) and v1 (cpu.cfs_quota_us) are both read.
-cpu_limit() {
-  local n quota period
-  # nproc alone would answer OMP_NUM_THREADS back to us: ask it for the CPU set only.
-  n=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
-  if [ -r /sys/fs/cgroup/cpu.max ]; then
-    read -r quota period </sys/fs/cgroup/cpu.max
-  elif [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-    quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)
-    period=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)
-  fi
-  if [[ "$quota" =~ ^[0-9]+$ ]] && [ "$quota" -gt 0 ] && [ "${period:-0}" -gt 0 ]; then
-    local q=$(( (quota + period - 1) / period ))
-    [ "$q" -lt "$n" ] && n=$q
-  fi
-  echo "$n"
-}
-
-# Size every framework's thread pool to that limit, unless the user chose already: a container
-# limited to 1 CPU on a 32-core server must not start 32 threads per framework.
-DLAB_CPUS=$(cpu_limit)
-export DLAB_CPUS
-# A user's own OMP_NUM_THREADS is the default for the other pools too (PyTorch takes MKL's
-# count over OMP's when the two differ).
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$DLAB_CPUS}           # PyTorch, oneDNN, OpenMP code
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$OMP_NUM_THREADS} # NumPy, SciPy
-export MKL_NUM_THREADS=${MKL_NUM_THREADS:-$OMP_NUM_THREADS}
-# TensorFlow also sizes its pools by the cgroup quota itself; these cover graph-mode sessions.
-export TF_NUM_INTRAOP_THREADS=${TF_NUM_INTRAOP_THREADS:-$OMP_NUM_THREADS}
-export TF_NUM_INTEROP_THREADS=${TF_NUM_INTEROP_THREADS:-$(( DLAB_CPUS < 2 ? 1 : 2 ))}
-# JAX/XLA: its compute (Eigen) pool; XLA sizes its other pools by CPU affinity, not quota.
-if [[ "${XLA_FLAGS:-}" != *intra_op_parallelism_threads* ]]; then
-  export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_multi_thread_eigen=$([ "$DLAB_CPUS" -gt 1 ] && echo true || echo false) intra_op_parallelism_threads=$DLAB_CPUS"
-fi
 
 # Under JupyterHub the spawner may pass the command in JUPYTERHUB_... variables only.
 if [ $# -eq 0 ]; then set -- start-notebook.sh; fi

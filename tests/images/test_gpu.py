@@ -46,7 +46,7 @@ def test_gpu_check_is_a_plain_file_that_runs_on_other_pythons(cpu_container):
     mount = ["-v", f"{ROOT / 'images/gpu/dlab-gpu-check'}:/tmp/dlab-gpu-check:ro"]
     logs = cpu_container.run_and_wait(*mount, command=["python", "/tmp/dlab-gpu-check", "torch", "--json"],
                                       expect_rc=1, no_problems=False)
-    report = json.loads(logs[logs.index("{"):])
+    report, _ = json.JSONDecoder().raw_decode(logs[logs.index("{"):])  # the start-up hooks' lines follow
     assert report["ok"] is False and list(report["frameworks"]) == ["torch"]
     assert report["frameworks"]["torch"]["error"] == "this is a CPU-only build of PyTorch"
     logs = cpu_container.run_and_wait(*mount, command=["python", "/tmp/dlab-gpu-check", "pytorch"],

@@ -1,7 +1,6 @@
 """No CA bundle, secret or token ends up in any layer or in the image's configuration."""
 import hashlib
 import json
-import pathlib
 import re
 import subprocess
 import tarfile
