@@ -19,7 +19,7 @@ USERS ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down backup restore delete-home lab lab-gpu data test lock bench clean
+.PHONY: help docker build build-gpu up down backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,16 +50,18 @@ delete-home: ## delete students' homes for good (USERS="alice"; their servers st
 	@scripts/homes.sh delete $(USERS)
 
 lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
-	@echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
-	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) \
-	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v "$$(. scripts/lib.sh && echo "$(or $(DATA_VOLUME),$${DLAB_DATA_VOLUME:-dlab-data})")":/srv/data:ro $(IMAGE)
+	@. scripts/lib.sh && load_settings && \
+	 echo "dlab: starting $(IMAGE) on port $(PORT); your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it." && \
+	 docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) \
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v "$(or $(DATA_VOLUME),$$DLAB_DATA_VOLUME)":/srv/data:ro $(IMAGE)
 
 lab-gpu: ## like lab, with dlab/gpu and every GPU passed in (needs the NVIDIA container toolkit)
 	@scripts/gpu-runtime.sh
 	@scripts/build-images.sh base gpu
-	@echo "dlab: starting dlab/gpu on port $(PORT) with every GPU; your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it."
-	@docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) --gpus all --shm-size 1g \
-	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v "$$(. scripts/lib.sh && echo "$(or $(DATA_VOLUME),$${DLAB_DATA_VOLUME:-dlab-data})")":/srv/data:ro dlab/gpu
+	@. scripts/lib.sh && load_settings && \
+	 echo "dlab: starting dlab/gpu on port $(PORT) with every GPU; your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it." && \
+	 docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) --gpus all --shm-size 1g \
+	  -p $(PORT):8888 -v $(LAB_HOME_VOLUME):/home/jovyan -v "$(or $(DATA_VOLUME),$$DLAB_DATA_VOLUME)":/srv/data:ro dlab/gpu
 
 data: build ## fetch datasets into the class's data volume (DLAB_DATA_VOLUME; DATA_VOLUME=... another) (DATASETS="mnist cifar10"; default: all)
 	@DATA_VOLUME=$(DATA_VOLUME) scripts/fetch-data.sh $(DATASETS)
@@ -69,11 +71,17 @@ $(VENV)/.installed: tests/requirements.lock
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r tests/requirements.lock
 	@touch $@
 
-test: build $(VENV)/.installed ## build what is needed (dlab/gpu too, unless DLAB_SKIP_GPU_IMAGE=1), then run every test
+# The fast tier: no Docker engine and no image (DOCKER_HOST points nowhere, so a test that asks
+# Docker fails here); the settings, the hub's configuration and spawner logic, the labs' home sync,
+# dlab-data's downloads, the locks, and the lint of the Python and shell code. Seconds.
+check: $(VENV)/.installed ## the fast tests: no Docker, no image; seconds (make test runs them first)
+	@DOCKER_HOST=unix:///nonexistent/docker.sock $(PYTEST) -q tests/check
+
+test: check build $(VENV)/.installed ## make check, then build what is needed (dlab/gpu too, unless DLAB_SKIP_GPU_IMAGE=1) and run every other test
 	@if [ "$(DLAB_SKIP_GPU_IMAGE)" = 1 ]; then echo "dlab: DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"; \
 	 else scripts/build-images.sh gpu; fi
 	@scripts/install-test-tools.sh
-	@$(PYTEST) $(PYTEST_ARGS)
+	@$(PYTEST) --ignore=tests/check $(PYTEST_ARGS)
 
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
 	@UV=$(VENV)/bin/uv scripts/lock.sh

@@ -2,7 +2,8 @@
 # gpu-runtime.sh: can this Docker engine pass an NVIDIA GPU into a container? `make lab-gpu`
 # asks before it builds or starts anything, and says what is missing.
 set -euo pipefail
-say() { printf 'dlab: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"  # say
 runtimes=$(docker info --format '{{json .Runtimes}}' 2>/dev/null) || {
   say "no Docker engine is reachable: run \`make docker\` (as root) first"; exit 1; }
 if ! grep -q '"nvidia"' <<<"$runtimes"; then

@@ -7,7 +7,8 @@
 # Safe to run again: it does nothing that is already done.
 set -euo pipefail
 
-say() { printf 'dlab: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"  # say
 die() { say "$*"; exit 1; }
 
 engine_up() { docker info >/dev/null 2>&1; }

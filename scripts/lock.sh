@@ -9,10 +9,10 @@ export UV_NO_CONFIG=1
 
 # Wheels that come from a local folder here (pip's find-links, e.g. the PyTorch CPU build
 # where PyTorch's own index cannot be reached) or from PyTorch's CPU index elsewhere.
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh  # wheel_dirs
 find_links=()
-for dir in ${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}; do
-  [ -d "$dir" ] && find_links+=(--find-links "$dir")
-done
+for dir in $(wheel_dirs); do find_links+=(--find-links "$dir"); done
 if [ ${#find_links[@]} -eq 0 ]; then
   find_links+=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 fi
@@ -39,7 +39,8 @@ for image in $targets; do
           (cd images/hub && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
              --no-audit --no-fund --loglevel=error) ;;
     tests) "$UV" pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
-            --custom-compile-command "make lock" tests/requirements.in -o tests/requirements.lock ;;
+            --custom-compile-command "make lock" -c images/hub/requirements.lock -c images/cpu/requirements.lock \
+            tests/requirements.in -o tests/requirements.lock ;;
     *)    [ -f "images/$image/requirements.in" ] || { echo "no images/$image/requirements.in" >&2; exit 2; }
           compile "images/$image/requirements.in" "images/$image/requirements.lock" ;;
   esac

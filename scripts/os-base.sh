@@ -10,7 +10,8 @@ set -euo pipefail
 TAG=dlab/os:bookworm
 OFFICIAL=${DEBIAN_IMAGE:-debian:bookworm-slim}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-say() { printf 'dlab: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"  # say
 
 if docker image inspect "$TAG" >/dev/null 2>&1 && [ "${1:-}" != "--refresh" ]; then
   exit 0

@@ -1,0 +1,164 @@
+"""dlab_config.configure: the hub's whole JupyterHub configuration as a pure function of the
+settings and the engine's answers (injected here), and dlab_hub's spawner logic, without Docker."""
+import asyncio
+import sys
+from types import SimpleNamespace
+
+import pytest
+from tornado import web
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "hub"))
+from dlab_config import Engine, configure  # noqa: E402
+from dlab_hub import DlabSpawner, gpu_device_requests  # noqa: E402
+from dlab_settings import load  # noqa: E402
+
+GIB = 1024**3
+BUILT = frozenset({"dlab/cpu:latest", "dlab/gpu:latest"})
+
+
+def config(engine=Engine(images=BUILT), **settings):
+    values, parsed, problems, _ = load(settings, applies=("hub", "both"))
+    assert problems == []
+    return configure(parsed, engine)
+
+
+def test_defaults_make_a_class_with_limits_and_no_gpu_profile():
+    c, notes = config()
+    assert c.DockerSpawner.mem_limit == "4G" and c.DockerSpawner.cpu_limit == 2.0
+    assert c.DockerSpawner.extra_host_config["pids_limit"] == 1024
+    assert c.DockerSpawner.extra_host_config["tmpfs"] == {"/tmp": "size=1g,mode=1777,nosuid,nodev"}
+    assert c.DockerSpawner.volumes == {"dlab-home-{username}": "/home/jovyan",
+                                       "dlab-data": {"bind": "/srv/data", "mode": "ro"}}
+    assert c.DlabSpawner.gpus == "" and c.DlabSpawner.home_size == "5G"
+    assert c.DockerSpawner.environment["DLAB_FIREWALL"] == "egress"
+    assert c.JupyterHub.active_server_limit == 44 and "at most 44 servers at once" in notes[0]
+    assert c.Spawner.disable_user_config is True and c.DockerSpawner.extra_host_config["read_only"] is True
+    assert "subdomain_host" not in c.JupyterHub and c.JupyterHub.bind_url == "http://:8000"
+
+
+@pytest.mark.parametrize("gpus, engine, offered, note", [
+    ("auto", Engine(gpu_runtime=True, images=BUILT), "all", None),
+    ("auto", Engine(gpu_runtime=True, images=frozenset({"dlab/cpu:latest"})), "", "`make build-gpu` adds the GPU profile"),
+    ("auto", Engine(gpu_runtime=False, images=BUILT), "", None),
+    ("none", Engine(gpu_runtime=True, images=BUILT), "", None),
+    ("device=0,1", Engine(images=BUILT), "device=0,1", None),
+    ("2", Engine(images=BUILT), "2", None),
+])
+def test_the_gpu_profile_follows_the_engine(gpus, engine, offered, note):
+    c, notes = config(engine, DLAB_GPUS=gpus)
+    assert c.DlabSpawner.gpus == offered
+    assert any(note in n for n in notes) if note else not any("GPU" in n for n in notes)
+
+
+def test_a_missing_student_image_is_said():
+    _, notes = config(Engine(images=frozenset()))
+    assert "dlab/cpu:latest is missing: `make up` builds it" in notes
+
+
+@pytest.mark.parametrize("memory, setting, limit", [(24 * GIB, "auto", 44), (2 * GIB, "auto", 1), (64 * GIB, "auto", 124),
+                                                    (24 * GIB, "0", 0), (24 * GIB, "12", 12)])
+def test_max_servers(memory, setting, limit):
+    c, notes = config(Engine(images=BUILT, memory=memory), DLAB_MAX_SERVERS=setting)
+    assert c.JupyterHub.active_server_limit == limit
+    assert f"at most {limit or 'unlimited'} servers" in notes[0]
+
+
+def test_https_makes_every_cookie_secure_and_subdomains_route_by_host():
+    c, _ = config(DLAB_SSL_CERT="/etc/ssl/class.pem", DLAB_SUBDOMAIN_HOST="https://class.example.org")
+    assert c.JupyterHub.bind_url == "https://:8000" and c.Spawner.cookie_options == {"secure": True}
+    assert c.JupyterHub.tornado_settings["cookie_options"] == {"secure": True}
+    assert c.JupyterHub.subdomain_host == "https://class.example.org"
+
+
+@pytest.mark.parametrize("opens", ["off", "on"])
+def test_the_organizer_runs_the_class_but_opens_servers_only_when_allowed(opens):
+    c, _ = config(DLAB_ADMIN="Teacher", DLAB_ORGANIZER_OPENS_SERVERS=opens)
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert roles["admin"]["users"] == (["teacher"] if opens == "on" else [])
+    assert roles["organizer"]["users"] == ["teacher"] and c.DlabAuthenticator.organizer == "teacher"
+    assert "access:servers" not in roles["organizer"]["scopes"] and "admin:users" in roles["organizer"]["scopes"]
+
+
+def test_the_idle_culler_runs_only_with_a_timeout():
+    c, _ = config(DLAB_IDLE_TIMEOUT="600")
+    culler = c.JupyterHub.services[0]["command"]
+    assert "--timeout=600" in culler and "--cull-every=150" in culler
+    assert "--cull-every=30" in config(DLAB_IDLE_TIMEOUT="600", DLAB_CULL_EVERY="30")[0].JupyterHub.services[0]["command"]
+    c, _ = config(DLAB_IDLE_TIMEOUT="0")
+    assert "services" not in c.JupyterHub and "idle-culler" not in {r["name"] for r in c.JupyterHub.load_roles}
+
+
+def test_a_class_of_its_own_names_everything_by_its_prefix():
+    c, _ = config(DLAB_PREFIX="class2", DLAB_NETWORK="class2-net", DLAB_DATA_VOLUME="class2-data", DLAB_EGRESS="off",
+                  DLAB_HOME_SIZE="0")
+    assert c.DockerSpawner.prefix == "class2" and c.DockerSpawner.network_name == "class2-net"
+    assert set(c.DockerSpawner.volumes) == {"class2-home-{username}", "class2-data"}
+    assert c.DockerSpawner.extra_create_kwargs["labels"]["org.dlab.hub"] == "class2"
+    assert c.DockerSpawner.environment["DLAB_FIREWALL"] == "closed" and c.DlabSpawner.home_size == ""
+
+
+# --- The spawner ---------------------------------------------------------------------------------
+
+def spawner(name="alice", **traits):
+    c, _ = config(**traits)
+    return DlabSpawner(user=SimpleNamespace(name=name, id=1, url=f"/user/{name}/"), config=c)
+
+
+@pytest.mark.parametrize("name, container", [
+    ("alice", "dlab.alice"), ("a.b-c_d", "dlab.a-2eb-2dc-5fd"), ("éva", "dlab.-c3-a9va"), ("hub", "dlab.hub")])
+def test_container_names_cannot_take_the_hubs_or_another_classs(name, container):
+    """PREFIX.<escaped name>: compose names its containers PREFIX-SERVICE, so no account's server
+    is called dlab-hub or dlab-proxy, whatever the student picks."""
+    assert spawner(name).object_name == container
+
+
+def test_the_spawner_acts_only_on_containers_labelled_as_this_students():
+    s = spawner("alice")
+    ours = {"Config": {"Labels": {"org.dlab.hub": "dlab", "org.dlab.user": "alice"}}}
+    assert s.owns(ours)
+    assert not s.owns({"Config": {"Labels": {"org.dlab.hub": "dlab", "org.dlab.user": "bob"}}})
+    assert not s.owns({"Config": {"Labels": {"org.dlab.hub": "class2", "org.dlab.user": "alice"}}})
+    assert not s.owns({"Config": {"Labels": None}})
+
+
+def test_the_profile_form_appears_only_with_a_gpu_profile():
+    assert spawner().options_form == ""
+    form = spawner(DLAB_GPUS="all").options_form
+    assert 'value="gpu"' in form and 'value="cpu" checked' in form
+    assert spawner().options_from_form({"profile": ["gpu"]}) == {"profile": "gpu"}
+    assert spawner().options_from_form({}) == {"profile": "cpu"}
+
+
+@pytest.mark.parametrize("gpus, profile, message", [
+    ("none", "tpu", "Unknown profile 'tpu'"), ("none", "gpu", "offers no GPU profile"), ("all", "<script>" * 10, "Unknown profile")])
+def test_a_wrong_profile_is_refused_before_docker_is_asked(gpus, profile, message):
+    s = spawner(DLAB_GPUS=gpus)
+    s.user_options = {"profile": profile}
+    with pytest.raises(web.HTTPError) as error:
+        asyncio.run(s.start())
+    assert error.value.status_code == 400 and message in error.value.log_message
+    assert len(error.value.log_message) < 120
+
+
+@pytest.mark.parametrize("gpus, request_", [("all", {"Count": -1}), ("2", {"Count": 2}),
+                                            ("device=0,1", {"DeviceIDs": ["0", "1"]})])
+def test_gpus_become_docker_device_requests(gpus, request_):
+    (device,) = gpu_device_requests(gpus)
+    assert {k: device[k] for k in request_} == request_ and device["Capabilities"] == [["gpu"]]
+
+
+def test_the_home_helper_has_the_same_privileges_from_the_hub_and_from_make():
+    """hub/dlab_hub.py starts dlab-home through Docker's API; scripts/lib.sh's home_helper with docker
+    run's flags (make backup, restore, delete-home): the same privileges, and nothing more."""
+    import re
+
+    from dlab_hub import HOME_HELPER_PRIVILEGES
+    lib = (ROOT / "scripts" / "lib.sh").read_text()
+    helper = lib[lib.index("home_helper() {"):lib.index("\n}\n", lib.index("home_helper() {"))]
+    flags = [(name, quoted or plain) for name, quoted, plain in
+             re.findall(r"--(cap-add|security-opt|device-cgroup-rule|privileged|device)[ =](?:'([^']*)'|(\S+))", helper)]
+    assert sorted(flags) == sorted([("cap-add", c) for c in HOME_HELPER_PRIVILEGES["cap_add"]]
+                                   + [("security-opt", o) for o in HOME_HELPER_PRIVILEGES["security_opt"]]
+                                   + [("device-cgroup-rule", r) for r in HOME_HELPER_PRIVILEGES["device_cgroup_rules"]])

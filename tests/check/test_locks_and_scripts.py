@@ -1,0 +1,83 @@
+"""Host side: the locks are consistent and hash-pinned; the scripts fail with a clear message."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, read_lock
+
+LOCKS = sorted(ROOT.glob("images/*/*.lock")) + [ROOT / "tests/requirements.lock"]
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_pin_has_a_hash(lock):
+    """Each pinned requirement is followed by at least one --hash line before the next pin."""
+    pinned, hashed, current = set(), set(), None
+    for line in lock.read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            current = line.split("==")[0]
+            pinned.add(current)
+        elif current and line.strip().startswith("--hash=sha256:"):
+            hashed.add(current)
+    assert pinned, f"{lock} pins nothing"
+    assert pinned == hashed, f"pins without a hash: {pinned - hashed}"
+
+
+@pytest.mark.parametrize("image", ["cpu", "gpu"])
+def test_framework_locks_keep_every_base_version(image):
+    """dlab/cpu and dlab/gpu install on top of dlab/base without changing any of its packages."""
+    base, lock = read_lock(ROOT / "images/base/requirements.lock"), read_lock(ROOT / f"images/{image}/requirements.lock")
+    changed = {name: (version, lock.get(name)) for name, version in base.items() if lock.get(name) != version}
+    assert not changed, changed
+
+
+def test_gpu_and_cpu_images_hold_the_same_framework_versions():
+    """A lab behaves the same on both: TensorFlow, Keras, PyTorch and JAX at one version each."""
+    cpu, gpu = read_lock(ROOT / "images/cpu/requirements.lock"), read_lock(ROOT / "images/gpu/requirements.lock")
+    assert cpu["tensorflow-cpu"] == gpu["tensorflow"]
+    assert cpu["torch"].split("+")[0] == gpu["torch"]
+    for name in ("keras", "jax", "jaxlib", "numpy", "papermill", "mlxtend"):
+        assert cpu[name] == gpu[name], name
+    assert "torchvision" in gpu and "jax-cuda12-plugin" in gpu
+
+
+def run_as_nobody(*command):
+    """Run a project script as an unprivileged user with no Docker engine reachable."""
+    env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_no_docker_engine_says_what_to_do():
+    result = run_as_nobody("bash", "scripts/install-docker.sh")
+    assert result.returncode != 0
+    assert "dlab:" in result.stderr and ("Install Docker" in result.stderr or "start it" in result.stderr), result.stderr
+
+
+def test_build_of_an_unknown_image_is_refused():
+    result = subprocess.run(["scripts/build-images.sh", "nosuchimage"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown image 'nosuchimage'" in result.stderr
+
+
+def test_make_without_a_target_lists_the_targets():
+    out = subprocess.run(["make", "-s"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    for target in ["build", "lab", "test", "lock", "bench"]:
+        assert f"make {target}" in out
+
+
+def test_no_secret_is_tracked_by_git():
+    """Secrets live in .env and in the hub's state volume, never in the repository."""
+    import re
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert ".env" not in tracked and not [f for f in tracked if f.startswith("secrets/") or f.endswith((".pem", ".key"))]
+    ignored = subprocess.run(["git", "check-ignore", ".env", "secrets/cookie_secret"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == [".env", "secrets/cookie_secret"]
+    key = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+    for name in tracked:
+        path = ROOT / name
+        if path.is_file():
+            assert not key.search(path.read_bytes()), f"{name} holds a private key"

@@ -1,0 +1,149 @@
+"""The one declaration of the class's settings (hub/dlab_settings.py): what is made from it, how
+.env is read, and that every wrong value stops a command with the setting named and what it allows."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "hub"))
+import dlab_settings  # noqa: E402
+from dlab_settings import BY_NAME, SETTINGS, Invalid, load, read_env_file  # noqa: E402
+
+# A value each setting must refuse, the way a person gets it wrong. A new setting needs a line here
+# (test_every_setting_has_a_wrong_value_here), so its check is tested from the day it exists.
+WRONG = {
+    "DLAB_HUB_PORT": "80000", "DLAB_HUB_BIND": "localhost", "DLAB_ADMIN": "the organizer",
+    "DLAB_CLASS_CODE": "a code pasted twice " * 11,
+    "DLAB_IMAGE": "dlab/cpu latest", "DLAB_GPU_IMAGE": "Dlab/GPU", "DLAB_GPUS": "yes",
+    "DLAB_MEM_LIMIT": "4 GB", "DLAB_CPU_LIMIT": "two", "DLAB_PIDS_LIMIT": "10", "DLAB_SHM_SIZE": "-1g",
+    "DLAB_TMP_SIZE": "1gb", "DLAB_HOME_SIZE": "10", "DLAB_HOMES_DIR": "homes", "DLAB_EGRESS": "maybe",
+    "DLAB_SUBDOMAIN_HOST": "class.example.org/lab", "DLAB_ORGANIZER_OPENS_SERVERS": "yes",
+    "DLAB_IDLE_TIMEOUT": "1h", "DLAB_CULL_EVERY": "5s", "DLAB_START_TIMEOUT": "ten",
+    "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",
+    "DLAB_NETWORK": "-net", "DLAB_SPAWN_LIMIT": "0", "DLAB_MAX_SERVERS": "lots", "DLAB_SIGNUPS_PER_HOUR": "-5",
+    "DLAB_MIN_FREE_GB": "2GB", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
+}
+
+
+def export(env_text=None, **environ):
+    """scripts/lib.sh's reader: `python3 hub/dlab_settings.py export`, as a command runs it."""
+    env = {"PATH": os.environ["PATH"], **environ}
+    if env_text is not None:
+        path = ROOT / ".build" / "check-settings.env"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(env_text)
+        env["DLAB_ENV_FILE"] = str(path)
+    else:
+        env.setdefault("DLAB_ENV_FILE", "/dev/null")
+    return subprocess.run([sys.executable, "hub/dlab_settings.py", "export"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_env_example_and_the_readme_table_are_made_from_the_declaration():
+    assert (ROOT / ".env.example").read_text() == dlab_settings.env_example(), \
+        ".env.example is stale: run python3 hub/dlab_settings.py write"
+    readme = (ROOT / "README.md").read_text()
+    assert dlab_settings.readme_with_table(readme) == readme, "the README's settings table is stale: run python3 hub/dlab_settings.py write"
+
+
+def test_env_example_as_it_is_gives_the_defaults():
+    assert read_env_file(ROOT / ".env.example") == {s.name: s.default for s in SETTINGS}
+    values, parsed, problems, warnings = load({}, ROOT / ".env.example")
+    assert problems == [] and warnings == [] and set(parsed) == set(BY_NAME)
+
+
+def test_every_setting_has_a_wrong_value_here():
+    assert set(WRONG) == set(BY_NAME), "add the new setting's wrong value to WRONG"
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_each_setting_takes_its_default_and_refuses_a_wrong_value(name):
+    setting = BY_NAME[name]
+    setting.parse(setting.default)  # the default is allowed
+    with pytest.raises(Invalid) as error:
+        setting.parse(WRONG[name])
+    assert str(error.value) == f"{name}={WRONG[name]!r} is not {setting.kind.allowed}"
+
+
+@pytest.mark.parametrize("name, value, parsed", [
+    ("DLAB_HOME_SIZE", "0", ""), ("DLAB_HOME_SIZE", "500m", "500M"), ("DLAB_CPU_LIMIT", "0.5", 0.5),
+    ("DLAB_MAX_SERVERS", "0", 0), ("DLAB_MAX_SERVERS", "auto", "auto"), ("DLAB_ADMIN", "Teacher", "teacher"),
+    ("DLAB_GPUS", "device=0,1", "device=0,1"), ("DLAB_DATA_VOLUME", "/srv/datasets", "/srv/datasets"),
+    ("DLAB_SUBDOMAIN_HOST", "https://class.example.org:8443", "https://class.example.org:8443"),
+])
+def test_values_people_write_are_understood(name, value, parsed):
+    assert BY_NAME[name].parse(value) == parsed
+
+
+def test_a_wrong_env_stops_with_every_mistake_named_and_nothing_exported():
+    out = export("DLAB_GPUS=yes\nDLAB_MEM_LIMIT=4 GB\nDLAB_PREFIX=Class2\nDLAB_PIDSLIMIT=100\n")
+    assert out.returncode == 1 and out.stdout == ""
+    for line in ("DLAB_GPUS='yes' is not auto, none, all", "DLAB_MEM_LIMIT='4 GB' is not a size like 512m",
+                 "DLAB_PREFIX='Class2' is not small letters, digits", "DLAB_PIDSLIMIT in ",
+                 "is not a dlab setting (a typo?", "fix those in "):
+        assert line in out.stderr, out.stderr
+
+
+def test_env_is_read_as_data_as_compose_reads_it(tmp_path):
+    planted = tmp_path / "planted"
+    text = (f"# a comment\n\nexport DLAB_CLASS_CODE=deep learning # shared in class\n"
+            f"DLAB_ADMIN='teacher'\nDLAB_NETWORK=\"class-net\"\r\nDLAB_DATA_VOLUME=$(touch {planted})\n")
+    (tmp_path / "class.env").write_text(text)
+    assert read_env_file(tmp_path / "class.env") == {
+        "DLAB_CLASS_CODE": "deep learning", "DLAB_ADMIN": "teacher", "DLAB_NETWORK": "class-net",
+        "DLAB_DATA_VOLUME": f"$(touch {planted})"}
+    # Through scripts/lib.sh, as every command reads it: the command substitution is a value (and a
+    # wrong one), never run.
+    out = subprocess.run(["bash", "-c", ". scripts/lib.sh && load_settings && echo \"$DLAB_CLASS_CODE\""], cwd=ROOT,
+                         env={"PATH": os.environ["PATH"], "DLAB_ENV_FILE": str(tmp_path / "class.env")},
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "DLAB_DATA_VOLUME='$(touch" in out.stderr
+    assert not planted.exists()
+
+
+def test_a_line_that_is_not_a_setting_names_its_line():
+    out = export("DLAB_PREFIX=class2\nDLAB_CLASS_CODE deep-learning\n")
+    assert out.returncode == 1 and "line 2 is not NAME=value: DLAB_CLASS_CODE deep-learning" in out.stderr
+
+
+def test_the_environment_wins_over_env_and_empty_means_the_default():
+    out = export("DLAB_PREFIX=class2\nDLAB_HUB_PORT=\nDLAB_MEM_LIMIT=2G\n", DLAB_MEM_LIMIT="3G")
+    assert out.returncode == 0, out.stderr
+    values = dict(line.split("=", 1) for line in out.stdout.splitlines())
+    assert values["DLAB_PREFIX"] == "class2" and values["DLAB_HUB_PORT"] == "8000" and values["DLAB_MEM_LIMIT"] == "3G"
+    hub = json.loads(values["DLAB_HUB_SETTINGS"])
+    # The hub gets its settings and the shared ones, not the host's own (the TLS key's path, the port).
+    assert hub["DLAB_PREFIX"] == "class2" and "DLAB_SSL_KEY" not in hub and "DLAB_HUB_PORT" not in hub
+    assert set(hub) == {s.name for s in SETTINGS if s.applies in ("hub", "both")}
+
+
+def test_load_settings_exports_every_setting_for_the_scripts(tmp_path):
+    (tmp_path / "class.env").write_text("DLAB_PREFIX=class2\nDLAB_DATA_VOLUME=class2-data\n")
+    out = subprocess.run(["bash", "-c", '. scripts/lib.sh && load_settings && echo "$DLAB_PREFIX $DLAB_DATA_VOLUME $DLAB_IMAGE"'],
+                         cwd=ROOT, env={"PATH": os.environ["PATH"], "DLAB_ENV_FILE": str(tmp_path / "class.env")},
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout == "class2 class2-data dlab/cpu:latest\n", out.stderr
+
+
+def test_compose_keeps_no_second_list_of_settings_or_defaults():
+    compose = (ROOT / "compose.yaml").read_text()
+    assert not re.search(r"\$\{DLAB_\w+:-", compose), "a default in compose.yaml: defaults live in hub/dlab_settings.py"
+    assert re.findall(r"^\s+(DLAB_\w+):", compose, re.M) == ["DLAB_SSL_CERT", "DLAB_SUBDOMAIN_HOST", "DLAB_HUB_SETTINGS"]
+
+
+# DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs.
+NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
+                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL"}
+
+
+def test_every_setting_the_class_server_reads_is_declared():
+    used = set()
+    for path in ["compose.yaml", "hub/jupyterhub_config.py", "hub/dlab_config.py", "hub/dlab_hub.py",
+                 "scripts/hub.sh", "scripts/homes.sh", "scripts/fetch-data.sh", "Makefile"]:
+        used |= set(re.findall(r"\bDLAB_[A-Z_]+\b", (ROOT / path).read_text()))
+    assert used - NOT_SETTINGS <= set(BY_NAME), f"not declared in hub/dlab_settings.py: {used - NOT_SETTINGS - set(BY_NAME)}"
