@@ -2,6 +2,7 @@
 the class code, log in and open their server through the pages (GET /hub/spawn, as the "Start
 my server" button does), all at the same moment. A 429 (the hub's spawn limit) is shown to the
 student, who tries again after the seconds it names; every other answer is recorded."""
+import os
 import re
 import statistics
 import threading
@@ -46,6 +47,19 @@ def memory_mib(container):
     usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).stdout.split("/")[0].strip()
     number, unit = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", usage).groups()
     return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
+
+
+def cpu_seconds(container):
+    """CPU time a running container has used since it started (its cgroup's accounting: v1's
+    cpuacct.usage, or v2's cpu.stat, under the cgroupfs or the systemd driver)."""
+    cid = docker("inspect", "-f", "{{.Id}}", container).stdout.strip()
+    for path, read in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", lambda text: int(text) / 1e9),
+                       (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", lambda text: int(text.split()[1]) / 1e6),
+                       (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", lambda text: int(text.split()[1]) / 1e6)):
+        if os.path.exists(path):
+            with open(path) as f:
+                return read(f.read())
+    raise RuntimeError(f"no cgroup CPU accounting found for {container}")
 
 
 def class_arrives(hub, students, code, timeout=900):

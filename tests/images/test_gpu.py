@@ -21,6 +21,11 @@ print("RESULT", (total - free) / total)
 """
 
 
+def verdict_line(logs):
+    """dlab-gpu-check's last line, its verdict (the start-up hooks' lines on stderr may follow it)."""
+    return [line for line in logs.splitlines() if line.startswith(("OK:", "FAIL:"))][-1]
+
+
 def test_sharing_settings_are_in_the_image(gpu_container):
     env = dict(e.split("=", 1) for e in json.loads(docker("image", "inspect", "dlab/gpu").stdout)[0]["Config"]["Env"])
     assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
@@ -35,7 +40,7 @@ def test_gpu_check_without_a_gpu_says_what_is_missing(gpu_container):
         pytest.skip("this host has a GPU: test_gpu_check_passes_on_the_gpu covers it")
     logs = gpu_container.run_and_wait(command=["dlab-gpu-check"], expect_rc=1, no_problems=False)
     assert "nvidia-smi not found" in logs
-    verdict = logs.strip().splitlines()[-1]
+    verdict = verdict_line(logs)
     assert verdict.startswith("FAIL: torch: PyTorch sees no GPU; tensorflow: TensorFlow sees no GPU; jax: JAX sees no GPU")
     # The CUDA builds, at the CPU image's versions.
     assert "torch 2.13.0+cu130 (built with cuda 13" in logs and "tensorflow 2.21.0 (built with cuda 12" in logs
@@ -64,7 +69,7 @@ def test_make_lab_gpu_without_a_gpu_fails_at_once_saying_why():
 
 def test_gpu_check_passes_on_the_gpu(gpu_host, gpu_container):
     logs = gpu_container.run_and_wait("--gpus", "all", command=["dlab-gpu-check"], no_problems=False, timeout=600)
-    assert logs.strip().splitlines()[-1].startswith("OK: torch, tensorflow, jax compute on"), logs
+    assert verdict_line(logs).startswith("OK: torch, tensorflow, jax compute on"), logs
     assert "memory growth: on" in logs
 
 
