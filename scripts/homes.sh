@@ -19,10 +19,6 @@ tar_in_volume() { # tar_in_volume VOLUME MODE TAR-ARGS...
   docker run --rm --user root --entrypoint tar --network none \
     -v "$volume:/home/jovyan:$mode" -v "$(cd "$dir" && pwd):/backup" "$image" "$@"
 }
-dlab_home() { # dlab_home HOMES ARGS...: images/hub/dlab-home, as the hub runs it
-  local homes=$1; shift
-  home_helper "$homes" dlab-home "$@"
-}
 # The homes' folder of a home of a fixed size (its volume mounts HOMES/dev/VOLUME); empty for a
 # plain volume, or none.
 homes_of() {
@@ -37,7 +33,7 @@ homes_of() {
 attach_home() {
   local homes
   homes=$(homes_of "$1")
-  if [ -n "$homes" ]; then dlab_home "$homes" attach "$1"; fi
+  if [ -n "$homes" ]; then home_helper "$homes" dlab-home attach "$1"; fi
 }
 refuse_in_use() {
   if [ -n "$(docker ps -q --filter "volume=$1")" ]; then
@@ -79,7 +75,7 @@ case $action in
       refuse_in_use "$volume"
       homes=$(homes_of "$volume")
       docker volume rm "$volume" >/dev/null
-      if [ -n "$homes" ]; then dlab_home "$homes" forget "$volume"; fi
+      if [ -n "$homes" ]; then home_helper "$homes" dlab-home forget "$volume"; fi
       say "deleted $volume: $user's files are gone"
     done
     ;;

@@ -32,6 +32,12 @@ def dlab_home(homes_dir, *command):
                            "bash", "-c", " ".join(command)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
 
 
+def in_volume(volume, command, user="1000"):
+    """Run a shell command in a throwaway dlab/cpu container with VOLUME as the home; its output."""
+    return docker("run", "--rm", "--user", user, "--entrypoint", "bash", "-v", f"{volume}:/home/jovyan",
+                  "dlab/cpu:latest", "-c", command).stdout
+
+
 def image_exists(image):
     return docker("image", "inspect", image, check=False).returncode == 0
 

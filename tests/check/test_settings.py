@@ -30,16 +30,10 @@ WRONG = {
 }
 
 
-def export(env_text=None, **environ):
+def export(tmp_path, env_text, **environ):
     """scripts/lib.sh's reader: `python3 hub/dlab_settings.py export`, as a command runs it."""
-    env = {"PATH": os.environ["PATH"], **environ}
-    if env_text is not None:
-        path = ROOT / ".build" / "check-settings.env"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(env_text)
-        env["DLAB_ENV_FILE"] = str(path)
-    else:
-        env.setdefault("DLAB_ENV_FILE", "/dev/null")
+    (tmp_path / "class.env").write_text(env_text)
+    env = {"PATH": os.environ["PATH"], "DLAB_ENV_FILE": str(tmp_path / "class.env"), **environ}
     return subprocess.run([sys.executable, "hub/dlab_settings.py", "export"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=30)
 
@@ -80,8 +74,8 @@ def test_values_people_write_are_understood(name, value, parsed):
     assert BY_NAME[name].parse(value) == parsed
 
 
-def test_a_wrong_env_stops_with_every_mistake_named_and_nothing_exported():
-    out = export("DLAB_GPUS=yes\nDLAB_MEM_LIMIT=4 GB\nDLAB_PREFIX=Class2\nDLAB_PIDSLIMIT=100\n")
+def test_a_wrong_env_stops_with_every_mistake_named_and_nothing_exported(tmp_path):
+    out = export(tmp_path, "DLAB_GPUS=yes\nDLAB_MEM_LIMIT=4 GB\nDLAB_PREFIX=Class2\nDLAB_PIDSLIMIT=100\n")
     assert out.returncode == 1 and out.stdout == ""
     for line in ("DLAB_GPUS='yes' is not auto, none, all", "DLAB_MEM_LIMIT='4 GB' is not a size like 512m",
                  "DLAB_PREFIX='Class2' is not small letters, digits", "DLAB_PIDSLIMIT in ",
@@ -106,13 +100,13 @@ def test_env_is_read_as_data_as_compose_reads_it(tmp_path):
     assert not planted.exists()
 
 
-def test_a_line_that_is_not_a_setting_names_its_line():
-    out = export("DLAB_PREFIX=class2\nDLAB_CLASS_CODE deep-learning\n")
+def test_a_line_that_is_not_a_setting_names_its_line(tmp_path):
+    out = export(tmp_path, "DLAB_PREFIX=class2\nDLAB_CLASS_CODE deep-learning\n")
     assert out.returncode == 1 and "line 2 is not NAME=value: DLAB_CLASS_CODE deep-learning" in out.stderr
 
 
-def test_the_environment_wins_over_env_and_empty_means_the_default():
-    out = export("DLAB_PREFIX=class2\nDLAB_HUB_PORT=\nDLAB_MEM_LIMIT=2G\n", DLAB_MEM_LIMIT="3G")
+def test_the_environment_wins_over_env_and_empty_means_the_default(tmp_path):
+    out = export(tmp_path, "DLAB_PREFIX=class2\nDLAB_HUB_PORT=\nDLAB_MEM_LIMIT=2G\n", DLAB_MEM_LIMIT="3G")
     assert out.returncode == 0, out.stderr
     values = dict(line.split("=", 1) for line in out.stdout.splitlines())
     assert values["DLAB_PREFIX"] == "class2" and values["DLAB_HUB_PORT"] == "8000" and values["DLAB_MEM_LIMIT"] == "3G"

@@ -6,14 +6,9 @@ import socket
 import subprocess
 import time
 
-from conftest import ROOT, docker
+from conftest import ROOT, docker, in_volume
 
 PREFIX = "dlabenvtest"
-
-
-def in_volume(volume, command, user="1000"):
-    return docker("run", "--rm", "--user", user, "--entrypoint", "bash", "-v", f"{volume}:/home/jovyan",
-                  "dlab/cpu:latest", "-c", command).stdout
 
 
 def class_env(tmp_path, text=f"DLAB_PREFIX={PREFIX}\nDLAB_DATA_VOLUME={PREFIX}-data\n"):

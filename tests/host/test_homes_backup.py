@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, dlab_home, docker, image_exists
+from conftest import ROOT, dlab_home, docker, image_exists, in_volume
 
 PREFIX = "dlabbackuptest"
 
@@ -12,11 +12,6 @@ PREFIX = "dlabbackuptest"
 def homes(*args, check=True):
     return subprocess.run(["scripts/homes.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           check=check, env={**os.environ, "DLAB_PREFIX": PREFIX})
-
-
-def in_volume(volume, command, user="1000"):
-    return docker("run", "--rm", "--user", user, "--entrypoint", "bash", "-v", f"{volume}:/home/jovyan",
-                  "dlab/cpu:latest", "-c", command).stdout
 
 
 HOMES = f"/var/lib/{PREFIX}/homes"
