@@ -21,6 +21,7 @@ class Engine:
     gpu_runtime: bool = False                     # Docker has the NVIDIA runtime
     images: frozenset = field(default_factory=frozenset)  # the images that are built here
     memory: int = 24 * 1024**3                    # bytes of memory on this machine
+    cpus: int = 2                                 # cores the hub may use (the machine's)
 
 
 def max_servers(setting, memory):
@@ -73,6 +74,11 @@ def configure(s, engine):
     limit = max_servers(s["DLAB_MAX_SERVERS"], engine.memory)
     c.JupyterHub.active_server_limit = limit  # JupyterHub's 429 "Try again in a few minutes"
     notes.append(f"at most {limit or 'unlimited'} servers at once (DLAB_MAX_SERVERS)")
+    # The starts themselves take turns (DlabSpawner.start): a class that clicks at once gets its
+    # servers one after another at full speed, not all of them at the speed of the last.
+    at_once = engine.cpus if s["DLAB_STARTS_AT_ONCE"] == "auto" else s["DLAB_STARTS_AT_ONCE"]
+    c.DlabSpawner.starts_at_once = at_once
+    notes.append(f"{at_once} server starts side by side, the others wait their turn (DLAB_STARTS_AT_ONCE)")
     c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
     c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on the network
     c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page with a class code field
@@ -122,6 +128,9 @@ def configure(s, engine):
         # The container starts as root only for start.sh to set up dlab-firewall in its own network
         # namespace; then it drops to jovyan (uid 1000) with no capability left, not even bounding.
         "user": "root",
+        # The image's HEALTHCHECK runs a Python every 5 s in each container: the hub tracks its
+        # servers itself, and a class of 60 would spend a core on the checks alone.
+        "healthcheck": {"test": ["NONE"]},
     }
     c.DockerSpawner.notebook_dir = "/home/jovyan"
     c.DockerSpawner.mem_limit = s["DLAB_MEM_LIMIT"]

@@ -22,7 +22,9 @@ from dockerspawner import DockerSpawner
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHandler, ToggleAuthorizationHandler,
                                          admin_users_scope)
+from jupyterhub.utils import url_path_join
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 from traitlets import Integer, Unicode, default
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
@@ -179,6 +181,9 @@ HOME_HELPER_PRIVILEGES = {"cap_add": ["SYS_ADMIN"], "security_opt": ["apparmor=u
                           "device_cgroup_rules": ["b 7:* rwm", "c 10:237 rwm"]}
 
 
+DOCKER_THREADS = 8  # Docker calls the hub makes at once (DlabSpawner.executor)
+
+
 class DlabSpawner(DockerSpawner):
     """One container per student. The profile (cpu or gpu) picks the image; the GPU profile passes
     the GPUs through with device_requests and exists only where the hub offers it (gpus != "").
@@ -187,6 +192,18 @@ class DlabSpawner(DockerSpawner):
     its containers PREFIX-SERVICE, so no account can take the hub's name, another class's or a test
     hub's. And the spawner acts only on a container labelled as this student's of this class: one
     that merely has the name is never stopped or removed."""
+
+    # DockerSpawner sends every Docker call of every student through one thread, so a class that
+    # starts at once queues behind each container's start, each home's helper and each poll.
+    # Docker's API serves calls side by side, and docker-py's client may be shared by threads
+    # (its connection pool holds 10): 8 threads here.
+    _dlab_executor = None
+
+    @property
+    def executor(self):
+        if DlabSpawner._dlab_executor is None:
+            DlabSpawner._dlab_executor = ThreadPoolExecutor(DOCKER_THREADS, thread_name_prefix="dlab-docker")
+        return DlabSpawner._dlab_executor
 
     @default("name_template")
     def _default_name_template(self):
@@ -281,7 +298,36 @@ class DlabSpawner(DockerSpawner):
     def _default_options_from_form(self):
         return lambda formdata: {"profile": formdata.get("profile", ["cpu"])[0]}
 
+    starts_at_once = Integer(2, config=True, help="Servers that start side by side; the others wait their turn.")
+    _turns = None  # the semaphore the starts share (made in the hub's event loop)
+
+    async def wait_answering(self, ip, port):
+        """Until the new server answers its API (every 0.1 s, up to http_timeout), or its container
+        has stopped: the next start's turn comes when this one's CPU is spent, and the hub, which
+        looks with growing pauses (up to seconds), finds it up at its first look."""
+        url = url_path_join(f"http://{ip}:{port}", self.server.base_url, "api")
+        client, deadline, next_poll = AsyncHTTPClient(), time.monotonic() + self.http_timeout, time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                if (await client.fetch(url, request_timeout=2, raise_error=False)).code == 200:
+                    return
+            except OSError:
+                pass  # not listening yet
+            if time.monotonic() > next_poll:
+                if await self.poll() is not None:
+                    return  # it stopped: the hub reports why
+                next_poll = time.monotonic() + 2
+            await asyncio.sleep(0.1)
+
     async def start(self):
+        if DlabSpawner._turns is None:
+            DlabSpawner._turns = asyncio.Semaphore(self.starts_at_once)
+        async with DlabSpawner._turns:  # first come, first served
+            ip, port = await self.start_in_turn()
+            await self.wait_answering(ip, port)
+        return ip, port
+
+    async def start_in_turn(self):
         profile = self.user_options.get("profile", "cpu")
         if profile not in ("cpu", "gpu"):
             raise web.HTTPError(400, f"Unknown profile {str(profile)[:40]!r}: choose 'cpu' or 'gpu'.")

@@ -99,6 +99,12 @@ def _max_servers(value):
     return whole().parse(value)
 
 
+def _auto_or_whole(value):
+    if value == "auto":
+        return value
+    return whole(1).parse(value)
+
+
 def _path_or_empty(value):
     if value and not value.startswith("/"):
         raise Invalid
@@ -199,9 +205,13 @@ SETTINGS = [
             "`PREFIX-home-<user>`, hub state `PREFIX-hub-state`. Changing it on a running class starts "
             "everyone with a new home.", "both"),
     Setting("DLAB_NETWORK", "dlab", DOCKER_NAME, "The Docker network of the hub and the students' servers.", "both"),
-    Setting("DLAB_SPAWN_LIMIT", "10", whole(1),
-            "Servers starting at the same moment; the next student sees \"Too many users trying to log in "
-            "right now. Try again in N seconds\" (10-20 s).", "hub"),
+    Setting("DLAB_SPAWN_LIMIT", "100", whole(1),
+            "Server starts under way or waiting their turn at once; the next student sees \"Too many users "
+            "trying to log in right now. Try again in N seconds\" (10-20 s).", "hub"),
+    Setting("DLAB_STARTS_AT_ONCE", "auto", Kind("auto or a whole number, at least 1", _auto_or_whole),
+            "Servers that start side by side; the others wait their turn, first come first served. A start "
+            "is mostly CPU, so side by side beyond the cores every student of a class waits as long as the "
+            "last. `auto`: the machine's cores.", "hub"),
     Setting("DLAB_MAX_SERVERS", "auto", Kind("auto or a whole number (0: no limit)", _max_servers),
             "Servers running at once; the next student sees \"Active user limit exceeded. Try again in a "
             "few minutes.\" `auto`: one per 512 MiB of the machine's memory beyond 2 GiB (44 on 24 GiB), "

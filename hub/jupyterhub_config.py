@@ -22,7 +22,7 @@ if problems:
 
 client = docker_client()  # exits with what to do if the Docker socket is not there
 images = {settings["DLAB_IMAGE"], settings["DLAB_GPU_IMAGE"]}
-engine = Engine(gpu_runtime=docker_gpu_runtime(client), memory=memory_total(),
+engine = Engine(gpu_runtime=docker_gpu_runtime(client), memory=memory_total(), cpus=len(os.sched_getaffinity(0)),
                 images=frozenset(image for image in images if image_present(client, image)))
 config, notes = configure(settings, engine)
 c.merge(config)

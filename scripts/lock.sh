@@ -17,10 +17,16 @@ if [ ${#find_links[@]} -eq 0 ]; then
   find_links+=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 fi
 
+# Left out of every lock: rfc3987-syntax (and its lark), an optional extra of jsonschema that
+# jupyter-events pulls in. Importing it builds dozens of parsers, about 1 s of CPU in every
+# student's server start (python-jsonschema/jsonschema#1428); jsonschema only skips the "iri"
+# format checks without it.
+LEFT_OUT=(--no-emit-package rfc3987-syntax --no-emit-package lark)
+
 compile() { # compile IN LOCK [extra uv args]
   local in=$1 lock=$2; shift 2
   echo "locking $lock"
-  "$UV" pip compile --quiet --upgrade --generate-hashes \
+  "$UV" pip compile --quiet ${UPGRADE---upgrade} --generate-hashes "${LEFT_OUT[@]}" \
     --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
     --custom-compile-command "make lock" "$@" "$in" -o "$lock"
 }
@@ -38,7 +44,7 @@ for image in $targets; do
           command -v npm >/dev/null || { echo "make lock needs npm for images/hub/package-lock.json (apt-get install npm)" >&2; exit 1; }
           (cd images/hub && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
              --no-audit --no-fund --loglevel=error) ;;
-    tests) "$UV" pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
+    tests) "$UV" pip compile --quiet ${UPGRADE---upgrade} --generate-hashes --python-version 3.11 \
             --custom-compile-command "make lock" -c images/hub/requirements.lock -c images/cpu/requirements.lock \
             tests/requirements.in -o tests/requirements.lock ;;
     *)    [ -f "images/$image/requirements.in" ] || { echo "no images/$image/requirements.in" >&2; exit 2; }

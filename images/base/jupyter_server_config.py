@@ -37,6 +37,11 @@ if os.environ.get("JUPYTERHUB_DISABLE_USER_CONFIG") == "1":
 
     c.ServerApp.kernel_spec_manager_class = KernelSpecManagerWithTheStudentsKernels
 
+    # jupyter-lsp would look for twenty language servers at every start of every student's server:
+    # here none can appear, since the server's environment is read-only and its Python ignores the
+    # home's packages. An image that installs one lists it in LanguageServerManager.language_servers.
+    c.LanguageServerManager.autodetect = False
+
     PR_SET_DUMPABLE = 4
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise SystemExit(f"dlab: prctl(PR_SET_DUMPABLE) failed: {os.strerror(ctypes.get_errno())}")

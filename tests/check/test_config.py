@@ -65,6 +65,20 @@ def test_max_servers(memory, setting, limit):
     assert f"at most {limit or 'unlimited'} servers" in notes[0]
 
 
+@pytest.mark.parametrize("cpus, setting, at_once", [(2, "auto", 2), (16, "auto", 16), (16, "3", 3)])
+def test_starts_take_turns_by_the_machines_cores(cpus, setting, at_once):
+    c, notes = config(Engine(images=BUILT, cpus=cpus), DLAB_STARTS_AT_ONCE=setting)
+    assert c.DlabSpawner.starts_at_once == at_once
+    assert f"{at_once} server starts side by side" in " ".join(notes)
+    # the spawn limit bounds the queue, far above the turns: a class waits in order, not for 429s
+    assert c.JupyterHub.concurrent_spawn_limit == 100
+
+
+def test_students_containers_run_no_healthcheck():
+    c, _ = config()
+    assert c.DockerSpawner.extra_create_kwargs["healthcheck"] == {"test": ["NONE"]}
+
+
 def test_https_makes_every_cookie_secure_and_subdomains_route_by_host():
     c, _ = config(DLAB_SSL_CERT="/etc/ssl/class.pem", DLAB_SUBDOMAIN_HOST="https://class.example.org")
     assert c.JupyterHub.bind_url == "https://:8000" and c.Spawner.cookie_options == {"secure": True}

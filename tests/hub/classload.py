@@ -102,6 +102,40 @@ def class_arrives(hub, students, code, timeout=900):
     }
 
 
+def class_starts(hub, names, timeout=900):
+    """Students whose accounts exist all press "Start my server" at the same moment (the hub's
+    REST API, as the spawn page does it): seconds from that moment until each server was ready, and
+    the answers. A 429 (the spawn limit) is tried again after the seconds it names."""
+    gate, answers, ready_at = threading.Barrier(len(names) + 1), [], {}
+    tokens = {name: hub.user_token(name) for name in names}
+
+    def press(name):
+        gate.wait()
+        while True:
+            r = hub.api("POST", f"/users/{name}/server", token=tokens[name])
+            answers.append((name, r.status_code, r.text if r.status_code >= 400 else ""))
+            if r.status_code != 429:
+                return r.status_code
+            time.sleep(float(r.headers.get("Retry-After") or 5))
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        presses = [pool.submit(press, name) for name in names]
+        gate.wait()
+        began = time.monotonic()
+        while len(ready_at) < len(names) and time.monotonic() < began + timeout:
+            for user in hub.api("GET", "/users", params={"state": "active"}).json():
+                server = user.get("servers", {}).get("")
+                if user["name"] in names and server and server["ready"] and user["name"] not in ready_at:
+                    ready_at[user["name"]] = time.monotonic() - began
+            time.sleep(0.2)
+        codes = [press.result() for press in presses]
+    latencies = sorted(ready_at.values())
+    return {"students": len(names), "ready": len(ready_at), "codes": codes,
+            "server_errors": [a for a in answers if a[1] >= 500], "limit_answers": [a for a in answers if a[1] == 429],
+            "median_s": statistics.median(latencies) if latencies else None,
+            "worst_s": latencies[-1] if latencies else None}
+
+
 def class_leaves(hub, names):
     """Stop every server of the arrival (their homes stay) and remove the accounts."""
     with ThreadPoolExecutor(8) as pool:
