@@ -19,7 +19,7 @@ USERS ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu up down prestart backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ up: build ## start the class server on http://localhost:8000 (settings: .env, se
 
 down: ## stop the class server and every student's server; all volumes (homes, hub state) are kept
 	@scripts/hub.sh down
+
+prestart: ## start every approved student's server now, before the class arrives (USERS="a b": only these)
+	@scripts/hub.sh prestart $(USERS)
 
 backup: ## copy every student's home to $(BACKUP_DIR)/dlab-home-<user>.tar.gz
 	@scripts/homes.sh backup $(BACKUP_DIR)

@@ -58,13 +58,14 @@ def configure(s, engine):
         # pages or a classmate's, whatever the student runs. The proxy routes by host (dlab-proxy).
         c.JupyterHub.subdomain_host = s["DLAB_SUBDOMAIN_HOST"]
     c.JupyterHub.last_activity_interval = 60  # also how soon a restarted proxy gets its routes back
+    c.JupyterHub.tornado_settings = {"compress_response": True}  # the hub's pages, gzipped
     if s["DLAB_SSL_CERT"]:
         # The proxy serves TLS itself (make up copies the certificate into its volume), so every
         # cookie the hub and the students' servers set is Secure (the XSRF ones too: the images'
         # jupyter_server_config.py reads JUPYTERHUB_COOKIE_OPTIONS), and browsers use HTTPS only.
         c.JupyterHub.bind_url = "https://:8000"
-        c.JupyterHub.tornado_settings = {"cookie_options": {"secure": True},
-                                         "headers": {"Strict-Transport-Security": "max-age=31536000"}}
+        c.JupyterHub.tornado_settings.update({"cookie_options": {"secure": True},
+                                              "headers": {"Strict-Transport-Security": "max-age=31536000"}})
         c.Spawner.cookie_options = {"secure": True}
     # A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their
     # kernels running: the hub finds them again in its database. `make down` stops them.
@@ -96,6 +97,9 @@ def configure(s, engine):
     c.NativeAuthenticator.allowed_failed_logins = 5  # per address and name; then that address waits
     c.NativeAuthenticator.seconds_before_next_try = 60  # a minute (the organizer elsewhere is never locked out)
     c.DlabAuthenticator.signups_per_hour = s["DLAB_SIGNUPS_PER_HOUR"]  # a leaked class code cannot make accounts without end
+    # bcrypt (about 0.3 s of CPU a login) runs off the event loop, one check per core at once: a
+    # class logging in together waits half as long on 2 cores, and guesses still queue (password_queue).
+    c.DlabAuthenticator.password_checks = engine.cpus
 
     # --- One container per student -----------------------------------------------------------
     gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image)
@@ -176,15 +180,31 @@ def configure(s, engine):
          "scopes": [scope for scope in ADMIN_SCOPES if scope != "access:servers"], "users": [admin]},
     ]
 
-    # --- Idle servers ------------------------------------------------------------------------
+    # --- Servers ready before the class (hub/dlab_prestart.py) -------------------------------
+    # `make prestart`, or every day at DLAB_PRESTART_AT: every approved account's server, one
+    # after another; each held from the idle culler for DLAB_PRESTART_HOLD minutes. Its token
+    # (added by jupyterhub_config.py) lives in the hub's secrets, for make prestart's docker exec.
     timeout = s["DLAB_IDLE_TIMEOUT"]
+    hold_every = max(5, min(60, timeout // 3)) if timeout else 60  # activity well within the timeout
+    c.JupyterHub.services = [{
+        "name": "prestart",
+        "command": [sys.executable, "-m", "dlab_prestart", "serve", f"--at={s['DLAB_PRESTART_AT']}",
+                    f"--hold={s['DLAB_PRESTART_HOLD']}", f"--every={hold_every}", f"--organizer={admin}"],
+    }]
+    c.JupyterHub.load_roles.append({
+        "name": "prestart",  # the accounts, their servers' start, and their activity
+        "scopes": ["list:users", "read:users", "read:servers", "admin:users", "servers", "users:activity"],
+        "services": ["prestart"],
+    })
+
+    # --- Idle servers ------------------------------------------------------------------------
     if timeout > 0:
         cull_every = s["DLAB_CULL_EVERY"] or max(timeout // 4, 10)
-        c.JupyterHub.services = [{
+        c.JupyterHub.services.append({
             "name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
                         f"--cull-every={cull_every}"],
-        }]
+        })
         c.JupyterHub.load_roles.append({
             "name": "idle-culler",  # only what culling needs
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],

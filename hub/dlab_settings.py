@@ -191,6 +191,13 @@ SETTINGS = [
             "student's to write.", "hub"),
     Setting("DLAB_IDLE_TIMEOUT", "3600", whole(),
             "Seconds without activity before a student's server is stopped (their files stay); `0`: never.", "hub"),
+    Setting("DLAB_PRESTART_AT", "", pattern(r"(([01]\d|2[0-3]):[0-5]\d)?", "a time of day as HH:MM (UTC), or empty"),
+            "Every day at this time (UTC) the hub starts the server of every approved account, one after "
+            "another, so a class that logs in at once finds JupyterLab running (`make prestart` does it "
+            "now); empty: only `make prestart`.", "hub"),
+    Setting("DLAB_PRESTART_HOLD", "120", whole(1),
+            "Minutes a pre-started server is kept from the idle culler after it starts (the time until "
+            "the class, and some).", "hub"),
     Setting("DLAB_CULL_EVERY", "", Kind("a whole number of seconds, at least 1, or empty",
                                         lambda v: whole(1).parse(v) if v else None),
             "How often the idle culler looks, in seconds; empty: a quarter of `DLAB_IDLE_TIMEOUT`.", "hub"),

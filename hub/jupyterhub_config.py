@@ -34,4 +34,7 @@ c.JupyterHub.db_url = f"sqlite:///{STATE_DIR}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = str(SECRETS_DIR / "cookie_secret")
 secret("cookie_secret")  # made here so that every secret lives in one folder, one way
 c.CryptKeeper.keys = [bytes.fromhex(secret("crypt_key"))]  # encrypts auth state at rest
-c.ConfigurableHTTPProxy.auth_token = proxy_token()  # made by the proxy in its volume, read-only here
+c.ConfigurableHTTPProxy.auth_token = proxy_token()
+for service in c.JupyterHub.services:
+    if service["name"] == "prestart":  # hub/dlab_prestart.py: make prestart (docker exec) reads it too
+        service["api_token"] = secret("prestart_token")  # made by the proxy in its volume, read-only here

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# hub.sh up|down|status|reset-admin: the class server (compose.yaml). `make up` / `make down` call it.
+# hub.sh up|down|status|prestart|reset-admin: the class server (compose.yaml). `make up` / `make down` call it.
 #   up    start the hub (images must be built: make up builds them first), wait until it answers,
 #         print the URL, and the admin's first password while it has not been changed;
 #   down  stop the hub, which stops every student's server; every volume is kept;
+#   prestart [NAME...]  start every approved account's server (or these) now, one after another
+#            (hub/dlab_prestart.py);
 #   reset-admin  a new first password for the admin (a lost one), printed like on first start.
 # Settings: .env beside compose.yaml (see .env.example), or the file DLAB_ENV_FILE names.
 set -euo pipefail
@@ -144,6 +146,12 @@ case ${1:-} in
     fi
     say "stopped; every volume is kept (students' homes: docker volume ls --filter name=${prefix}-home-)"
     ;;
+  prestart)
+    # Before the class: every approved account's server, started in turn by the hub's prestart
+    # service (its token is in the hub's secrets) and held from the idle culler (DLAB_PRESTART_HOLD).
+    [ -n "$(docker ps -q --filter "name=^${hub}$")" ] || { say "the hub is not running: make up first"; exit 1; }
+    docker exec "$hub" python -m dlab_prestart now --hold "$DLAB_PRESTART_HOLD" --organizer "$DLAB_ADMIN" "${@:2}"
+    ;;
   reset-admin)
     # A lost admin password: forget the admin's password, so that the hub makes a new one on restart.
     [ -n "$(docker ps -q --filter "name=^${hub}$")" ] || { say "the hub is not running: make up first"; exit 1; }
@@ -159,7 +167,7 @@ db.commit()' "$DLAB_ADMIN"
     docker ps --filter "label=org.dlab.hub=$prefix" --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}'
     ;;
   *)
-    echo "usage: $0 up|down|status|reset-admin" >&2
+    echo "usage: $0 up|down|status|prestart|reset-admin" >&2
     exit 2
     ;;
 esac

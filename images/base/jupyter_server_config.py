@@ -13,10 +13,13 @@ c.ServerApp.open_browser = False
 c.ServerApp.answer_yes = True
 # Terminals start bash (login shell, so ~/.bashrc and the prompt work).
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+# JupyterLab's pages and scripts (about 10 MB) go out gzipped: a third of the bytes, which a class on
+# one school network fetches all at once. The scripts' names carry their hash and are cached for a year.
+c.ServerApp.tornado_settings = {"compress_response": True}
 # Behind HTTPS the class server passes JUPYTERHUB_COOKIE_OPTIONS={"secure": true} (its
 # Spawner.cookie_options): the login cookie honours it already; the XSRF cookie must too.
 if json.loads(os.environ.get("JUPYTERHUB_COOKIE_OPTIONS") or "{}").get("secure"):
-    c.ServerApp.tornado_settings = {"xsrf_cookie_kwargs": {"secure": True}}
+    c.ServerApp.tornado_settings["xsrf_cookie_kwargs"] = {"secure": True}
 # Under a hub that disables user configuration (the class server), the server process cannot be
 # traced or read through /proc by the student's own kernels, though they run as the same user:
 # otherwise a kernel could rewrite what the server sends to other people's browsers. Kernels and

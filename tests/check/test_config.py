@@ -95,13 +95,27 @@ def test_the_organizer_runs_the_class_but_opens_servers_only_when_allowed(opens)
     assert "access:servers" not in roles["organizer"]["scopes"] and "admin:users" in roles["organizer"]["scopes"]
 
 
+def services(c):
+    return {service["name"]: service["command"] for service in c.JupyterHub.services}
+
+
 def test_the_idle_culler_runs_only_with_a_timeout():
     c, _ = config(DLAB_IDLE_TIMEOUT="600")
-    culler = c.JupyterHub.services[0]["command"]
+    culler = services(c)["idle-culler"]
     assert "--timeout=600" in culler and "--cull-every=150" in culler
-    assert "--cull-every=30" in config(DLAB_IDLE_TIMEOUT="600", DLAB_CULL_EVERY="30")[0].JupyterHub.services[0]["command"]
+    assert "--cull-every=30" in services(config(DLAB_IDLE_TIMEOUT="600", DLAB_CULL_EVERY="30")[0])["idle-culler"]
     c, _ = config(DLAB_IDLE_TIMEOUT="0")
-    assert "services" not in c.JupyterHub and "idle-culler" not in {r["name"] for r in c.JupyterHub.load_roles}
+    assert "idle-culler" not in services(c) and "idle-culler" not in {r["name"] for r in c.JupyterHub.load_roles}
+
+
+def test_prestart_runs_always_and_holds_servers_well_within_the_idle_timeout():
+    c, _ = config(DLAB_PRESTART_AT="07:45", DLAB_PRESTART_HOLD="90", DLAB_IDLE_TIMEOUT="30")
+    prestart = services(c)["prestart"]
+    assert prestart[1:4] == ["-m", "dlab_prestart", "serve"]
+    assert {"--at=07:45", "--hold=90", "--every=10", "--organizer=admin"} <= set(prestart)
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "prestart")
+    assert role["services"] == ["prestart"] and "access:servers" not in role["scopes"]
+    assert "--at=" in services(config(DLAB_IDLE_TIMEOUT="0")[0])["prestart"]
 
 
 def test_a_class_of_its_own_names_everything_by_its_prefix():
@@ -176,3 +190,16 @@ def test_the_home_helper_has_the_same_privileges_from_the_hub_and_from_make():
     assert sorted(flags) == sorted([("cap-add", c) for c in HOME_HELPER_PRIVILEGES["cap_add"]]
                                    + [("security-opt", o) for o in HOME_HELPER_PRIVILEGES["security_opt"]]
                                    + [("device-cgroup-rule", r) for r in HOME_HELPER_PRIVILEGES["device_cgroup_rules"]])
+
+
+@pytest.mark.parametrize("now, at, expected", [
+    ("2026-11-24 06:00", "07:45", "2026-11-24 07:45"),   # later today
+    ("2026-11-24 07:45", "07:45", "2026-11-25 07:45"),   # this very minute has begun: tomorrow
+    ("2026-12-31 23:59", "00:30", "2027-01-01 00:30"),   # past midnight, into a new year
+])
+def test_prestart_runs_next_at_the_time_of_day_in_utc(now, at, expected):
+    from datetime import datetime, timezone
+
+    from dlab_prestart import next_run
+    utc = lambda text: datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)  # noqa: E731
+    assert next_run(at, utc(now)) == utc(expected)

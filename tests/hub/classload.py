@@ -136,6 +136,61 @@ def class_starts(hub, names, timeout=900):
             "worst_s": latencies[-1] if latencies else None}
 
 
+def class_logs_in(hub, names, timeout=300):
+    """Students with accounts (password PASSWORD) log in at the same moment, as the login page does
+    it, and follow the hub's redirects to their JupyterLab page: seconds from that moment until
+    each had the page, and the final answers (name: (status, url, whether it is JupyterLab))."""
+    gate, sessions, done = threading.Barrier(len(names) + 1), {}, {}
+    for name in names:
+        s = hub.new_session()
+        sessions[name] = (s, xsrf(s.get(f"{hub.url}/hub/login", timeout=60).text))
+
+    def log_in(name):
+        s, token = sessions[name]
+        gate.wait()
+        began = time.monotonic()
+        r = s.post(f"{hub.url}/hub/login?next=/hub/spawn", timeout=timeout,
+                   data={"username": name, "password": PASSWORD, "_xsrf": token})
+        done[name] = (r.status_code, r.url.replace(hub.url, ""), '<title>JupyterLab' in r.text or "jupyter-config-data" in r.text)
+        return time.monotonic() - began
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        waits = [pool.submit(log_in, name) for name in names]
+        gate.wait()
+        latencies = sorted(w.result() for w in waits)
+    return {"students": len(names), "answers": done, "median_s": statistics.median(latencies),
+            "worst_s": latencies[-1], "lab_pages": sum(1 for status, _, lab in done.values() if status == 200 and lab)}
+
+
+def lab_page_load(browser, hub, name, password=PASSWORD):
+    """A student's JupyterLab opened in chromium, logged in, their server running: seconds from
+    asking for /user/NAME/lab until the launcher's cards show, and the bytes that came over the
+    network (as sent: compressed where compressed), first with an empty cache, then once more."""
+    from hubstack import log_in
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, hub.url, name, password, next_page="home")
+    page.wait_for_url("**/hub/home")
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    received = []
+    cdp.on("Network.loadingFinished", lambda event: received.append(event["encodedDataLength"]))
+    loads = []
+    for _ in range(2):
+        received.clear()
+        began = time.monotonic()
+        if loads:
+            page.reload()
+        else:
+            page.goto(f"{hub.url}/user/{name}/lab")
+        page.locator(".jp-LauncherCard").first.wait_for(state="visible", timeout=120_000)
+        seconds = time.monotonic() - began
+        page.wait_for_load_state("networkidle")
+        loads.append({"seconds": seconds, "bytes": sum(received), "requests": len(received)})
+    context.close()
+    return {"first": loads[0], "again": loads[1]}
+
+
 def class_leaves(hub, names):
     """Stop every server of the arrival (their homes stay) and remove the accounts."""
     with ThreadPoolExecutor(8) as pool:

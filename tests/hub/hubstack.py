@@ -57,7 +57,8 @@ class HubStack:
         return env
 
     def script(self, command, settings=None, check=True):
-        return subprocess.run(["scripts/hub.sh", command], cwd=ROOT, env=self.env(self.settings or {} if settings is None else settings),
+        arguments = [command] if isinstance(command, str) else command  # e.g. ["prestart", "alice"]
+        return subprocess.run(["scripts/hub.sh", *arguments], cwd=ROOT, env=self.env(self.settings or {} if settings is None else settings),
                               capture_output=True, text=True, timeout=300, check=check)
 
     def restart(self, **settings):

@@ -1,5 +1,6 @@
 """Load: a class of 30 signing up and starting their servers at the same moment on this small
-server; the limits (spawns at once, servers at once) answer with a message and a retry works.
+server, all served in turn; the limits (spawns at once, servers at once) answer with a message and a
+retry works.
 The figures (spawn latency, memory) are reported by `make bench`, not asserted here."""
 import threading
 
@@ -10,15 +11,15 @@ CODE = "load-test-2026"
 
 
 def test_thirty_students_starting_at_once_all_get_a_server_and_no_5xx(hub):
-    hub.restart(DLAB_CLASS_CODE=CODE, DLAB_SPAWN_LIMIT="10")
+    hub.restart(DLAB_CLASS_CODE=CODE)
     result = class_arrives(hub, 30, CODE)
     try:
         print({k: (len(v) if isinstance(v, list) else v) for k, v in result.items()})
         assert result["server_errors"] == [], f"5xx answers: {result['server_errors'][:5]}"
         assert result["ready"] == 30, f"only {result['ready']} of 30 servers became ready"
         assert set(result["spawn_answers"]) <= {302}, result["spawn_answers"]
-        for answer in result["limit_answers"]:  # the spawn limit's page says what to do
-            assert "Too many users trying to log in right now. Try again in" in answer[4], answer[:4]
+        # The starts wait their turn in the hub: with the default limits no one is told to come back.
+        assert result["limit_answers"] == [], result["limit_answers"][:3]
         assert hub.request("GET", f"{hub.url}/hub/health", timeout=10).ok
     finally:
         class_leaves(hub, result["names"])

@@ -1,0 +1,182 @@
+"""Servers ready before the class arrives: start the server of every approved account ahead of
+time, one after another, so that thirty students who log in at once find JupyterLab running.
+
+    python -m dlab_prestart now [NAME...]  `make prestart [USERS=...]`: start them now, report, return
+    python -m dlab_prestart serve          the hub's `prestart` service: every day at DLAB_PRESTART_AT
+                                           (if set), the same; always, the hold below
+
+A pre-started server is marked (its user_options say until when it is held) and kept from the idle
+culler until then (DLAB_PRESTART_HOLD minutes after it started): the service reports activity for
+it, as a student's open JupyterLab would. Runs in the hub's container, as a JupyterHub service whose
+token lives in the hub's secrets (jupyterhub_config.py), so `make prestart` (docker exec) uses it too.
+"""
+import argparse
+import datetime
+import json
+import os
+import sqlite3
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from dlab_hub import SECRETS_DIR, STATE_DIR
+
+HOLD_KEY = "dlab_held_until"  # in a pre-started server's user_options: a Unix time
+TOKEN_FILE = SECRETS_DIR / "prestart_token"
+
+
+def say(message):
+    print(f"dlab prestart: {message}", file=sys.stderr, flush=True)
+
+
+class Hub:
+    """The hub's REST API, with the prestart service's token."""
+
+    def __init__(self, url, token):
+        self.url, self.token = url.rstrip("/"), token
+
+    def call(self, method, path, body=None):
+        request = urllib.request.Request(f"{self.url}{path}", method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": f"token {self.token}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            text = error.read().decode(errors="replace")
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, {"message": text}
+
+    def users(self):
+        status, users = self.call("GET", "/users?limit=100000")
+        if status != 200:
+            raise SystemExit(f"dlab prestart: the hub answered {status} to the list of users: {users}")
+        return {user["name"]: user for user in users}
+
+
+def approved_accounts(db_path):
+    """Every approved account (NativeAuthenticator's users_info table; read-only): the ones who may
+    log in, whether or not they have logged in before (JupyterHub only knows those who have)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return sorted(row[0] for row in db.execute("SELECT username FROM users_info WHERE is_authorized"))
+    finally:
+        db.close()
+
+
+def prestart(hub, names, hold_minutes, organizer, timeout=300):
+    """Start each account's server in turn (one pending at a time: a student arriving early still
+    gets a start of their own at once). Returns (started, already running, failed)."""
+    users = hub.users()
+    started, running, failed = [], [], []
+    names = [name for name in names if name != organizer]  # the organizer starts their own
+    for name in names:
+        user = users.get(name)
+        if user is None:  # approved, never logged in: JupyterHub learns of the account now
+            status, answer = hub.call("POST", f"/users/{name}")
+            if status not in (201, 409):
+                failed.append((name, f"{status} {answer.get('message', answer)}"))
+                continue
+            user = {"servers": {}}
+        if "" in (user.get("servers") or {}):
+            running.append(name)
+            continue
+        held_until = int(time.time() + hold_minutes * 60)
+        status, answer = hub.call("POST", f"/users/{name}/server", {"profile": "cpu", HOLD_KEY: held_until})
+        if status == 429:
+            failed.append((name, answer.get("message", "the hub's limit") + " (DLAB_MAX_SERVERS)"))
+            say(f"stopped at {name}: {failed[-1][1]}")
+            break
+        if status not in (201, 202):
+            failed.append((name, f"{status} {answer.get('message', answer) if answer else ''}"))
+            continue
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, user = hub.call("GET", f"/users/{name}")
+            server = (user.get("servers") or {}).get("") if status == 200 else None
+            if server is None:
+                failed.append((name, "its server stopped while starting (the hub's log says why)"))
+                break
+            if server.get("ready"):
+                started.append(name)
+                break
+            time.sleep(0.2)
+        else:
+            failed.append((name, f"not ready after {timeout} s"))
+        say(f"{len(started) + len(running)} of {len(names)} ready ({name})")
+    return started, running, failed
+
+
+def hold(hub, now=None):
+    """Report activity for every pre-started server whose hold has not ended, so the idle culler
+    leaves it; returns the names held."""
+    now = now or time.time()
+    held = []
+    stamp = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat()
+    for name, user in hub.users().items():
+        server = (user.get("servers") or {}).get("")
+        if server and (server.get("user_options") or {}).get(HOLD_KEY, 0) > now:
+            status, _ = hub.call("POST", f"/users/{name}/activity", {"servers": {"": {"last_activity": stamp}}})
+            if status == 204:
+                held.append(name)
+    return held
+
+
+def next_run(at, now):
+    """The next moment (a UTC datetime) the clock reads `at` ("HH:MM", UTC) after `now`."""
+    hour, minute = (int(part) for part in at.split(":"))
+    candidate = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + datetime.timedelta(days=1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="dlab_prestart", description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=["now", "serve"])
+    parser.add_argument("names", nargs="*", help="now: only these approved accounts (default: every one)")
+    parser.add_argument("--at", default=os.environ.get("DLAB_PRESTART_AT", ""), help="HH:MM (UTC), daily; serve only")
+    parser.add_argument("--hold", type=int, default=int(os.environ.get("DLAB_PRESTART_HOLD", "120")),
+                        help="minutes a pre-started server is kept from the idle culler")
+    parser.add_argument("--every", type=int, default=int(os.environ.get("DLAB_PRESTART_EVERY", "60")),
+                        help="seconds between two reports of activity (serve)")
+    parser.add_argument("--organizer", default=os.environ.get("DLAB_ADMIN", ""))
+    args = parser.parse_intermixed_args(argv)
+    url = os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+    token = os.environ.get("JUPYTERHUB_API_TOKEN") or TOKEN_FILE.read_text().strip()
+    hub = Hub(url, token)
+    db = STATE_DIR / "jupyterhub.sqlite"
+    if args.mode == "now":
+        approved = approved_accounts(db)
+        unknown = [name for name in args.names if name not in approved]
+        if unknown:
+            say(f"not approved accounts: {' '.join(unknown)} (approve them at /hub/authorize, or check the names)")
+            return 2
+        names = [name for name in args.names or approved if name != args.organizer]
+        say(f"starting the servers of {len(names)} approved accounts, one after another")
+        started, running, failed = prestart(hub, names, args.hold, args.organizer)
+        say(f"{len(started)} started, {len(running)} were running, {len(failed)} failed; "
+            f"held from the idle culler for {args.hold} minutes")
+        for name, why in failed:
+            say(f"{name}: {why}")
+        return 1 if failed else 0
+    upcoming = next_run(args.at, datetime.datetime.now(datetime.timezone.utc)) if args.at else None
+    if upcoming:
+        say(f"the approved accounts' servers start every day at {args.at} UTC (next: {upcoming:%Y-%m-%d %H:%M})")
+    while True:
+        if upcoming and datetime.datetime.now(datetime.timezone.utc) >= upcoming:
+            started, running, failed = prestart(hub, approved_accounts(db), args.hold, args.organizer)
+            say(f"{len(started)} started, {len(running)} were running, {len(failed)} failed")
+            upcoming = next_run(args.at, datetime.datetime.now(datetime.timezone.utc))
+        try:
+            hold(hub)
+        except (OSError, SystemExit) as error:  # the hub restarting: try again at the next round
+            say(f"could not report activity: {error}")
+        time.sleep(args.every)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
