@@ -19,20 +19,20 @@ from concurrent.futures import ThreadPoolExecutor
 import bcrypt
 import docker
 from dockerspawner import DockerSpawner
+from jupyterhub.utils import url_path_join
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHandler, ToggleAuthorizationHandler,
                                          admin_users_scope)
-from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Integer, Unicode, default
+
+from dlab_settings import SECRETS_DIR
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
                  "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, not a login
 
-STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
-SECRETS_DIR = STATE_DIR / "secrets"
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
 
 

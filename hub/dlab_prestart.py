@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 
-from dlab_hub import SECRETS_DIR, STATE_DIR
+from dlab_settings import SECRETS_DIR, STATE_DIR  # stdlib only: this service stays a small process
 
 HOLD_KEY = "dlab_held_until"  # in a pre-started server's user_options: a Unix time
 TOKEN_FILE = SECRETS_DIR / "prestart_token"

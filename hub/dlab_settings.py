@@ -17,6 +17,7 @@ Standard library only: it runs on the host (python3) as well as in dlab/hub.
 import ipaddress
 import json
 import os
+import pathlib
 import re
 import sys
 import textwrap
@@ -27,6 +28,11 @@ from pathlib import Path
 # letter or digit. They become URLs (/user/NAME), container and volume names: no spaces, no
 # slashes, no "..". JupyterHub lowercases them first, so "Alice" and "alice" are one account.
 USERNAME_PATTERN = r"^[^\W_][\w.-]{0,31}\Z"
+
+# Inside dlab/hub: the hub's database and secrets (the hub-state volume), read by dlab_hub.py and
+# dlab_prestart.py alike.
+STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
+SECRETS_DIR = STATE_DIR / "secrets"
 
 
 class Invalid(ValueError):

@@ -7,8 +7,8 @@ import os
 import sys
 
 from dlab_config import Engine, configure
-from dlab_hub import SECRETS_DIR, STATE_DIR, docker_client, docker_gpu_runtime, image_present, memory_total, proxy_token, secret
-from dlab_settings import load
+from dlab_hub import docker_client, docker_gpu_runtime, image_present, memory_total, proxy_token, secret
+from dlab_settings import SECRETS_DIR, STATE_DIR, load
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 

@@ -128,17 +128,75 @@ def bench_labs():
     README.write_text(text)
 
 
-def bench_hub(students=30):
-    """The class server with its default limits: make up until healthy, a student's first and
-    second server start, a class of 30 arriving at once, and memory per idle student."""
-    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
-    from classload import class_arrives, cpu_seconds, memory_mib
-    from hubstack import PREFIX, HubStack, remove_test_stack
+def hub_defaults():
+    """The class server's own defaults for what the test hub sets otherwise (tests/hub/hubstack.py):
+    the bench measures the class an organizer gets, every feature on (homes of a fixed size, the
+    firewall, the idle culler, the labs' sync). Only DLAB_MAX_SERVERS is raised, for the class of 60."""
+    sys.path.insert(0, str(ROOT / "hub"))
+    from dlab_settings import SETTINGS
+    names = ("DLAB_MEM_LIMIT", "DLAB_CPU_LIMIT", "DLAB_PIDS_LIMIT", "DLAB_SHM_SIZE", "DLAB_TMP_SIZE",
+             "DLAB_IDLE_TIMEOUT", "DLAB_HOME_SIZE", "DLAB_SPAWN_LIMIT", "DLAB_STARTS_AT_ONCE")
+    return {**{setting.name: setting.default for setting in SETTINGS if setting.name in names}, "DLAB_MAX_SERVERS": "64"}
 
-    defaults = {"DLAB_MEM_LIMIT": "4G", "DLAB_CPU_LIMIT": "2", "DLAB_PIDS_LIMIT": "1024", "DLAB_SHM_SIZE": "1g"}
+
+def stock_hub(students):
+    """The set-up an organizer would write by hand (bench/stock): jupyterhub-deploy-docker's basic
+    example config, the same JupyterHub, the stock image built from the same lock. A class of
+    `students` presses Start at once, as for dlab; returns class_starts' figures and CPU per start."""
+    import secrets as tokens
+    from classload import class_starts, cpu_seconds, memory_mib
+    from hubstack import HubStack, free_port, wait_until
+    subprocess.run(["scripts/build-images.sh", "stock"], cwd=ROOT, check=True)
+    name, network, token, port = "dlabstock-jupyterhub", "dlabstock", tokens.token_hex(16), free_port()
+
+    def remove():
+        users = sh("docker", "ps", "-aq", "--filter", "name=^jupyter-").split()
+        subprocess.run(["docker", "rm", "-f", name, *users], capture_output=True)
+        volumes = sh("docker", "volume", "ls", "-q", "--filter", "name=^jupyterhub-user-").split()
+        subprocess.run(["docker", "volume", "rm", "-f", "dlabstock-data", *volumes], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
+    remove()
+    sh("docker", "network", "create", network)
+    try:
+        sh("docker", "run", "-d", "--name", name, "--network", network, "--network-alias", "jupyterhub",
+           "--user", "root", "-p", f"127.0.0.1:{port}:8000", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+           "-v", "dlabstock-data:/data", "-v", f"{ROOT}/bench/stock/jupyterhub_config.py:/srv/jupyterhub/jupyterhub_config.py:ro",
+           "-e", "DOCKER_NOTEBOOK_IMAGE=dlab-bench/stock:latest", "-e", f"DOCKER_NETWORK_NAME={network}",
+           "-e", "JUPYTERHUB_ADMIN=admin", "-e", f"BENCH_TOKEN={token}",
+           "dlab/hub:latest", "jupyterhub", "-f", "/srv/jupyterhub/jupyterhub_config.py")
+        stock = HubStack()
+        stock.port, stock.url, stock._admin_token = port, f"http://127.0.0.1:{port}", token
+        wait_until(lambda: stock.request("GET", stock.url + "/hub/api/", timeout=5).ok, 120, "the stock hub")
+        names = [f"stock{i:02d}" for i in range(students)]
+        for user in names:
+            stock.api("POST", f"/users/{user}").raise_for_status()
+        result = class_starts(stock, names)
+        cpus = sorted(cpu_seconds(f"jupyter-{user}") for user in names)
+        time.sleep(20)
+        idle = sorted(memory_mib(f"jupyter-{user}") for user in names)
+        result.update(start_cpu_s=cpus[len(cpus) // 2], idle_mib=idle[len(idle) // 2],
+                      failed=len(result["failed_starts"]), failed_students=len(set(result["failed_starts"])))
+        return result
+    finally:
+        remove()
+
+
+def bench_hub():
+    """The class server with its default limits and features: make up until healthy, one student's
+    first and second start, classes of 10, 30 and 60 pressing Start at once, a class of 30 signing
+    up and starting, a pre-started class of 30 logging in, the first JupyterLab page in chromium,
+    memory; and the hand-made set-up (stock_hub) beside it, in the same run."""
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
+    import shutil
+    from classload import (PASSWORD, class_arrives, class_leaves, class_logs_in, class_starts, cpu_seconds,
+                           lab_page_load, memory_mib)
+    from hubstack import PREFIX, HubStack, remove_test_stack
+    from playwright.sync_api import sync_playwright
+
+    defaults = hub_defaults()
     remove_test_stack()
     stack = HubStack()
-    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "students": students}
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "settings": defaults}
     try:
         started = time.perf_counter()
         stack.restart(**defaults)
@@ -146,46 +204,117 @@ def bench_hub(students=30):
         stack.api("POST", "/users/first")
         started = time.perf_counter()
         stack.start_server("first")
-        r["first_spawn_s"] = time.perf_counter() - started  # a new home: the labs are copied in
+        r["first_spawn_s"] = time.perf_counter() - started  # a new home: made, and the labs copied in
         stack.stop_server("first")
         started = time.perf_counter()
         stack.start_server("first")
         r["spawn_s"] = time.perf_counter() - started  # the home exists
-        # CPU the student's container spent from its start until the hub saw it ready (issue 14).
-        r["start_cpu_s"] = cpu_seconds(f"{PREFIX}.first")
+        r["start_cpu_s"] = cpu_seconds(f"{PREFIX}.first")  # the container's CPU from its start until ready
         stack.stop_server("first")
-        # A class arriving at once (tests/hub/classload.py): sign up, log in, start, all together.
+        # Classes pressing Start at the same moment, accounts made, homes new (their first session).
+        r["classes"] = {}
+        for students in (10, 30, 60):
+            names = [f"c{students}s{i:02d}" for i in range(students)]
+            for name in names:
+                stack.api("POST", f"/users/{name}").raise_for_status()
+            load = class_starts(stack, names)
+            assert load["ready"] == students and not load["server_errors"] and not load["failed_starts"], load
+            cpus = sorted(cpu_seconds(f"{PREFIX}.{name}") for name in names)
+            figures = {key: load[key] for key in ("median_s", "worst_s")}
+            figures.update(limit_answers=len(load["limit_answers"]), start_cpu_median_s=cpus[students // 2],
+                           start_cpu_max_s=cpus[-1])
+            if students >= 30:
+                time.sleep(20)  # idle: JupyterLab's server, no kernel
+                idle = sorted(memory_mib(f"{PREFIX}.{name}") for name in names)
+                figures.update(idle_mib_median=idle[students // 2], idle_mib_max=idle[-1],
+                               hub_mib=memory_mib(f"{PREFIX}-hub") + memory_mib(f"{PREFIX}-proxy"))
+            r["classes"][students] = figures
+            print(f"bench: class of {students}: {figures}", flush=True)
+            class_leaves(stack, names)
+        # A class of 30 arriving with nothing made: sign up (bcrypt), log in, start, all together.
         stack.restart(**defaults, DLAB_CLASS_CODE="bench")
-        load = class_arrives(stack, students, "bench")
-        assert load["ready"] == students and not load["server_errors"], load["server_errors"][:3]
-        r.update({key: load[key] for key in ("median_s", "worst_s", "hub_mib", "idle_student_mib_median",
-                                             "idle_student_mib_max")})
-        r["limit_answers"] = len(load["limit_answers"])
-        r["spawn_limit"] = 10  # DLAB_SPAWN_LIMIT's default
+        load = class_arrives(stack, 30, "bench")
+        assert load["ready"] == 30 and not load["server_errors"], load["server_errors"][:3]
+        r["arrival"] = {key: load[key] for key in ("median_s", "worst_s")}
+        r["arrival"]["limit_answers"] = len(load["limit_answers"])
         first = load["names"][0]
         _, error = stack.run_code(first, "import tensorflow, torch, jax", shutdown=False)
         assert error is None, error
         r["student_with_frameworks_mib"] = memory_mib(f"{PREFIX}.{first}")
+        class_leaves(stack, load["names"])
+        # Servers ready before the class: make prestart, then 30 log in at the same moment.
+        names = [f"pre{i:02d}" for i in range(30)]
+        for name in names:
+            assert "account is ready" in stack.signup(name, PASSWORD, class_code="bench")
+        started = time.perf_counter()
+        stack.script("prestart")
+        r["prestart_s"] = time.perf_counter() - started
+        logins = class_logs_in(stack, names)
+        assert logins["lab_pages"] == 30, logins["answers"]
+        r["prestarted_login"] = {key: logins[key] for key in ("median_s", "worst_s")}
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+            r["page_load"] = lab_page_load(browser, stack, names[0])
+            browser.close()
+        class_leaves(stack, names)
     finally:
         remove_test_stack()
+    r["stock"] = stock_hub(30)
+    print(f"bench: stock set-up, class of 30: {r['stock']}", flush=True)
+    r["stock"] = {key: r["stock"][key] for key in ("median_s", "worst_s", "start_cpu_s", "idle_mib", "ready", "failed",
+                                                   "failed_students")}
+    dlab30 = r["classes"][30]
+    r["ratio_median"] = r["stock"]["median_s"] / dlab30["median_s"]
+    r["ratio_worst"] = r["stock"]["worst_s"] / dlab30["worst_s"]
+    (ROOT / ".build").mkdir(exist_ok=True)
     (ROOT / ".build" / "bench-hub.json").write_text(json.dumps(r, indent=1))
     print(json.dumps(r, indent=1), flush=True)
+    write_hub_tables(r)
+
+
+def write_hub_tables(r):
+    c, page = r["classes"], r["page_load"]
     rows = [
         "| what | figure |",
         "|---|---|",
         f"| `make up` (images built) until the hub is healthy | {r['up_s']:.0f} s |",
-        f"| a student's first server start (new home, labs copied in) | {r['first_spawn_s']:.1f} s |",
+        f"| a student's first server start (new home made, labs copied in) | {r['first_spawn_s']:.1f} s |",
         f"| a student's server start with an existing home | {r['spawn_s']:.1f} s |",
-        f"| CPU the student's container spends from its start until ready (cgroup accounting) | {r['start_cpu_s']:.1f} s |",
-        f"| {students} students signing up and starting at once: median wait until their server is ready | {r['median_s']:.0f} s |",
-        f"| the same, the last student's wait | {r['worst_s']:.0f} s |",
-        f"| the same, \"try again in N seconds\" pages shown (spawn limit {r['spawn_limit']}), 5xx answers | {r['limit_answers']}, 0 |",
-        f"| memory of an idle student's server (JupyterLab, no kernel), median / largest of {students} | {r['idle_student_mib_median']:.0f} / {r['idle_student_mib_max']:.0f} MiB |",
+        f"| CPU the student's container spends from its start until ready (cgroup accounting): one start; median / largest in the class of 30 | {r['start_cpu_s']:.2f} s; {c[30]['start_cpu_median_s']:.2f} / {c[30]['start_cpu_max_s']:.2f} s |",
+        f"| 30 students signing up, logging in and starting at once: median / last student's wait until their server is ready | {r['arrival']['median_s']:.0f} / {r['arrival']['worst_s']:.0f} s |",
+        f"| the same, \"try again in N seconds\" pages, 5xx answers | {r['arrival']['limit_answers']}, 0 |",
+        f"| `make prestart` for 30 approved accounts | {r['prestart_s']:.0f} s |",
+        f"| then 30 students logging in at once: median / last until their JupyterLab page (bcrypt: 0.3 s of CPU a login) | {r['prestarted_login']['median_s']:.1f} / {r['prestarted_login']['worst_s']:.1f} s |",
+        f"| a student's first JupyterLab in chromium: until the launcher shows; bytes over the network (gzipped), requests | {page['first']['seconds']:.1f} s; {page['first']['bytes'] / 1e6:.2f} MB, {page['first']['requests']} |",
+        f"| the same, opened again (cached) | {page['again']['seconds']:.1f} s; {page['again']['bytes'] / 1e3:.0f} kB |",
+        f"| memory of an idle student's server (JupyterLab, no kernel), median / largest of 30 | {c[30]['idle_mib_median']:.0f} / {c[30]['idle_mib_max']:.0f} MiB |",
         f"| the same with a kernel that imported TensorFlow, PyTorch and JAX | {r['student_with_frameworks_mib']:.0f} MiB |",
-        f"| memory of the hub and its proxy (JupyterHub, idle culler; configurable-http-proxy) with {students} servers | {r['hub_mib']:.0f} MiB |",
+        f"| memory of the hub and its proxy (JupyterHub, services; configurable-http-proxy) with 30 / 60 servers | {c[30]['hub_mib']:.0f} / {c[60]['hub_mib']:.0f} MiB |",
+        "",
+        "A class pressing *Start my server* at the same moment (accounts made, homes new: their first "
+        "session), until each server is ready:",
+        "",
+        "| students | median wait | last student's wait | CPU per start (median) | \"try again\" pages | 5xx |",
+        "|---|---|---|---|---|---|",
+        *(f"| {n} | {c[n]['median_s']:.0f} s | {c[n]['worst_s']:.0f} s | {c[n]['start_cpu_median_s']:.2f} s | "
+          f"{c[n]['limit_answers']} | 0 |" for n in sorted(c)),
+        f"| 30, hand-made set-up (below) | {r['stock']['median_s']:.0f} s | {r['stock']['worst_s']:.0f} s | "
+        f"{r['stock']['start_cpu_s']:.2f} s | 0 | 0 |",
+        "",
+        f"In the hand-made set-up {r['stock']['failed_students']} of 30 students saw their start fail "
+        "(JupyterHub's default `http_timeout` of 30 s passed before their server answered) and pressed "
+        "Start again; their wait counts until the server they finally got was ready.",
+        "",
+        f"dlab is **{r['ratio_median']:.1f}x** faster than the hand-made set-up at the median and "
+        f"**{r['ratio_worst']:.1f}x** for the last student of 30 (its idle server: {r['stock']['idle_mib']:.0f} MiB). "
+        "The hand-made set-up is jupyterhub-deploy-docker's basic example (`bench/stock/jupyterhub_config.py`) "
+        "on the same JupyterHub, and an image with the same packages from the same lock installed with pip "
+        "into Debian's Python, started by `jupyterhub-singleuser` (`bench/stock/Dockerfile`); both measured "
+        "in the same run.",
         "",
         f"Measured by `make bench` (`BENCH_ONLY=hub` for these alone) on {r['date']}, {r['cpus']} cores, "
-        "default limits (4G, 2 CPUs per student).",
+        "the class server's defaults (4G, 2 CPUs and a 5G home per student, the firewall, the idle "
+        "culler), DLAB_MAX_SERVERS=64 for the class of 60.",
     ]
     write_readme_section("bench-hub", rows)
 

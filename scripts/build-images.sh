@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 
 [ $# -gt 0 ] || { echo "usage: $0 base|cpu|gpu|hub..." >&2; exit 2; }
 for image in "$@"; do
-  [ -f "images/$image/Dockerfile" ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
+  # stock: make bench's hand-made image to compare with (bench/stock), never part of make build.
+  [ -f "images/$image/Dockerfile" ] || [ "$image" = stock ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
 done
 
 scripts/install-docker.sh
@@ -53,6 +54,7 @@ inputs() {
   case $1 in
     base) echo images/base images/common ;;
     cpu|gpu) echo images/base images/common "images/$1" labs ;;
+    stock) echo bench/stock images/cpu/requirements.lock ;;
     *) echo "images/$1" hub ;;
   esac
 }
@@ -75,5 +77,6 @@ for image in "$@"; do
   provenance "$image"
   start=$(date +%s)
   docker compose -f images/build.yaml build "$image"
-  say "built dlab/$image:$DLAB_VERSION in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "dlab/$image:latest" | awk '{printf "%.2f GB", $1/1e9}')"
+  tag=dlab/$image:latest; [ "$image" = stock ] && tag=dlab-bench/stock:latest
+  say "built $tag in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}')"
 done
