@@ -227,7 +227,7 @@ def bench_hub():
                 time.sleep(20)  # idle: JupyterLab's server, no kernel
                 idle = sorted(memory_mib(f"{PREFIX}.{name}") for name in names)
                 figures.update(idle_mib_median=idle[students // 2], idle_mib_max=idle[-1],
-                               hub_mib=memory_mib(f"{PREFIX}-hub") + memory_mib(f"{PREFIX}-proxy"))
+                               hub_mib=memory_mib(f"{PREFIX}-hub"), proxy_mib=memory_mib(f"{PREFIX}-proxy"))
             r["classes"][students] = figures
             print(f"bench: class of {students}: {figures}", flush=True)
             class_leaves(stack, names)
@@ -289,7 +289,8 @@ def write_hub_tables(r):
         f"| the same, opened again (cached) | {page['again']['seconds']:.1f} s; {page['again']['bytes'] / 1e3:.0f} kB |",
         f"| memory of an idle student's server (JupyterLab, no kernel), median / largest of 30 | {c[30]['idle_mib_median']:.0f} / {c[30]['idle_mib_max']:.0f} MiB |",
         f"| the same with a kernel that imported TensorFlow, PyTorch and JAX | {r['student_with_frameworks_mib']:.0f} MiB |",
-        f"| memory of the hub and its proxy (JupyterHub, services; configurable-http-proxy) with 30 / 60 servers | {c[30]['hub_mib']:.0f} / {c[60]['hub_mib']:.0f} MiB |",
+        f"| memory of the hub (JupyterHub, the idle culler and prestart services) with 30 / 60 servers | {c[30]['hub_mib']:.0f} / {c[60]['hub_mib']:.0f} MiB |",
+        f"| memory of its proxy (configurable-http-proxy) with 30 / 60 servers | {c[30]['proxy_mib']:.0f} / {c[60]['proxy_mib']:.0f} MiB |",
         "",
         "A class pressing *Start my server* at the same moment (accounts made, homes new: their first "
         "session), until each server is ready:",
