@@ -52,11 +52,18 @@ class Hub:
             except ValueError:
                 return error.code, {"message": text}
 
-    def users(self):
-        status, users = self.call("GET", "/users?limit=100000")
-        if status != 200:
-            raise SystemExit(f"dlab prestart: the hub answered {status} to the list of users: {users}")
-        return {user["name"]: user for user in users}
+    def users(self, active_only=False):
+        """name: model of every user (or of those with a server running or starting), page by page."""
+        found, offset, page_size = {}, 0, 200  # JupyterHub's largest page
+        while True:
+            query = f"/users?offset={offset}&limit={page_size}" + ("&state=active" if active_only else "")
+            status, page = self.call("GET", query)
+            if status != 200:
+                raise SystemExit(f"dlab prestart: the hub answered {status} to the list of users: {page}")
+            found.update((user["name"], user) for user in page)
+            if len(page) < page_size:
+                return found
+            offset += len(page)
 
 
 def approved_accounts(db_path):
@@ -118,7 +125,7 @@ def hold(hub, now=None):
     now = now or time.time()
     held = []
     stamp = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat()
-    for name, user in hub.users().items():
+    for name, user in hub.users(active_only=True).items():
         server = (user.get("servers") or {}).get("")
         if server and (server.get("user_options") or {}).get(HOLD_KEY, 0) > now:
             status, _ = hub.call("POST", f"/users/{name}/activity", {"servers": {"": {"last_activity": stamp}}})

@@ -139,6 +139,44 @@ def hub_defaults():
     return {**{setting.name: setting.default for setting in SETTINGS if setting.name in names}, "DLAB_MAX_SERVERS": "64"}
 
 
+def machine_cpu_seconds():
+    """CPU time the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def start_phases(image="dlab/cpu:latest"):
+    """CPU seconds of each phase of a student's server start, in containers of the image run as the
+    class server runs them: start.sh until the command (hooks: thread pools, the labs into a new
+    home; the firewall), then in Python the imports of jupyterhub-singleuser, then the Jupyter
+    server's set-up (extensions loaded, ready to listen)."""
+    network, home = "dlab-bench-phases", "dlab-bench-phases-home"
+    subprocess.run(["docker", "network", "create", network], capture_output=True)
+    spawner_like = ["docker", "run", "--rm", "--network", network, "--user", "root", "--cap-drop", "ALL",
+                    *[arg for cap in ("NET_ADMIN", "SETUID", "SETGID", "SETPCAP") for arg in ("--cap-add", cap)],
+                    "--read-only", "--tmpfs", "/tmp", "-v", f"{home}:/home/jovyan", "-e", "DLAB_FIREWALL=egress",
+                    "-e", "JUPYTERHUB_API_URL=http://hub:8081/hub/api", "-e", "JUPYTERHUB_DISABLE_USER_CONFIG=1",
+                    "-e", "JUPYTER_DOCKER_STACKS_QUIET=1", image]
+    # One Python: the CPU after the imports of jupyterhub-singleuser, then after the server's set-up
+    # (its extensions loaded; JupyterHub's own needs a hub, so it is left out).
+    server = ("import resource; cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]); "
+              "import jupyterhub.singleuser; imported = cpu(); "
+              "from jupyter_server.serverapp import ServerApp; from tornado.ioloop import IOLoop; "
+              "app = ServerApp.instance(); app.initialize(argv=[]); "
+              "IOLoop.current().add_callback(IOLoop.current().stop); app.start(); print(imported, cpu() - imported)")
+    cgroup_cpu = ("cat /sys/fs/cgroup/cpuacct/cpuacct.usage 2>/dev/null | awk '{print $1 / 1e9}' || "
+                  "awk '/usage_usec/ {print $2 / 1e6}' /sys/fs/cgroup/cpu.stat")
+    try:
+        imports, setup = (float(x) for x in sh(*spawner_like, "python", "-s", "-c", server).split()[-2:])
+        phases = {"start_script_s": float(sh(*spawner_like, "bash", "-c", cgroup_cpu).split()[-1]),
+                  "imports_s": imports, "server_setup_s": setup}
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", home], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
+    return phases
+
+
 def stock_hub(students):
     """The set-up an organizer would write by hand (bench/stock): jupyterhub-deploy-docker's basic
     example config, the same JupyterHub, the stock image built from the same lock. A class of
@@ -194,9 +232,10 @@ def bench_hub():
     from playwright.sync_api import sync_playwright
 
     defaults = hub_defaults()
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "settings": defaults, "phases": start_phases()}
+    print(f"bench: a start's phases: {r['phases']}", flush=True)
     remove_test_stack()
     stack = HubStack()
-    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "settings": defaults}
     try:
         started = time.perf_counter()
         stack.restart(**defaults)
@@ -217,12 +256,19 @@ def bench_hub():
             names = [f"c{students}s{i:02d}" for i in range(students)]
             for name in names:
                 stack.api("POST", f"/users/{name}").raise_for_status()
+            busy, hub_cpu, proxy_cpu = machine_cpu_seconds(), cpu_seconds(f"{PREFIX}-hub"), cpu_seconds(f"{PREFIX}-proxy")
             load = class_starts(stack, names)
+            busy = machine_cpu_seconds() - busy
+            hub_cpu, proxy_cpu = cpu_seconds(f"{PREFIX}-hub") - hub_cpu, cpu_seconds(f"{PREFIX}-proxy") - proxy_cpu
             assert load["ready"] == students and not load["server_errors"] and not load["failed_starts"], load
             cpus = sorted(cpu_seconds(f"{PREFIX}.{name}") for name in names)
             figures = {key: load[key] for key in ("median_s", "worst_s")}
             figures.update(limit_answers=len(load["limit_answers"]), start_cpu_median_s=cpus[students // 2],
-                           start_cpu_max_s=cpus[-1])
+                           start_cpu_max_s=cpus[-1],
+                           # per start, the machine's CPU outside the students' containers: the hub (its
+                           # polls by this bench included), the proxy, and the rest (Docker, the homes' helper)
+                           hub_cpu_per_start_s=hub_cpu / students, proxy_cpu_per_start_s=proxy_cpu / students,
+                           other_cpu_per_start_s=(busy - sum(cpus) - hub_cpu - proxy_cpu) / students)
             if students >= 30:
                 time.sleep(20)  # idle: JupyterLab's server, no kernel
                 idle = sorted(memory_mib(f"{PREFIX}.{name}") for name in names)
@@ -281,6 +327,8 @@ def write_hub_tables(r):
         f"| a student's first server start (new home made, labs copied in) | {r['first_spawn_s']:.1f} s |",
         f"| a student's server start with an existing home | {r['spawn_s']:.1f} s |",
         f"| CPU the student's container spends from its start until ready (cgroup accounting): one start; median / largest in the class of 30 | {r['start_cpu_s']:.2f} s; {c[30]['start_cpu_median_s']:.2f} / {c[30]['start_cpu_max_s']:.2f} s |",
+        f"| where a start's CPU goes, in the student's container: start.sh until the command (hooks: thread pools, labs into a new home; the firewall) / Python importing jupyterhub-singleuser and Jupyter Server / the server's set-up, its extensions loaded | {r['phases']['start_script_s']:.2f} / {r['phases']['imports_s']:.2f} / {r['phases']['server_setup_s']:.2f} s |",
+        f"| and outside it, per start in the class of 30: the hub (this bench's polls included) / the proxy / the rest (Docker, the home's helper container) | {c[30]['hub_cpu_per_start_s']:.2f} / {c[30]['proxy_cpu_per_start_s']:.2f} / {c[30]['other_cpu_per_start_s']:.2f} s |",
         f"| 30 students signing up, logging in and starting at once: median / last student's wait until their server is ready | {r['arrival']['median_s']:.0f} / {r['arrival']['worst_s']:.0f} s |",
         f"| the same, \"try again in N seconds\" pages, 5xx answers | {r['arrival']['limit_answers']}, 0 |",
         f"| `make prestart` for 30 approved accounts | {r['prestart_s']:.0f} s |",
