@@ -245,11 +245,14 @@ def bench_hub():
         stack.start_server("first")
         r["first_spawn_s"] = time.perf_counter() - started  # a new home: made, and the labs copied in
         stack.stop_server("first")
-        started = time.perf_counter()
-        stack.start_server("first")
-        r["spawn_s"] = time.perf_counter() - started  # the home exists
-        r["start_cpu_s"] = cpu_seconds(f"{PREFIX}.first")  # the container's CPU from its start until ready
-        stack.stop_server("first")
+        spawns, cpus = [], []
+        for _ in range(3):  # the home exists; the median of three
+            started = time.perf_counter()
+            stack.start_server("first")
+            spawns.append(time.perf_counter() - started)
+            cpus.append(cpu_seconds(f"{PREFIX}.first"))  # the container's CPU from its start until ready
+            stack.stop_server("first")
+        r["spawn_s"], r["start_cpu_s"] = sorted(spawns)[1], sorted(cpus)[1]
         # Classes pressing Start at the same moment, accounts made, homes new (their first session).
         r["classes"] = {}
         for students in (10, 30, 60):
@@ -325,10 +328,10 @@ def write_hub_tables(r):
         "|---|---|",
         f"| `make up` (images built) until the hub is healthy | {r['up_s']:.0f} s |",
         f"| a student's first server start (new home made, labs copied in) | {r['first_spawn_s']:.1f} s |",
-        f"| a student's server start with an existing home | {r['spawn_s']:.1f} s |",
-        f"| CPU the student's container spends from its start until ready (cgroup accounting): one start; median / largest in the class of 30 | {r['start_cpu_s']:.2f} s; {c[30]['start_cpu_median_s']:.2f} / {c[30]['start_cpu_max_s']:.2f} s |",
+        f"| a student's server start with an existing home (median of 3) | {r['spawn_s']:.1f} s |",
+        f"| CPU the student's container spends from its start until ready (cgroup accounting): one start alone (median of 3); median / largest in the class of 30 | {r['start_cpu_s']:.2f} s; {c[30]['start_cpu_median_s']:.2f} / {c[30]['start_cpu_max_s']:.2f} s |",
         f"| where a start's CPU goes, in the student's container: start.sh until the command (hooks: thread pools, labs into a new home; the firewall) / Python importing jupyterhub-singleuser and Jupyter Server / the server's set-up, its extensions loaded | {r['phases']['start_script_s']:.2f} / {r['phases']['imports_s']:.2f} / {r['phases']['server_setup_s']:.2f} s |",
-        f"| and outside it, per start in the class of 30: the hub (this bench's polls included) / the proxy / the rest (Docker, the home's helper container) | {c[30]['hub_cpu_per_start_s']:.2f} / {c[30]['proxy_cpu_per_start_s']:.2f} / {c[30]['other_cpu_per_start_s']:.2f} s |",
+        f"| and outside it, per start in the class of 30: the hub (this bench's polls included) / the proxy / the rest (Docker, the home's helper container, this bench's own client) | {c[30]['hub_cpu_per_start_s']:.2f} / {c[30]['proxy_cpu_per_start_s']:.2f} / {c[30]['other_cpu_per_start_s']:.2f} s |",
         f"| 30 students signing up, logging in and starting at once: median / last student's wait until their server is ready | {r['arrival']['median_s']:.0f} / {r['arrival']['worst_s']:.0f} s |",
         f"| the same, \"try again in N seconds\" pages, 5xx answers | {r['arrival']['limit_answers']}, 0 |",
         f"| `make prestart` for 30 approved accounts | {r['prestart_s']:.0f} s |",
