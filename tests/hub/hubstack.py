@@ -56,10 +56,10 @@ class HubStack:
         env.update(settings)
         return env
 
-    def script(self, command, settings=None, check=True):
+    def script(self, command, settings=None, check=True, timeout=300):
         arguments = [command] if isinstance(command, str) else command  # e.g. ["prestart", "alice"]
         return subprocess.run(["scripts/hub.sh", *arguments], cwd=ROOT, env=self.env(self.settings or {} if settings is None else settings),
-                              capture_output=True, text=True, timeout=300, check=check)
+                              capture_output=True, text=True, timeout=timeout, check=check)
 
     def restart(self, **settings):
         """Make sure the hub runs with these settings (beyond the defaults above)."""
