@@ -24,7 +24,7 @@ from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHandler, ToggleAuthorizationHandler,
                                          admin_users_scope)
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Integer, Unicode, default
 
 from dlab_settings import SECRETS_DIR
@@ -311,8 +311,8 @@ class DlabSpawner(DockerSpawner):
             try:
                 if (await client.fetch(url, request_timeout=2, raise_error=False)).code == 200:
                     return
-            except OSError:
-                pass  # not listening yet
+            except (OSError, HTTPClientError):
+                pass  # not listening yet, or too busy to answer within 2 s: look again
             if time.monotonic() > next_poll:
                 if await self.poll() is not None:
                     return  # it stopped: the hub reports why
