@@ -95,9 +95,9 @@ def prestart(hub, names, hold_minutes, organizer, timeout=300):
             continue
         held_until = int(time.time() + hold_minutes * 60)
         status, answer = hub.call("POST", f"/users/{name}/server", {"profile": "cpu", HOLD_KEY: held_until})
-        if status == 429:
-            failed.append((name, answer.get("message", "the hub's limit") + " (DLAB_MAX_SERVERS)"))
-            say(f"stopped at {name}: {failed[-1][1]}")
+        if status == 429:  # a limit of the hub's (DLAB_MAX_SERVERS, DLAB_SPAWN_LIMIT): the rest would meet it too
+            failed.append((name, f"the hub said: {answer.get('message', 'too many servers')}"))
+            say(f"stopped at {name} ({failed[-1][1]}): run make prestart again once there is room")
             break
         if status not in (201, 202):
             failed.append((name, f"{status} {answer.get('message', answer) if answer else ''}"))
