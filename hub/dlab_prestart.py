@@ -86,7 +86,7 @@ def prestart(hub, names, hold_minutes, organizer, timeout=300):
     for name in names:
         user = users.get(name)
         if user is None:  # approved, never logged in: JupyterHub learns of the account now
-            status, answer = hub.call("POST", f"/users/{quote(name, safe="")}")
+            status, answer = hub.call("POST", f"/users/{quote(name, safe='')}")
             if status not in (201, 409):
                 failed.append((name, f"{status} {answer.get('message', answer)}"))
                 continue
@@ -95,7 +95,7 @@ def prestart(hub, names, hold_minutes, organizer, timeout=300):
             running.append(name)
             continue
         held_until = int(time.time() + hold_minutes * 60)
-        status, answer = hub.call("POST", f"/users/{quote(name, safe="")}/server", {"profile": "cpu", HOLD_KEY: held_until})
+        status, answer = hub.call("POST", f"/users/{quote(name, safe='')}/server", {"profile": "cpu", HOLD_KEY: held_until})
         if status == 429:  # a limit of the hub's (DLAB_MAX_SERVERS, DLAB_SPAWN_LIMIT): the rest would meet it too
             failed.append((name, f"the hub said: {answer.get('message', 'too many servers')}"))
             say(f"stopped at {name} ({failed[-1][1]}): run make prestart again once there is room")
@@ -105,7 +105,7 @@ def prestart(hub, names, hold_minutes, organizer, timeout=300):
             continue
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status, user = hub.call("GET", f"/users/{quote(name, safe="")}")
+            status, user = hub.call("GET", f"/users/{quote(name, safe='')}")
             server = (user.get("servers") or {}).get("") if status == 200 else None
             if server is None:
                 failed.append((name, "its server stopped while starting (the hub's log says why)"))
@@ -129,7 +129,7 @@ def hold(hub, now=None):
     for name, user in hub.users(active_only=True).items():
         server = (user.get("servers") or {}).get("")
         if server and (server.get("user_options") or {}).get(HOLD_KEY, 0) > now:
-            status, _ = hub.call("POST", f"/users/{quote(name, safe="")}/activity", {"servers": {"": {"last_activity": stamp}}})
+            status, _ = hub.call("POST", f"/users/{quote(name, safe='')}/activity", {"servers": {"": {"last_activity": stamp}}})
             if status == 204:
                 held.append(name)
     return held
