@@ -83,6 +83,7 @@ def prestart(hub, names, hold_minutes, organizer, timeout=300):
     users = hub.users()
     started, running, failed = [], [], []
     names = [name for name in names if name != organizer]  # the organizer starts their own
+    say(f"starting the servers of {len(names)} approved accounts, one after another")
     for name in names:
         user = users.get(name)
         if user is None:  # approved, never logged in: JupyterHub learns of the account now
@@ -146,12 +147,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="dlab_prestart", description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["now", "serve"])
     parser.add_argument("names", nargs="*", help="now: only these approved accounts (default: every one)")
-    parser.add_argument("--at", default=os.environ.get("DLAB_PRESTART_AT", ""), help="HH:MM (UTC), daily; serve only")
-    parser.add_argument("--hold", type=int, default=int(os.environ.get("DLAB_PRESTART_HOLD", "120")),
-                        help="minutes a pre-started server is kept from the idle culler")
-    parser.add_argument("--every", type=int, default=int(os.environ.get("DLAB_PRESTART_EVERY", "60")),
-                        help="seconds between two reports of activity (serve)")
-    parser.add_argument("--organizer", default=os.environ.get("DLAB_ADMIN", ""))
+    # The values come from the settings (hub/dlab_settings.py), passed by dlab_config.py and hub.sh.
+    parser.add_argument("--at", default="", help="HH:MM (UTC), daily; serve only")
+    parser.add_argument("--hold", type=int, required=True, help="minutes a pre-started server is kept from the idle culler")
+    parser.add_argument("--every", type=int, default=60, help="seconds between two reports of activity (serve)")
+    parser.add_argument("--organizer", required=True)
     args = parser.parse_intermixed_args(argv)
     url = os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
     token = os.environ.get("JUPYTERHUB_API_TOKEN") or TOKEN_FILE.read_text().strip()
@@ -163,9 +163,7 @@ def main(argv=None):
         if unknown:
             say(f"not approved accounts: {' '.join(unknown)} (approve them at /hub/authorize, or check the names)")
             return 2
-        names = [name for name in args.names or approved if name != args.organizer]
-        say(f"starting the servers of {len(names)} approved accounts, one after another")
-        started, running, failed = prestart(hub, names, args.hold, args.organizer)
+        started, running, failed = prestart(hub, args.names or approved, args.hold, args.organizer)
         say(f"{len(started)} started, {len(running)} were running, {len(failed)} failed; "
             f"held from the idle culler for {args.hold} minutes")
         for name, why in failed:
