@@ -16,6 +16,33 @@ c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 # JupyterLab's pages and scripts (about 10 MB) go out gzipped: a third of the bytes, which a class on
 # one school network fetches all at once. The scripts' names carry their hash and are cached for a year.
 c.ServerApp.tornado_settings = {"compress_response": True}
+# %tensorboard in a notebook shows TensorBoard through jupyter-server-proxy (/proxy/<port>/ under
+# this server's URL, the hub's route included), as docker-stacks does: the browser cannot reach the
+# container's port 6006 itself. Kernels inherit the variable from the server.
+os.environ.setdefault("TENSORBOARD_PROXY_URL",
+                      os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/").rstrip("/") + "/proxy/%PORT%/")
+
+# jupyter-resource-usage: memory and CPU in the status bar, against the container's real limits.
+# Under the hub, JupyterHub passes MEM_LIMIT and CPU_LIMIT (DLAB_MEM_LIMIT, DLAB_CPU_LIMIT), which
+# it reads itself; under `docker run --memory ...` the limit is the cgroup's.
+c.ResourceUseDisplay.track_cpu_percent = True
+c.ResourceUseDisplay.mem_warning_threshold = 0.1  # the meter turns red at 90 % of the limit
+
+
+def cgroup_file(name):
+    try:
+        with open(f"/sys/fs/cgroup/{name}") as f:
+            return f.read().split()
+    except OSError:
+        return []  # no cgroup v2 file: the meter shows what is in use, without a limit
+
+
+memory_max, cpu_max = cgroup_file("memory.max"), cgroup_file("cpu.max")  # "max" when unlimited
+if not os.environ.get("MEM_LIMIT") and memory_max and memory_max[0].isdigit():
+    c.ResourceUseDisplay.mem_limit = int(memory_max[0])
+if not os.environ.get("CPU_LIMIT") and cpu_max and cpu_max[0].isdigit():
+    c.ResourceUseDisplay.cpu_limit = int(cpu_max[0]) / int(cpu_max[1])  # quota / period: cores
+
 # Behind HTTPS the class server passes JUPYTERHUB_COOKIE_OPTIONS={"secure": true} (its
 # Spawner.cookie_options): the login cookie honours it already; the XSRF cookie must too.
 if json.loads(os.environ.get("JUPYTERHUB_COOKIE_OPTIONS") or "{}").get("secure"):
