@@ -16,10 +16,17 @@ DATASETS ?=
 # make backup / make restore: where the homes' archives go, and whose to restore.
 BACKUP_DIR ?= backups
 USERS ?=
+# make accounts / remove-accounts / message / link: the organizer's tools.
+ROSTER ?=
+HOMES ?=
+TEXT ?=
+REPO ?=
+BRANCH ?=
+OPEN ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down prestart backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu up down prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +48,18 @@ down: ## stop the class server and every student's server; all volumes (homes, h
 
 prestart: ## start every approved student's server now, before the class arrives (USERS="a b": only these)
 	@scripts/hub.sh prestart $(USERS)
+
+accounts: ## a class's accounts from a roster (ROSTER=class.csv: username[,name[,email]]), with a sheet of first passwords
+	@scripts/hub.sh accounts "$(ROSTER)"
+
+remove-accounts: ## remove a roster's accounts at the end of a course (HOMES=keep|archive|delete; default keep)
+	@scripts/hub.sh remove-accounts "$(ROSTER)" $(or $(HOMES),keep)
+
+message: ## show a message on every hub page (TEXT="Lab 4 starts at 14:00"; TEXT= removes it)
+	@scripts/hub.sh message "$(TEXT)"
+
+link: ## the link that puts a git repository into every student's home (REPO=https://... BRANCH=main OPEN=lab1.ipynb)
+	@scripts/hub.sh link "$(REPO)" "$(BRANCH)" "$(OPEN)"
 
 backup: ## copy every student's home to $(BACKUP_DIR)/dlab-home-<user>.tar.gz
 	@scripts/homes.sh backup $(BACKUP_DIR)

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from jupyterhub.roles import get_default_roles
 from traitlets.config import Config
 
+from dlab_hub import class_message
 from dlab_settings import USERNAME_PATTERN
 
+INSTRUCTOR_GROUP = "instructors"  # its members write the course folder and read the hand-ins
 ADMIN_SCOPES = next(role["scopes"] for role in get_default_roles() if role["name"] == "admin")
 
 
@@ -22,6 +24,7 @@ class Engine:
     images: frozenset = field(default_factory=frozenset)  # the images that are built here
     memory: int = 24 * 1024**3                    # bytes of memory on this machine
     cpus: int = 2                                 # cores the hub may use (the machine's)
+    gpu_ids: tuple = ()                           # the cards the NVIDIA runtime shows ("0", "1", ...)
 
 
 def max_servers(setting, memory):
@@ -83,7 +86,9 @@ def configure(s, engine):
     c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
     c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on the network
     c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page with a class code field
-    c.JupyterHub.template_vars = {"class_code_required": bool(s["DLAB_CLASS_CODE"])}
+    # The organizer's message to the class (make message), on every hub page, read at each page.
+    c.JupyterHub.template_vars = {"class_code_required": bool(s["DLAB_CLASS_CODE"]),
+                                  "announcement": class_message}
 
     # --- Accounts ----------------------------------------------------------------------------
     c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
@@ -111,6 +116,12 @@ def configure(s, engine):
     c.DlabSpawner.cpu_image = cpu_image
     c.DlabSpawner.gpu_image = gpu_image
     c.DlabSpawner.gpus = gpu_profile  # "": no GPU profile, no form
+    # A count spreads the class over these cards (DlabSpawner.choose_gpus); where none is known,
+    # Docker picks (always the first cards).
+    c.DlabSpawner.gpu_ids = list(engine.gpu_ids) if s["DLAB_GPU_IDS"] == "auto" else s["DLAB_GPU_IDS"].split(",")
+    if gpu_profile.isdigit():
+        notes.append(f"each GPU server gets {gpu_profile} of the cards {','.join(c.DlabSpawner.gpu_ids) or '(none found)'}, "
+                     "the least used (DLAB_GPUS, DLAB_GPU_IDS)")
     c.DockerSpawner.image = cpu_image  # the default, before a profile is chosen
     c.DockerSpawner.pull_policy = "never"  # images are built here (make build), never pulled
     c.DockerSpawner.cmd = ["start-singleuser.sh"]  # the image's start-up hooks, then jupyterhub-singleuser
@@ -136,6 +147,14 @@ def configure(s, engine):
         # servers itself, and a class of 60 would spend a core on the checks alone.
         "healthcheck": {"test": ["NONE"]},
     }
+    # The course folder (~/course: instructors write, students read) and the hand-in folders
+    # (~/handin: the student's own; instructors read them all at ~/handins), two volumes that the
+    # hub holds too (compose.yaml). Instructors: the organizer, JupyterHub admins, and the members
+    # of the group INSTRUCTOR_GROUP (the admin page's Groups).
+    c.DlabSpawner.course_volume = f"{prefix}-course"
+    c.DlabSpawner.handin_volume = f"{prefix}-handin"
+    c.DlabSpawner.organizer = admin
+    c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
     c.DockerSpawner.notebook_dir = "/home/jovyan"
     c.DockerSpawner.mem_limit = s["DLAB_MEM_LIMIT"]
     c.DockerSpawner.cpu_limit = s["DLAB_CPU_LIMIT"]

@@ -8,6 +8,7 @@
 """
 import asyncio
 import hmac
+import html
 import os
 import pathlib
 import secrets
@@ -25,15 +26,17 @@ from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHa
                                          admin_users_scope)
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, List, Unicode, default
 
-from dlab_settings import SECRETS_DIR
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
                  "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, not a login
 
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
+HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
+MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)
 
 
 def secret(name, nbytes=32):
@@ -48,6 +51,15 @@ def secret(name, nbytes=32):
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
     return value
+
+
+def class_message(user=None):
+    """The organizer's message to the class (`make message`), shown on every hub page; read at each
+    page, so a new one shows at the next click, with no restart. Plain text: HTML is escaped."""
+    try:
+        return html.escape(MESSAGE_FILE.read_text(encoding="utf-8").strip())
+    except OSError:
+        return ""
 
 
 def proxy_token(wait=60):
@@ -105,6 +117,25 @@ def gpu_device_requests(gpus):
     if gpus.startswith("device="):
         return [docker.types.DeviceRequest(device_ids=gpus[len("device="):].split(","), capabilities=[["gpu"]])]
     return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+
+
+def docker_gpu_ids(client, image):
+    """The indexes of the GPUs the NVIDIA runtime passes to a container (nvidia-smi, which the
+    NVIDIA container toolkit mounts, in a throwaway container of `image`); () where it shows none."""
+    try:
+        out = client.containers.run(image, ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                                    entrypoint=[], user="root", network_mode="none", remove=True,
+                                    device_requests=gpu_device_requests("all"))
+    except docker.errors.DockerException:
+        return ()
+    return tuple(out.decode().split())
+
+
+def pick_gpus(cards, holders, count):
+    """The `count` cards of `cards` that the fewest servers hold (`holders`: the cards each running
+    server holds), the first listed among equals: a class spreads over the cards one by one."""
+    held = {card: sum(card in ids for ids in holders) for card in cards}
+    return sorted(cards, key=lambda card: (held[card], cards.index(card)))[:count]
 
 
 def client_address(handler):
@@ -285,9 +316,62 @@ class DlabSpawner(DockerSpawner):
             await self.docker("create_volume", name=name, driver="local", labels={"org.dlab.hub": self.prefix},
                               driver_opts={"type": "ext4", "device": device, "o": "nosuid,nodev"})
 
+    # --- The course folder and the hand-in folders -------------------------------------------
+    course_volume = Unicode("", config=True, help="The course folder's volume: ~/course, read-only to students.")
+    handin_volume = Unicode("", config=True, help="The hand-in folders' volume: each student's ~/handin is one folder of it.")
+    organizer = Unicode("admin", config=True, help="The organizer's account: an instructor.")
+    instructor_group = Unicode("instructors", config=True, help="Members of this JupyterHub group are instructors.")
+
+    def is_instructor(self):
+        return (self.user.admin or self.user.name == self.organizer
+                or any(group.name == self.instructor_group for group in self.user.groups))
+
+    async def class_folders(self):
+        """The folders the class shares, as DockerSpawner volumes for this user. An instructor
+        writes ~/course and reads every hand-in at ~/handins; a student reads ~/course and writes
+        ~/handin, their own folder of the hand-in volume and the only one their container holds."""
+        home, folders = self.notebook_dir, {}
+        if self.course_volume:
+            folders[self.course_volume] = {"bind": f"{home}/course", "mode": "rw" if self.is_instructor() else "ro"}
+        if self.handin_volume and self.is_instructor():
+            folders[self.handin_volume] = {"bind": f"{home}/handins", "mode": "ro"}
+        elif self.handin_volume:
+            # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
+            # group `users` (the students' gid 100) and setgid, so the student's files keep it.
+            folder = HANDIN_DIR / self.escaped_name
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o2770)
+            volume = await self.docker("inspect_volume", self.handin_volume)
+            folders[f"{volume['Mountpoint']}/{self.escaped_name}"] = {"bind": f"{home}/handin", "mode": "rw"}
+        return folders
+
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
     gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
     gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", "2", "device=0,1"); "" offers none.')
+    gpu_ids = List(Unicode(), config=True, help="The cards a count in `gpus` spreads the students over.")
+    _gpu_claims = {}  # user: cards, for the GPU starts under way (their containers may not exist yet)
+    _chosen_gpus = ()
+
+    async def choose_gpus(self):
+        """With a count of GPUs and known cards: the least used ones, as `docker run --gpus`
+        device=... (each GPU server's container carries its cards in the label org.dlab.gpus)."""
+        if not (self.gpus.isdigit() and self.gpu_ids):
+            return self.gpus
+        running = await self.docker("containers", all=True, filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.gpus"]})
+        holders = [c["Labels"]["org.dlab.gpus"].split(",") for c in running
+                   if c["State"] in ("created", "running", "restarting") and c["Labels"].get("org.dlab.user") != self.user.name]
+        holders += [cards for name, cards in DlabSpawner._gpu_claims.items() if name != self.user.name]
+        self._chosen_gpus = pick_gpus(list(self.gpu_ids), holders, int(self.gpus))
+        DlabSpawner._gpu_claims[self.user.name] = self._chosen_gpus
+        self.log.info("dlab: %s's GPU server gets card %s of %s (the least used)", self.user.name,
+                      ",".join(self._chosen_gpus), ",".join(self.gpu_ids))
+        return "device=" + ",".join(self._chosen_gpus)
+
+    def get_env(self):
+        env = super().get_env()
+        if self._chosen_gpus:  # dlab-info shows it to the student
+            env["DLAB_GPU_CARDS"] = ",".join(self._chosen_gpus)
+        return env
 
     @default("options_form")
     def _default_options_form(self):
@@ -297,6 +381,9 @@ class DlabSpawner(DockerSpawner):
     @default("options_from_form")
     def _default_options_from_form(self):
         return lambda formdata: {"profile": formdata.get("profile", ["cpu"])[0]}
+
+    _class_volumes = None
+    _class_create_kwargs = None
 
     starts_at_once = Integer(2, config=True, help="Servers that start side by side; the others wait their turn.")
     _turns = None  # the semaphore the starts share (made in the hub's event loop)
@@ -323,7 +410,10 @@ class DlabSpawner(DockerSpawner):
         if DlabSpawner._turns is None:
             DlabSpawner._turns = asyncio.Semaphore(self.starts_at_once)
         async with DlabSpawner._turns:  # first come, first served
-            ip, port = await self.start_in_turn()
+            try:
+                ip, port = await self.start_in_turn()
+            finally:
+                DlabSpawner._gpu_claims.pop(self.user.name, None)  # its container holds the label now
             await self.wait_answering(ip, port)
         return ip, port
 
@@ -336,12 +426,22 @@ class DlabSpawner(DockerSpawner):
         self.image = self.gpu_image if profile == "gpu" else self.cpu_image
         host_config = dict(self.extra_host_config)
         host_config.pop("device_requests", None)
+        if self._class_create_kwargs is None:
+            self._class_create_kwargs = dict(self.extra_create_kwargs)
+        create_kwargs = {**self._class_create_kwargs, "labels": dict(self._class_create_kwargs.get("labels", {}))}
+        self._chosen_gpus = ()
         if profile == "gpu":
-            host_config["device_requests"] = gpu_device_requests(self.gpus)
+            host_config["device_requests"] = gpu_device_requests(await self.choose_gpus())
+            if self._chosen_gpus:
+                create_kwargs["labels"]["org.dlab.gpus"] = ",".join(self._chosen_gpus)
         self.extra_host_config = host_config
+        self.extra_create_kwargs = create_kwargs
         self.log.info("dlab: starting %s's %s server from %s", self.user.name, profile, self.image)
         if self.home_size:
             await self.ensure_home()
+        if self._class_volumes is None:
+            self._class_volumes = dict(self.volumes)  # as configured: the home and the datasets
+        self.volumes = {**self._class_volumes, **await self.class_folders()}
         try:
             return await super().start()
         except docker.errors.ImageNotFound as error:
@@ -409,6 +509,8 @@ class DlabLoginHandler(LoginHandler):
         user = await self.login_user(data)
         if user:
             self._jupyterhub_user = user
+            if (FIRST_PASSWORD_DIR / user.name).exists():  # a roster account (make accounts)
+                return self.redirect(url_path_join(self.hub.base_url, "change-password"))
             return self.redirect(self.get_next_url(user))
         error = getattr(self, "dlab_login_error", None) or "Invalid username or password."
         self.finish(await self._render(login_error=error, username=data.get("username", "")))
@@ -532,6 +634,8 @@ class DlabAuthenticator(NativeAuthenticator):
         if len(new_password.encode()) > MAX_PASSWORD_BYTES:
             return False  # the page then asks for another password
         changed = super().change_password(username, new_password)
+        if changed:
+            (FIRST_PASSWORD_DIR / username).unlink(missing_ok=True)  # their own password now
         if changed and username == self.normalize_username(self.organizer):
             (SECRETS_DIR / "admin-password").unlink(missing_ok=True)
         return changed

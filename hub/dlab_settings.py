@@ -33,6 +33,7 @@ USERNAME_PATTERN = r"^[^\W_][\w.-]{0,31}\Z"
 # dlab_prestart.py alike.
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
 SECRETS_DIR = STATE_DIR / "secrets"
+FIRST_PASSWORD_DIR = STATE_DIR / "first-password"  # an empty file per roster account on its sheet's password
 
 
 class Invalid(ValueError):
@@ -160,7 +161,12 @@ SETTINGS = [
     Setting("DLAB_GPUS", "auto", pattern(r"auto|none|all|[1-9]\d*|device=[\w-]+(,[\w-]+)*",
                                          "auto, none, all, a count (2) or device=0,1 (docker run --gpus syntax)"),
             "The GPU profile: `auto` (offered where Docker has the NVIDIA runtime and `DLAB_GPU_IMAGE` "
-            "is built), `none`, `all`, a count (`2`), or `device=0,1` (as `docker run --gpus`).", "hub"),
+            "is built; each GPU student gets every card), `none`, `all`, a count (`1`: each GPU student gets "
+            "that many cards of `DLAB_GPU_IDS`, the least used ones, so a class spreads over the cards), or "
+            "`device=0,1` (these cards for everyone, as `docker run --gpus`).", "hub"),
+    Setting("DLAB_GPU_IDS", "auto", pattern(r"auto|[\w-]+(,[\w-]+)*", "auto, or GPU indexes or UUIDs like 0,1,3"),
+            "The cards a count in `DLAB_GPUS` spreads the class over: `auto`, every card the NVIDIA runtime "
+            "shows; or a list (`0,1,2`: card 3 kept for yourself).", "hub"),
     Setting("DLAB_MEM_LIMIT", "4G", SIZE,
             "Memory per student: beyond it the kernel is killed, the server lives on.", "hub"),
     Setting("DLAB_CPU_LIMIT", "2", Kind("a number of CPU cores above 0, like 2 or 0.5", _cpus),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# homes.sh backup DIR | restore DIR [USER...] | delete USER...: the students' homes (volumes
-# PREFIX-home-<user>) to and from DIR/<volume>.tar.gz, or deleted for good. `make backup`,
+# homes.sh backup DIR [USER...] | restore DIR [USER...] | delete USER...: the students' homes (volumes
+# PREFIX-home-<user>) and the class's course and hand-in folders (PREFIX-course, PREFIX-handin) to
+# and from DIR/<volume>.tar.gz, or homes deleted for good. `make backup`,
 # `make restore` and `make delete-home` call it. Owners and modes are kept (tar runs as root in a
 # throwaway dlab/cpu container). Restore into, or delete, a stopped server's home only.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 load_settings  # the class's own prefix and homes, as make up has them
 prefix=$DLAB_PREFIX
 image=$DLAB_IMAGE
-usage() { echo "usage: $0 backup DIR | restore DIR [USER...] | delete USER..." >&2; exit 2; }
+usage() { echo "usage: $0 backup DIR [USER...] | restore DIR [USER...] | delete USER..." >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action=$1 dir=$2; shift 2
 tar_in_volume() { # tar_in_volume VOLUME MODE TAR-ARGS...
@@ -43,9 +44,14 @@ refuse_in_use() {
 case $action in
   backup)
     mkdir -p "$dir"
-    volumes=$(docker volume ls -q --filter "name=^${prefix}-home-")
+    if [ $# -gt 0 ]; then  # these students' homes only
+      volumes=$(for user in "$@"; do echo "${prefix}-home-$user"; done)
+    else  # every home, and the class's course and hand-in folders
+      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin)$" || true)
+    fi
     [ -n "$volumes" ] || { say "no homes to back up (no volume named ${prefix}-home-*)"; exit 0; }
     for volume in $volumes; do
+      docker volume inspect "$volume" >/dev/null 2>&1 || { say "no home $volume: nothing to back up"; continue; }
       tar_in_volume "$volume" ro -czf "/backup/$volume.tar.gz.part" -C /home/jovyan .
       mv "$dir/$volume.tar.gz.part" "$dir/$volume.tar.gz"   # complete archives only
       say "backed up $volume to $dir/$volume.tar.gz"
@@ -55,8 +61,8 @@ case $action in
     [ -d "$dir" ] || { say "no backup folder $dir"; exit 1; }
     if [ $# -gt 0 ]; then
       archives=$(for user in "$@"; do echo "$dir/${prefix}-home-$user.tar.gz"; done)
-    else
-      archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz 2>/dev/null || true)
+    else  # every home, and the course and hand-in folders
+      archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz "$dir/${prefix}-course.tar.gz" "$dir/${prefix}-handin.tar.gz" 2>/dev/null || true)
     fi
     [ -n "$archives" ] || { say "no ${prefix}-home-*.tar.gz in $dir"; exit 1; }
     for archive in $archives; do

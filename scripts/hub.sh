@@ -5,7 +5,13 @@
 #   down  stop the hub, which stops every student's server; every volume is kept;
 #   prestart [NAME...]  start every approved account's server (or these) now, one after another
 #            (hub/dlab_prestart.py);
-#   reset-admin  a new first password for the admin (a lost one), printed like on first start.
+#   reset-admin  a new first password for the admin (a lost one), printed like on first start;
+#   accounts ROSTER  a class's accounts from a CSV roster (hub/dlab_accounts.py), approved, each with
+#                    a first password on a sheet written beside the roster (ROSTER-passwords.html);
+#   remove-accounts ROSTER [keep|archive|delete]  remove them at the end of a course; their homes
+#                    kept (default), archived to backups/ and then deleted, or deleted;
+#   message [TEXT]   a message on every hub page (empty: none); no one's server restarts;
+#   link REPO [BRANCH] [PATH]  the nbgitpuller link that puts REPO into each student's home.
 # Settings: .env beside compose.yaml (see .env.example), or the file DLAB_ENV_FILE names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +84,18 @@ docker version >/dev/null 2>&1 || {
   say "(as a user other than root: be in the docker group, then log in again)"
   exit 1
 }
+# The class's address, as students type it (printed by up, on the password sheets, in links).
+host=$(hostname -f 2>/dev/null || hostname)
+scheme=http; [ -n "$DLAB_SSL_CERT" ] && scheme=https
+class_url=${DLAB_SUBDOMAIN_HOST:-${scheme}://${host}:${port}}
+hub_running() {
+  [ -n "$(docker ps -q --filter "name=^${hub}$")" ] || { say "the hub is not running: make up first"; exit 1; }
+}
+roster_file() {
+  [ -n "${1:-}" ] || { say "which roster? make ${2} ROSTER=class.csv (one student a line: username[,name[,email]])"; exit 2; }
+  [ -f "$1" ] && [ -r "$1" ] || { say "cannot read the roster $1: check the path"; exit 2; }
+}
+
 # The hub joins the socket's group: its only privilege.
 DOCKER_GID=$(stat -c %g "$socket")
 export DOCKER_GID
@@ -123,8 +141,6 @@ case ${1:-} in
       say "stopped it: fix what the log says (settings: $env_file, see .env.example), then make up again"
       exit 1
     }
-    host=$(hostname -f 2>/dev/null || hostname)
-    scheme=http; [ -n "$DLAB_SSL_CERT" ] && scheme=https
     if [ -n "$DLAB_SUBDOMAIN_HOST" ]; then
       say "the class server is up: ${DLAB_SUBDOMAIN_HOST} (students' servers on its subdomains; proxy on port ${port})"
     else
@@ -149,12 +165,59 @@ case ${1:-} in
   prestart)
     # Before the class: every approved account's server, started in turn by the hub's prestart
     # service (its token is in the hub's secrets) and held from the idle culler (DLAB_PRESTART_HOLD).
-    [ -n "$(docker ps -q --filter "name=^${hub}$")" ] || { say "the hub is not running: make up first"; exit 1; }
+    hub_running
     docker exec "$hub" python -m dlab_prestart now --hold "$DLAB_PRESTART_HOLD" --organizer "$DLAB_ADMIN" "${@:2}"
+    ;;
+  accounts)
+    roster_file "${2:-}" accounts; hub_running
+    sheet="${2%.csv}-passwords.html"
+    # The sheet holds passwords: only whoever ran make accounts reads it. Written whole or not at all.
+    (umask 077; docker exec -i "$hub" python -m dlab_accounts add --url "$class_url" --organizer "$DLAB_ADMIN" \
+       --password-length "$(( DLAB_MIN_PASSWORD_LENGTH > 12 ? DLAB_MIN_PASSWORD_LENGTH : 12 ))" \
+       < "$2" > "$sheet.part") && rc=0 || rc=$?
+    if grep -q 'class="slip"' "$sheet.part"; then
+      mv "$sheet.part" "$sheet"
+      say "the first passwords: $sheet (print it, hand each student their slip, then delete it)"
+    else
+      rm -f "$sheet.part"
+    fi
+    exit $rc
+    ;;
+  remove-accounts)
+    roster_file "${2:-}" remove-accounts; hub_running
+    homes=${3:-keep}
+    case $homes in keep|archive|delete) ;; *) say "HOMES=$homes: choose keep, archive or delete"; exit 2 ;; esac
+    removed=$(docker exec -i "$hub" python -m dlab_accounts remove --organizer "$DLAB_ADMIN" < "$2" 2>&1 \
+              | tee /dev/stderr | sed -n 's/^dlab accounts: removed //p') || true
+    # shellcheck disable=SC2086
+    if [ -n "$removed" ] && [ "$homes" != keep ]; then
+      [ "$homes" = archive ] && scripts/homes.sh backup "${BACKUP_DIR:-backups}" $removed
+      scripts/homes.sh delete $removed
+    elif [ -n "$removed" ]; then
+      say "their homes are kept (${prefix}-home-<user>): make backup, make delete-home USERS=... when you choose"
+    fi
+    ;;
+  message)
+    hub_running
+    printf '%s' "${*:2}" | docker exec -i "$hub" sh -c 'cat > /srv/jupyterhub/message.new && mv /srv/jupyterhub/message.new /srv/jupyterhub/message'
+    if [ -n "${*:2}" ]; then say "every hub page now shows: ${*:2}"; else say "no message on the hub's pages"; fi
+    ;;
+  link)
+    [ -n "${2:-}" ] || { say "which repository? make link REPO=https://github.com/you/course [BRANCH=main] [OPEN=lab1.ipynb]"; exit 2; }
+    python3 - "$class_url" "$2" "${3:-}" "${4:-}" <<'PY'
+import sys, urllib.parse
+url, repo, branch, path = sys.argv[1:]
+if urllib.parse.urlsplit(repo).scheme not in ("https", "http") or " " in repo:
+    sys.exit(f"dlab: {repo!r} is not a git repository's https:// URL (like https://github.com/you/course)")
+folder = repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")  # where nbgitpuller puts it
+query = {"repo": repo, **({"branch": branch} if branch else {}),
+         "urlpath": f"lab/tree/{folder}/{path.lstrip('/')}".rstrip("/")}
+print(f"{url.rstrip('/')}/hub/user-redirect/git-pull?{urllib.parse.urlencode(query)}")
+PY
     ;;
   reset-admin)
     # A lost admin password: forget the admin's password, so that the hub makes a new one on restart.
-    [ -n "$(docker ps -q --filter "name=^${hub}$")" ] || { say "the hub is not running: make up first"; exit 1; }
+    hub_running
     docker exec "$hub" python -c 'import sqlite3, sys
 db = sqlite3.connect("/srv/jupyterhub/jupyterhub.sqlite")
 db.execute("DELETE FROM users_info WHERE username = ?", (sys.argv[1],))
@@ -167,7 +230,7 @@ db.commit()' "$DLAB_ADMIN"
     docker ps --filter "label=org.dlab.hub=$prefix" --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}'
     ;;
   *)
-    echo "usage: $0 up|down|status|prestart|reset-admin" >&2
+    echo "usage: $0 up|down|status|prestart|reset-admin|accounts|remove-accounts|message|link" >&2
     exit 2
     ;;
 esac

@@ -44,7 +44,7 @@ def test_defaults_make_a_class_with_limits_and_no_gpu_profile():
     ("auto", Engine(gpu_runtime=False, images=BUILT), "", None),
     ("none", Engine(gpu_runtime=True, images=BUILT), "", None),
     ("device=0,1", Engine(images=BUILT), "device=0,1", None),
-    ("2", Engine(images=BUILT), "2", None),
+    ("2", Engine(images=BUILT), "2", "each GPU server gets 2 of the cards (none found)"),
 ])
 def test_the_gpu_profile_follows_the_engine(gpus, engine, offered, note):
     c, notes = config(engine, DLAB_GPUS=gpus)
@@ -203,3 +203,122 @@ def test_prestart_runs_next_at_the_time_of_day_in_utc(now, at, expected):
     from dlab_prestart import next_run
     utc = lambda text: datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)  # noqa: E731
     assert next_run(at, utc(now)) == utc(expected)
+
+
+# --- GPUs shared fairly: DLAB_GPUS=1 over the cards ------------------------------------------
+
+@pytest.mark.parametrize("cards, holders, count, chosen", [
+    (["0", "1", "2", "3"], [], 1, ["0"]),                                 # the first student: card 0
+    (["0", "1", "2", "3"], [["0"]], 1, ["1"]),                            # the second: card 1
+    (["0", "1", "2", "3"], [["0"], ["1"], ["2"], ["3"]], 1, ["0"]),       # the fifth: round again
+    (["0", "1", "2", "3"], [["0"], ["0"], ["1"], ["2"], ["3"]], 1, ["1"]),  # card 0 has two already
+    (["0", "1", "2", "3"], [["0"], ["1"]], 2, ["2", "3"]),                # two cards a student
+    (["0", "1"], [["1"], ["7"]], 1, ["0"]),                               # a card outside the class's list
+    (["2", "3"], [], 3, ["2", "3"]),                                      # more asked than there are
+    (["GPU-aa", "GPU-bb"], [["GPU-aa"]], 1, ["GPU-bb"]),                  # UUIDs
+])
+def test_gpu_students_spread_over_the_cards(cards, holders, count, chosen):
+    from dlab_hub import pick_gpus
+    assert pick_gpus(cards, holders, count) == chosen
+
+
+def test_a_class_of_eight_on_four_cards_gets_two_per_card():
+    from dlab_hub import pick_gpus
+    holders = []
+    for _ in range(8):
+        holders.append(pick_gpus(["0", "1", "2", "3"], holders, 1))
+    assert sorted(card for (card,) in holders) == ["0", "0", "1", "1", "2", "2", "3", "3"]
+
+
+@pytest.mark.parametrize("ids, engine_ids, cards", [("auto", ("0", "1", "2"), ["0", "1", "2"]),
+                                                    ("0,1", ("0", "1", "2"), ["0", "1"]), ("auto", (), [])])
+def test_the_cards_come_from_the_engine_or_the_setting(ids, engine_ids, cards):
+    c, notes = config(Engine(gpu_runtime=True, images=BUILT, gpu_ids=engine_ids), DLAB_GPUS="1", DLAB_GPU_IDS=ids)
+    assert c.DlabSpawner.gpus == "1" and c.DlabSpawner.gpu_ids == cards
+    assert any(f"each GPU server gets 1 of the cards {','.join(cards) or '(none found)'}" in note for note in notes)
+
+
+def test_a_gpu_student_is_given_the_least_used_card(monkeypatch):
+    """choose_gpus asks Docker for the class's containers (their org.dlab.gpus labels) and counts the
+    starts under way; a stopped container, and the student's own old one, hold no card."""
+    s = spawner("dora", DLAB_GPUS="1", DLAB_GPU_IDS="0,1,2")
+    found = [{"State": "running", "Labels": {"org.dlab.gpus": "0", "org.dlab.user": "ana"}},
+             {"State": "exited", "Labels": {"org.dlab.gpus": "1", "org.dlab.user": "ben"}},
+             {"State": "created", "Labels": {"org.dlab.gpus": "1", "org.dlab.user": "dora"}}]
+
+    async def docker(method, *args, **kwargs):
+        assert method == "containers" and kwargs["filters"]["label"] == ["org.dlab.hub=dlab", "org.dlab.gpus"]
+        return found
+    monkeypatch.setattr(s, "docker", docker)
+    monkeypatch.setattr(DlabSpawner, "_gpu_claims", {"carl": ["1"]})
+    assert asyncio.run(s.choose_gpus()) == "device=2"
+    assert s._chosen_gpus == ["2"] and DlabSpawner._gpu_claims["dora"] == ["2"]
+
+
+# --- The organizer's tools -----------------------------------------------------------------------
+
+def test_the_class_folders_are_two_volumes_of_the_class():
+    c, _ = config(DLAB_PREFIX="class2", DLAB_ADMIN="teacher")
+    assert (c.DlabSpawner.course_volume, c.DlabSpawner.handin_volume) == ("class2-course", "class2-handin")
+    assert c.DlabSpawner.organizer == "teacher" and c.DlabSpawner.instructor_group == "instructors"
+
+
+@pytest.mark.parametrize("name, admin, groups, instructor", [
+    ("admin", False, [], True), ("tina", True, [], True), ("tom", False, ["instructors"], True),
+    ("sam", False, [], False), ("sue", False, ["students", "Instructors"], False)])
+def test_instructors_are_the_organizer_admins_and_the_group(name, admin, groups, instructor):
+    s = spawner(name)
+    s.user.admin, s.user.groups = admin, [SimpleNamespace(name=g) for g in groups]
+    assert s.is_instructor() is instructor
+
+
+def test_the_message_to_the_class_is_text_not_html(tmp_path, monkeypatch):
+    import dlab_hub
+    c, _ = config()
+    assert c.JupyterHub.template_vars["announcement"] is dlab_hub.class_message
+    monkeypatch.setattr(dlab_hub, "MESSAGE_FILE", tmp_path / "message")
+    assert dlab_hub.class_message(None) == ""
+    (tmp_path / "message").write_text('Lab 4 at 14:00 <script>alert("x")</script>\n')
+    assert dlab_hub.class_message(None) == "Lab 4 at 14:00 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+
+
+ROSTER = """username,name,email
+ana,Ana Lima,ana@uni.example
+# a comment, and a blank line
+
+Ben.Okafor,"Okafor, Ben",
+carl
+ana,Ana again,
+bad name,Bad,
+dora,Dora,not-an-email
+admin,The organizer,
+eve,Eve,eve@uni.example,extra
+zoë-ωmega,Zoë,
+x23456789012345678901234567890123,Too long,
+"""
+
+
+def test_a_roster_is_read_line_by_line_and_each_bad_line_named():
+    from dlab_accounts import read_roster
+    entries, problems = read_roster(ROSTER, organizer="admin")
+    assert [(e["line"], e["username"], e["name"], e["email"]) for e in entries] == [
+        (2, "ana", "Ana Lima", "ana@uni.example"), (5, "ben.okafor", "Okafor, Ben", ""), (6, "carl", "", ""),
+        (12, "zoë-ωmega", "Zoë", "")]
+    assert [line for line, _ in problems] == [7, 8, 9, 10, 11, 13]
+    said = dict(problems)
+    assert "on line 2 already" in said[7] and "'bad name' is not a username" in said[8]
+    assert "'not-an-email' is not an email address" in said[9] and "the organizer's account" in said[10]
+    assert "4 columns" in said[11] and "is not a username" in said[13]
+
+
+def test_first_passwords_are_long_random_and_readable():
+    from dlab_accounts import ALPHABET, new_password
+    passwords = {new_password(12) for _ in range(200)}
+    assert len(passwords) == 200 and all(len(p) == 12 and set(p) <= set(ALPHABET) for p in passwords)
+    assert not set("0O1lI") & set(ALPHABET)
+
+
+def test_the_password_sheet_escapes_what_the_roster_says():
+    from dlab_accounts import sheet
+    page = sheet("http://class:8000", [{"username": "ana", "name": "<b>Ana</b>", "password": "pw"}])
+    assert "&lt;b&gt;Ana&lt;/b&gt;" in page and "<b>Ana</b>" not in page and page.count('class="slip"') == 1

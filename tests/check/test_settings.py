@@ -19,7 +19,7 @@ from dlab_settings import BY_NAME, SETTINGS, Invalid, load, read_env_file  # noq
 WRONG = {
     "DLAB_HUB_PORT": "80000", "DLAB_HUB_BIND": "localhost", "DLAB_ADMIN": "the organizer",
     "DLAB_CLASS_CODE": "a code pasted twice " * 11,
-    "DLAB_IMAGE": "dlab/cpu latest", "DLAB_GPU_IMAGE": "Dlab/GPU", "DLAB_GPUS": "yes",
+    "DLAB_IMAGE": "dlab/cpu latest", "DLAB_GPU_IMAGE": "Dlab/GPU", "DLAB_GPUS": "yes", "DLAB_GPU_IDS": "0 1",
     "DLAB_MEM_LIMIT": "4 GB", "DLAB_CPU_LIMIT": "two", "DLAB_PIDS_LIMIT": "10", "DLAB_SHM_SIZE": "-1g",
     "DLAB_TMP_SIZE": "1gb", "DLAB_HOME_SIZE": "10", "DLAB_HOMES_DIR": "homes", "DLAB_EGRESS": "maybe",
     "DLAB_SUBDOMAIN_HOST": "class.example.org/lab", "DLAB_ORGANIZER_OPENS_SERVERS": "yes",
@@ -132,7 +132,7 @@ def test_compose_keeps_no_second_list_of_settings_or_defaults():
 
 # DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs.
 NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
-                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL"}
+                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS"}
 
 
 def test_every_setting_the_class_server_reads_is_declared():

@@ -1,0 +1,186 @@
+"""A class's accounts from a roster: `make accounts ROSTER=class.csv` makes them, `make
+remove-accounts ROSTER=class.csv` removes them at the end of a course.
+
+    python -m dlab_accounts add --url URL < roster.csv     report on stderr, password sheet (HTML) on stdout
+    python -m dlab_accounts remove < roster.csv            report on stderr
+
+A roster is a CSV file, one student a line: `username[,name[,email]]`, with an optional header line
+(`username,name,email`), blank lines and `#` comments. Every line is checked first; a bad one is
+reported with its line number and skipped, the others are made. An account that exists already is
+left as it is (run the same roster again after fixing a line). Each new account is approved (no
+class code needed) and gets a random first password, printed on the sheet; the student is asked to
+choose their own at the first login.
+
+Runs in the hub's container (scripts/hub.sh: docker exec): the accounts go into NativeAuthenticator's
+table in the hub's database, as a sign-up would put them (bcrypt), and into JupyterHub through its
+REST API with the hub's tool token (hub/dlab_prestart.py), so the admin page lists them at once.
+"""
+import argparse
+import base64
+import csv
+import html
+import io
+import os
+import re
+import secrets
+import sqlite3
+import sys
+from urllib.parse import quote
+
+import bcrypt
+
+from dlab_prestart import TOKEN_FILE, Hub
+from dlab_settings import FIRST_PASSWORD_DIR, STATE_DIR, USERNAME_PATTERN
+EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+NAME = re.compile(r"[^\x00-\x1f\x7f]{0,100}")
+# No 0/O, 1/l/I: a password copied from paper by a student.
+ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def say(message):
+    print(f"dlab accounts: {message}", file=sys.stderr, flush=True)
+
+
+def read_roster(text, organizer="admin"):
+    """The roster's accounts, and its problems: (entries, problems), each entry a dict with line,
+    username (lowercased, as JupyterHub keeps it), name and email; each problem (line, message)."""
+    entries, problems, seen = [], [], {}
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if not entries and not problems and cells[0].lower() in ("username", "user", "login"):
+            continue  # the header
+        if len(cells) > 3:
+            problems.append((number, f"{len(cells)} columns: a line is username[,name[,email]] (a comma in a name needs quotes)"))
+            continue
+        username, name, email = (cells + ["", ""])[:3]
+        username = username.lower()
+        if not re.match(USERNAME_PATTERN, username):
+            problems.append((number, f"{username!r} is not a username: 1 to 32 letters, digits, dots, dashes or "
+                                     "underscores, starting with a letter or a digit"))
+        elif username == organizer:
+            problems.append((number, f"{username!r} is the organizer's account"))
+        elif username in seen:
+            problems.append((number, f"{username!r} is on line {seen[username]} already"))
+        elif not NAME.fullmatch(name):
+            problems.append((number, "the name is longer than 100 characters or holds control characters"))
+        elif email and not EMAIL.fullmatch(email):
+            problems.append((number, f"{email!r} is not an email address"))
+        else:
+            seen[username] = number
+            entries.append({"line": number, "username": username, "name": name, "email": email})
+    return entries, problems
+
+
+def new_password(length):
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def sheet(url, accounts):
+    """A printable page: one slip per account, to cut and hand out."""
+    slips = "\n".join(
+        f'<div class="slip"><h2>{html.escape(a["name"] or a["username"])}</h2>'
+        f'<p>Class server: <b>{html.escape(url)}</b></p>'
+        f'<p>Username: <code>{html.escape(a["username"])}</code></p>'
+        f'<p>First password: <code>{html.escape(a["password"])}</code></p>'
+        '<p>At your first login you choose a password of your own.</p></div>'
+        for a in accounts)
+    return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>dlab accounts</title><style>"
+            "body{font-family:sans-serif} .slip{border:1px dashed #888;padding:0.5em 1em;margin:0.5em 0;"
+            "page-break-inside:avoid} code{font-size:1.3em}</style></head><body>\n"
+            f"{slips}\n</body></html>\n")
+
+
+def database():
+    db = sqlite3.connect(STATE_DIR / "jupyterhub.sqlite", timeout=30)
+    db.execute("PRAGMA busy_timeout = 30000")
+    return db
+
+
+def existing_accounts(db):
+    return {row[0] for row in db.execute("SELECT username FROM users_info")}
+
+
+def add(hub, text, url, organizer, password_length):
+    entries, problems = read_roster(text, organizer)
+    db = database()
+    try:
+        existing = existing_accounts(db)
+        made = []
+        for entry in entries:
+            if entry["username"] in existing:
+                say(f"line {entry['line']}: {entry['username']} has an account already: left as it is")
+                continue
+            password = new_password(password_length)
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+            # As NativeAuthenticator's create_user stores a sign-up, approved.
+            db.execute("INSERT INTO users_info (username, password, is_authorized, login_email_sent, email, "
+                       "has_2fa, otp_secret) VALUES (?, ?, 1, 0, ?, 0, ?)",
+                       (entry["username"], hashed, entry["email"] or None,
+                        base64.b32encode(os.urandom(10)).decode()))
+            made.append({**entry, "password": password})
+        db.commit()
+    finally:
+        db.close()
+    FIRST_PASSWORD_DIR.mkdir(mode=0o700, exist_ok=True)
+    for account in made:
+        (FIRST_PASSWORD_DIR / account["username"]).touch()
+    if made:  # JupyterHub learns of them now, so that the admin page lists the class
+        status, answer = hub.call("POST", "/users", {"usernames": [a["username"] for a in made]})
+        if status not in (201, 409):
+            say(f"the hub answered {status} when told of the new accounts ({answer}); they can log in all the same")
+    for line, message in problems:
+        say(f"line {line}: {message}: skipped")
+    say(f"{len(made)} accounts made, approved, each with a first password on the sheet; "
+        f"{len(entries) - len(made)} existed already; {len(problems)} lines skipped")
+    return made, problems
+
+
+def remove(hub, text, organizer):
+    entries, problems = read_roster(text, organizer)
+    db = database()
+    removed = []
+    try:
+        existing = existing_accounts(db)
+        for entry in entries:
+            name = entry["username"]
+            status, answer = hub.call("DELETE", f"/users/{quote(name, safe='')}")  # stops the server first
+            if status not in (204, 404):
+                problems.append((entry["line"], f"the hub answered {status} for {name}: {answer}"))
+                continue
+            if name not in existing and status == 404:
+                say(f"line {entry['line']}: {name} has no account")
+                continue
+            db.execute("DELETE FROM users_info WHERE username = ?", (name,))
+            db.commit()
+            (FIRST_PASSWORD_DIR / name).unlink(missing_ok=True)
+            removed.append(name)
+            say(f"removed {name}")  # scripts/hub.sh reads these lines (the homes to archive or delete)
+    finally:
+        db.close()
+    for line, message in problems:
+        say(f"line {line}: {message}: skipped")
+    say(f"{len(removed)} accounts removed (their servers stopped); {len(problems)} lines skipped")
+    return removed, problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="dlab_accounts", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["add", "remove"])
+    parser.add_argument("--url", default="", help="the class server's address, printed on the sheet")
+    parser.add_argument("--organizer", required=True)
+    parser.add_argument("--password-length", type=int, default=12)
+    args = parser.parse_args(argv)
+    hub = Hub(os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"), TOKEN_FILE.read_text().strip())
+    text = sys.stdin.read()
+    if args.action == "add":
+        made, problems = add(hub, text, args.url, args.organizer, args.password_length)
+        sys.stdout.write(sheet(args.url, made))
+    else:
+        _, problems = remove(hub, text, args.organizer)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
