@@ -52,8 +52,8 @@ prestart: ## start every approved student's server now, before the class arrives
 accounts: ## a class's accounts from a roster (ROSTER=class.csv: username[,name[,email]]), with a sheet of first passwords
 	@scripts/hub.sh accounts "$(ROSTER)"
 
-remove-accounts: ## remove a roster's accounts at the end of a course (HOMES=keep|archive|delete; default keep)
-	@scripts/hub.sh remove-accounts "$(ROSTER)" $(or $(HOMES),keep)
+remove-accounts: ## remove a roster's accounts at the end of a course (HOMES=keep, archive (to BACKUP_DIR, then deleted) or delete)
+	@BACKUP_DIR=$(BACKUP_DIR) scripts/hub.sh remove-accounts "$(ROSTER)" $(or $(HOMES),keep)
 
 message: ## show a message on every hub page (TEXT="Lab 4 starts at 14:00"; TEXT= removes it)
 	@scripts/hub.sh message "$(TEXT)"
@@ -61,8 +61,8 @@ message: ## show a message on every hub page (TEXT="Lab 4 starts at 14:00"; TEXT
 link: ## the link that puts a git repository into every student's home (REPO=https://... BRANCH=main OPEN=lab1.ipynb)
 	@scripts/hub.sh link "$(REPO)" "$(BRANCH)" "$(OPEN)"
 
-backup: ## copy every student's home to $(BACKUP_DIR)/dlab-home-<user>.tar.gz
-	@scripts/homes.sh backup $(BACKUP_DIR)
+backup: ## copy every student's home, the course and hand-in folders to $(BACKUP_DIR)/<volume>.tar.gz (USERS="a b": these homes)
+	@scripts/homes.sh backup $(BACKUP_DIR) $(USERS)
 
 restore: ## put homes back from $(BACKUP_DIR) (USERS="alice bob"; default: every archive there)
 	@scripts/homes.sh restore $(BACKUP_DIR) $(USERS)

@@ -338,11 +338,12 @@ class DlabSpawner(DockerSpawner):
         elif self.handin_volume:
             # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
             # group `users` (the students' gid 100) and setgid, so the student's files keep it.
-            folder = HANDIN_DIR / self.escaped_name
+            # Named after the account, as the instructor knows it (a name has no slash and no "..").
+            folder = HANDIN_DIR / self.user.name
             folder.mkdir(exist_ok=True)
             folder.chmod(0o2770)
             volume = await self.docker("inspect_volume", self.handin_volume)
-            folders[f"{volume['Mountpoint']}/{self.escaped_name}"] = {"bind": f"{home}/handin", "mode": "rw"}
+            folders[f"{volume['Mountpoint']}/{self.user.name}"] = {"bind": f"{home}/handin", "mode": "rw"}
         return folders
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # homes.sh backup DIR [USER...] | restore DIR [USER...] | delete USER...: the students' homes (volumes
-# PREFIX-home-<user>) and the class's course and hand-in folders (PREFIX-course, PREFIX-handin) to
+# PREFIX-home-<user>, the name escaped as the hub does) and the class's course and hand-in folders (PREFIX-course, PREFIX-handin) to
 # and from DIR/<volume>.tar.gz, or homes deleted for good. `make backup`,
 # `make restore` and `make delete-home` call it. Owners and modes are kept (tar runs as root in a
 # throwaway dlab/cpu container). Restore into, or delete, a stopped server's home only.
@@ -45,7 +45,7 @@ case $action in
   backup)
     mkdir -p "$dir"
     if [ $# -gt 0 ]; then  # these students' homes only
-      volumes=$(for user in "$@"; do echo "${prefix}-home-$user"; done)
+      volumes=$(for user in "$@"; do home_volume "$user"; done)
     else  # every home, and the class's course and hand-in folders
       volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin)$" || true)
     fi
@@ -60,7 +60,7 @@ case $action in
   restore)
     [ -d "$dir" ] || { say "no backup folder $dir"; exit 1; }
     if [ $# -gt 0 ]; then
-      archives=$(for user in "$@"; do echo "$dir/${prefix}-home-$user.tar.gz"; done)
+      archives=$(for user in "$@"; do echo "$dir/$(home_volume "$user").tar.gz"; done)
     else  # every home, and the course and hand-in folders
       archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz "$dir/${prefix}-course.tar.gz" "$dir/${prefix}-handin.tar.gz" 2>/dev/null || true)
     fi
@@ -76,7 +76,7 @@ case $action in
   delete)
     # dir is the first user here: delete USER...
     for user in "$dir" "$@"; do
-      volume="${prefix}-home-$user"
+      volume=$(home_volume "$user")
       docker volume inspect "$volume" >/dev/null 2>&1 || { say "no home $volume"; exit 1; }
       refuse_in_use "$volume"
       homes=$(homes_of "$volume")

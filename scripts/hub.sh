@@ -189,12 +189,15 @@ case ${1:-} in
     case $homes in keep|archive|delete) ;; *) say "HOMES=$homes: choose keep, archive or delete"; exit 2 ;; esac
     removed=$(docker exec -i "$hub" python -m dlab_accounts remove --organizer "$DLAB_ADMIN" < "$2" 2>&1 \
               | tee /dev/stderr | sed -n 's/^dlab accounts: removed //p') || true
-    # shellcheck disable=SC2086
-    if [ -n "$removed" ] && [ "$homes" != keep ]; then
-      [ "$homes" = archive ] && scripts/homes.sh backup "${BACKUP_DIR:-backups}" $removed
-      scripts/homes.sh delete $removed
-    elif [ -n "$removed" ]; then
-      say "their homes are kept (${prefix}-home-<user>): make backup, make delete-home USERS=... when you choose"
+    with_home=()  # the removed accounts that have a home (a server of theirs ever started)
+    for name in $removed; do
+      if docker volume inspect "$(home_volume "$name")" >/dev/null 2>&1; then with_home+=("$name"); fi
+    done
+    if [ ${#with_home[@]} -gt 0 ] && [ "$homes" != keep ]; then
+      if [ "$homes" = archive ]; then scripts/homes.sh backup "${BACKUP_DIR:-backups}" "${with_home[@]}"; fi
+      scripts/homes.sh delete "${with_home[@]}"
+    elif [ ${#with_home[@]} -gt 0 ]; then
+      say "their ${#with_home[@]} homes are kept: make backup USERS=..., make delete-home USERS=... when you choose"
     fi
     ;;
   message)
@@ -210,8 +213,10 @@ url, repo, branch, path = sys.argv[1:]
 if urllib.parse.urlsplit(repo).scheme not in ("https", "http") or " " in repo:
     sys.exit(f"dlab: {repo!r} is not a git repository's https:// URL (like https://github.com/you/course)")
 folder = repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")  # where nbgitpuller puts it
-query = {"repo": repo, **({"branch": branch} if branch else {}),
-         "urlpath": f"lab/tree/{folder}/{path.lstrip('/')}".rstrip("/")}
+query = {"repo": repo, **({"branch": branch} if branch else {})}
+if folder in ("course", "handin", "handins", "labs"):  # dlab's own folders in the home
+    folder = query["targetpath"] = f"{folder}-material"
+query["urlpath"] = f"lab/tree/{folder}/{path.lstrip('/')}".rstrip("/")
 print(f"{url.rstrip('/')}/hub/user-redirect/git-pull?{urllib.parse.urlencode(query)}")
 PY
     ;;

@@ -12,6 +12,15 @@ env_file=${DLAB_ENV_FILE:-.env}
 # compose.yaml hands to the hub. The file is read as data, as compose reads it (NAME=value, quotes,
 # # comments; a setting already in the environment wins), never run as shell code; a wrong
 # setting stops the command here, before anything is touched, with every wrong one named.
+# The home volume of a student, as the hub names it: PREFIX-home-<name escaped as DockerSpawner
+# escapes it> (letters and digits kept, every other byte -xx: roster-07 -> roster-2d07).
+home_volume() {
+  python3 -c 'import string, sys
+safe = set(string.ascii_letters + string.digits)
+print(sys.argv[1] + "-home-" + "".join(c if c in safe else "".join(f"-{b:02x}" for b in c.encode()) for c in sys.argv[2]))' \
+    "$DLAB_PREFIX" "$1"
+}
+
 load_settings() {
   local out line
   command -v python3 >/dev/null || { say "python3 is missing: install it (apt-get install python3), then run the command again"; exit 1; }

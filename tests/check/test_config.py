@@ -322,3 +322,14 @@ def test_the_password_sheet_escapes_what_the_roster_says():
     from dlab_accounts import sheet
     page = sheet("http://class:8000", [{"username": "ana", "name": "<b>Ana</b>", "password": "pw"}])
     assert "&lt;b&gt;Ana&lt;/b&gt;" in page and "<b>Ana</b>" not in page and page.count('class="slip"') == 1
+
+
+@pytest.mark.parametrize("name", ["alice", "roster-07", "a.b-c_d", "zoë-ωmega", "x1"])
+def test_the_scripts_name_a_home_as_the_hub_does(name):
+    """scripts/lib.sh's home_volume (make backup, restore, delete-home, remove-accounts) and the
+    hub's volume name for the same account."""
+    import subprocess
+    out = subprocess.run(["bash", "-c", '. scripts/lib.sh && DLAB_PREFIX=dlab home_volume "$1"', "-", name],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    s = spawner(name)
+    assert out == s.format_volume_name("dlab-home-{username}", s)

@@ -67,3 +67,26 @@ def test_restore_refuses_a_home_in_use_and_a_missing_archive(volumes, tmp_path):
         docker("rm", "-f", cid)
     out = homes("restore", str(tmp_path), "nobody", check=False)
     assert out.returncode == 1 and "no backup" in out.stderr
+
+
+def test_the_course_and_hand_in_folders_are_backed_up_with_the_homes(volumes, tmp_path):
+    """make backup takes the class's course folder and hand-in folders (PREFIX-course,
+    PREFIX-handin) with every home; make backup USERS=amy takes amy's home alone; make restore puts
+    the folders back with their owners."""
+    amy, _ = volumes
+    course, handin = f"{PREFIX}-course", f"{PREFIX}-handin"
+    try:
+        in_volume(course, "echo week-1 > notes.md")
+        in_volume(handin, "mkdir -p amy && echo amys-answer > amy/lab1.txt")
+        in_volume(amy, "echo amy > amy.txt")
+        homes("backup", str(tmp_path / "one"), "amy")
+        assert [p.name for p in (tmp_path / "one").iterdir()] == [f"{amy}.tar.gz"]
+        out = homes("backup", str(tmp_path / "all"))
+        names = sorted(p.name for p in (tmp_path / "all").iterdir())
+        assert f"{course}.tar.gz" in names and f"{handin}.tar.gz" in names, out.stderr
+        docker("volume", "rm", course, handin)
+        homes("restore", str(tmp_path / "all"))
+        assert in_volume(course, "cat notes.md").strip() == "week-1"
+        assert in_volume(handin, "cat amy/lab1.txt; stat -c '%u' amy/lab1.txt").split() == ["amys-answer", "1000"]
+    finally:
+        docker("volume", "rm", "-f", course, handin, check=False)

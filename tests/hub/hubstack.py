@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.parse
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -39,6 +40,7 @@ class HubStack:
         self.admin = "organizer"
         self._admin_password = None
         self._admin_token = None
+        self.last_displays = []  # what the last execute() displayed (display_data, execute_result)
 
     def env(self, settings):
         env = dict(os.environ)
@@ -220,7 +222,7 @@ class HubStack:
                 "content": {"code": code, "silent": False, "store_history": False,
                             "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
             }))
-            stdout, error = "", None
+            stdout, error, self.last_displays = "", None, []
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 msg = json.loads(ws.recv())
@@ -229,6 +231,8 @@ class HubStack:
                     return stdout, f"KernelDied: the kernel is {msg['content']['execution_state']}"
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
+                if kind in ("display_data", "update_display_data", "execute_result"):  # what a notebook shows
+                    self.last_displays.append(msg["content"]["data"])
                 if kind == "stream" and msg["content"]["name"] == "stdout":
                     stdout += msg["content"]["text"]
                 elif kind == "error":
@@ -323,3 +327,38 @@ def hub_stack():
     stack.restart()
     yield stack
     remove_test_stack()
+
+
+def ip(*args, check=True):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
+
+
+@contextmanager
+def outside_namespace(name, veth, link, addresses, command):
+    """A network namespace of the test's own, joined to this machine by a veth pair (this machine
+    LINK.1/24, the namespace LINK.2/24); the namespace also holds `addresses` (/32), which this
+    machine routes into it, and runs `command` there (a listener). Yields the Popen; all removed after."""
+    ip("netns", "del", name, check=False)
+    ip("link", "del", veth, check=False)
+    ip("netns", "add", name)
+    inside, process = ["ip", "netns", "exec", name], None
+    try:
+        ip("link", "add", veth, "type", "veth", "peer", "name", veth[:-1] + "1")
+        ip("link", "set", veth[:-1] + "1", "netns", name)
+        ip("addr", "add", f"{link}.1/24", "dev", veth)
+        ip("link", "set", veth, "up")
+        for address in (f"{link}.2/24", *(f"{a}/32" for a in addresses)):
+            subprocess.run([*inside, "ip", "addr", "add", address, "dev", veth[:-1] + "1"], check=True)
+        subprocess.run([*inside, "ip", "link", "set", veth[:-1] + "1", "up"], check=True)
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run([*inside, "ip", "route", "add", "default", "via", f"{link}.1"], check=True)
+        for address in addresses:
+            ip("route", "add", f"{address}/32", "via", f"{link}.2", "dev", veth)
+        process = subprocess.Popen([*inside, *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield process
+    finally:
+        if process:
+            process.kill()
+            process.wait()
+        ip("link", "del", veth, check=False)  # its routes go with it
+        ip("netns", "del", name, check=False)

@@ -8,13 +8,12 @@ network without dlab's firewall reaches each of them: the test would fail if the
 hold."""
 import json
 import socket
-import subprocess
 import threading
 
 import pytest
 
 from conftest import docker
-from hubstack import PREFIX, address_on_class_network, on_class_network
+from hubstack import PREFIX, address_on_class_network, on_class_network, outside_namespace
 
 NAMESPACE = f"{PREFIX}-outside"  # the test's own network namespace, removed by name
 VETH = "dlt-out0"  # its link to this machine (the other end lives in the namespace)
@@ -33,40 +32,13 @@ for host, port in json.loads(sys.argv[1]):
 """
 
 
-def ip(*args, check=True):
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def outside():
     """The namespace with its listeners, joined to this machine by a veth pair; the machine routes
     the link-local and documentation addresses into it."""
-    ip("netns", "del", NAMESPACE, check=False)
-    ip("link", "del", VETH, check=False)
-    ip("netns", "add", NAMESPACE)
-    listener = None
-    try:
-        ip("link", "add", VETH, "type", "veth", "peer", "name", "dlt-out1")
-        ip("link", "set", "dlt-out1", "netns", NAMESPACE)
-        ip("addr", "add", "10.213.7.1/24", "dev", VETH)
-        ip("link", "set", VETH, "up")
-        inside = ["ip", "netns", "exec", NAMESPACE]
-        for address in (f"{PRIVATE}/24", f"{LINK_LOCAL}/32", f"{INTERNET}/32"):
-            subprocess.run([*inside, "ip", "addr", "add", address, "dev", "dlt-out1"], check=True)
-        subprocess.run([*inside, "ip", "link", "set", "dlt-out1", "up"], check=True)
-        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
-        subprocess.run([*inside, "ip", "route", "add", "default", "via", "10.213.7.1"], check=True)
-        for address in (LINK_LOCAL, INTERNET):
-            ip("route", "add", f"{address}/32", "via", PRIVATE, "dev", VETH)
-        listener = subprocess.Popen([*inside, "python3", "-m", "http.server", "--bind", "0.0.0.0", str(PORT)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with outside_namespace(NAMESPACE, VETH, "10.213.7", [LINK_LOCAL, INTERNET],
+                           ["python3", "-m", "http.server", "--bind", "0.0.0.0", str(PORT)]):
         yield [(PRIVATE, PORT), (LINK_LOCAL, PORT), (INTERNET, PORT)]
-    finally:
-        if listener:
-            listener.kill()
-            listener.wait()
-        ip("link", "del", VETH, check=False)  # its routes go with it
-        ip("netns", "del", NAMESPACE, check=False)
 
 
 @pytest.fixture(scope="module")
