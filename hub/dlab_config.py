@@ -25,6 +25,7 @@ class Engine:
     memory: int = 24 * 1024**3                    # bytes of memory on this machine
     cpus: int = 2                                 # cores the hub may use (the machine's)
     gpu_ids: tuple = ()                           # the cards the NVIDIA runtime shows ("0", "1", ...)
+    oidc: dict = field(default_factory=dict)      # the sign-in provider's endpoints (DLAB_OIDC_ISSUER)
 
 
 def max_servers(setting, memory):
@@ -105,6 +106,23 @@ def configure(s, engine):
     # bcrypt (about 0.3 s of CPU a login) runs off the event loop, one check per core at once: a
     # class logging in together waits half as long on 2 cores, and guesses still queue (password_queue).
     c.DlabAuthenticator.password_checks = engine.cpus
+
+    # --- Sign in with the institution (dlab_hub.InstitutionAuthenticator) ----------------------
+    if s["DLAB_OIDC_ISSUER"]:
+        endpoints = engine.oidc  # what the provider's discovery document said (jupyterhub_config.py)
+        c.DlabAuthenticator.institution_issuer = s["DLAB_OIDC_ISSUER"]
+        c.InstitutionAuthenticator.client_id = s["DLAB_OIDC_CLIENT_ID"]
+        c.InstitutionAuthenticator.client_secret = s["DLAB_OIDC_CLIENT_SECRET"]
+        c.InstitutionAuthenticator.authorize_url = endpoints.get("authorization_endpoint", "")
+        c.InstitutionAuthenticator.token_url = endpoints.get("token_endpoint", "")
+        c.InstitutionAuthenticator.userdata_url = endpoints.get("userinfo_endpoint", "")
+        c.InstitutionAuthenticator.scope = ["openid", "profile", "email"]
+        c.InstitutionAuthenticator.username_claim = s["DLAB_OIDC_USERNAME_CLAIM"]
+        c.InstitutionAuthenticator.email_domain = s["DLAB_OIDC_EMAIL_DOMAIN"]
+        c.InstitutionAuthenticator.login_service = s["DLAB_OIDC_NAME"]
+        c.InstitutionAuthenticator.allow_all = True  # whoever the institution signs in (the provider decides)
+        c.JupyterHub.template_vars["institution_login"] = s["DLAB_OIDC_NAME"]  # the login page's button
+        notes.append(f"students may also sign in with {s['DLAB_OIDC_NAME']} ({s['DLAB_OIDC_ISSUER']})")
 
     # --- One container per student -----------------------------------------------------------
     gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image)

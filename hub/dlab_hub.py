@@ -9,24 +9,27 @@
 import asyncio
 import hmac
 import html
+import json
 import os
 import pathlib
 import secrets
 import socket
 import time
+import urllib.request
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import docker
 from dockerspawner import DockerSpawner
+from oauthenticator.generic import GenericOAuthenticator
 from jupyterhub.utils import url_path_join
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHandler, ToggleAuthorizationHandler,
                                          admin_users_scope)
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Integer, List, Unicode, default
+from traitlets import Any, Integer, List, Unicode, default
 
 from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR
 
@@ -37,6 +40,9 @@ MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, 
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
 HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
 MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)
+INSTITUTION_DIR = STATE_DIR / "institution"  # an empty file per account that signs in with the institution
+GITHUB = {"authorization_endpoint": "https://github.com/login/oauth/authorize",  # OAuth 2, no discovery
+          "token_endpoint": "https://github.com/login/oauth/access_token", "userinfo_endpoint": "https://api.github.com/user"}
 
 
 def secret(name, nbytes=32):
@@ -60,6 +66,20 @@ def class_message(user=None):
         return html.escape(MESSAGE_FILE.read_text(encoding="utf-8").strip())
     except OSError:
         return ""
+
+
+def discover_oidc(issuer):
+    """The provider's endpoints, from its OpenID Connect discovery document (GitHub's are known)."""
+    if issuer.rstrip("/") == "https://github.com":
+        return GITHUB
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            found = json.load(response)
+        return {key: found[key] for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")}
+    except (OSError, ValueError, KeyError) as error:
+        raise SystemExit(f"dlab hub: cannot read the sign-in provider's {url} ({error}): check DLAB_OIDC_ISSUER "
+                         "in .env (the issuer URL your identity provider gives), or empty it") from error
 
 
 def proxy_token(wait=60):
@@ -488,6 +508,9 @@ class ClassCodeSignUpHandler(SignUpHandler):
         username = self.authenticator.normalize_username(self.get_body_argument("username", ""))
         if not self.authenticator.validate_username(username):
             return await self.refuse(USERNAME_RULE)
+        if (INSTITUTION_DIR / username).exists():  # a password here would open their server to whoever set it
+            return await self.refuse(f"{username} signs in with {self.authenticator.institution.login_service}: "
+                                     "use that button on the login page.")
         password = self.get_body_argument("signup_password", "")
         if len(password) < self.authenticator.minimum_password_length:
             return await self.refuse(f"Choose a password of at least {self.authenticator.minimum_password_length} characters.")
@@ -546,6 +569,40 @@ class ConfirmedDiscardHandler(ConfirmedAction, DiscardHandler):
         return "Delete the (not yet approved) account"
 
 
+class InstitutionAuthenticator(GenericOAuthenticator):
+    """Sign-in with the institution (OpenID Connect, or GitHub's OAuth), beside the class's own
+    accounts: DlabAuthenticator adds its /hub/oauth_login and /hub/oauth_callback. The name the
+    provider gives is checked like any other username, and never one of the class's own accounts
+    (the organizer's, a roster's, a sign-up's), whose servers it would open."""
+
+    email_domain = Unicode("", config=True, help="With an email as the username: the only domain, dropped.")
+    native = Any(help="The DlabAuthenticator whose accounts are the class's own.")
+
+    def user_info_to_username(self, user_info):
+        name = str(super().user_info_to_username(user_info))
+        if self.email_domain:
+            local, _, domain = name.rpartition("@")
+            if domain.lower() != self.email_domain:
+                raise web.HTTPError(403, f"Only accounts of {self.email_domain} sign in here, and {name} is not one.")
+            name = local
+        name = self.normalize_username(name)
+        if not self.validate_username(name):
+            raise web.HTTPError(403, f"{self.login_service} calls you {name[:40]!r}, which cannot be a username here: "
+                                "ask the organizer for a class account.")
+        if self.native.user_exists(name):
+            raise web.HTTPError(403, f"{name} is an account of this class server: log in with its password, "
+                                f"not with {self.login_service} (or ask the organizer).")
+        INSTITUTION_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (INSTITUTION_DIR / name).touch()  # so that no one can sign up under this name later
+        return name
+
+
+def institution_handler(handler, authenticator):
+    """OAuthenticator's handler, acting for the institution's authenticator (JupyterHub gives every
+    handler the hub's one authenticator, here the class's own accounts)."""
+    return type(f"Institution{handler.__name__}", (handler,), {"authenticator": property(lambda self: authenticator)})
+
+
 class DlabAuthenticator(NativeAuthenticator):
     """Sign-up for a class: either the organizer approves each account (/hub/authorize), or a
     class access code approves it at once. The organizer's account is made on first start with a
@@ -571,8 +628,20 @@ class DlabAuthenticator(NativeAuthenticator):
     ours = {LoginHandler: DlabLoginHandler, SignUpHandler: ClassCodeSignUpHandler,
             ToggleAuthorizationHandler: ConfirmedToggleAuthorizationHandler, DiscardHandler: ConfirmedDiscardHandler}
 
+    institution_issuer = Unicode("", config=True, help="DLAB_OIDC_ISSUER: sign-in with the institution too; \"\": not.")
+
+    @property
+    def institution(self):
+        if getattr(self, "_institution", None) is None:
+            self._institution = InstitutionAuthenticator(parent=self, native=self)
+        return self._institution
+
     def get_handlers(self, app):
-        return [(path, self.ours.get(handler, handler)) for path, handler in super().get_handlers(app)]
+        handlers = [(path, self.ours.get(handler, handler)) for path, handler in super().get_handlers(app)]
+        if self.institution_issuer:
+            handlers += [(path, institution_handler(handler, self.institution))
+                         for path, handler in self.institution.get_handlers(app) if path != r"/logout"]
+        return handlers
 
     async def authenticate(self, handler, data):
         username = self.normalize_username(data.get("username", ""))

@@ -186,6 +186,25 @@ SETTINGS = [
     Setting("DLAB_HOMES_DIR", "/var/lib/dlab/homes",
             pattern(r"/(?!.*(^|/)\.\.(/|$))[\w./-]*", "an absolute path on this machine (no ..)"),
             "Where the homes' images (`<volume>.ext4`) live on this machine.", "both"),
+    Setting("DLAB_OIDC_ISSUER", "", pattern(r"(https?://[^\s/?#]+(/[^\s?#]*)?)?", "an https:// URL of an OpenID Connect "
+                                            "provider (the issuer, without /.well-known/...), or empty"),
+            "Sign in with the institution: the OpenID Connect provider's issuer URL (the hub reads "
+            "`<issuer>/.well-known/openid-configuration`), e.g. `https://login.uni.example/realms/students`, "
+            "`https://accounts.google.com`; `https://github.com` for GitHub's OAuth. Empty: only the class's "
+            "own accounts. See [Sign in with the institution](#sign-in-with-the-institution).", "hub"),
+    Setting("DLAB_OIDC_CLIENT_ID", "", pattern(r"[^\s]{0,200}", "the client id the provider gave (no spaces), or empty"),
+            "The class server's client id at the provider (register the redirect URL "
+            "`https://<your class server>/hub/oauth_callback` there).", "hub"),
+    Setting("DLAB_OIDC_CLIENT_SECRET", "", pattern(r"[^\s]{0,400}", "the client secret the provider gave (no spaces), or empty"),
+            "The client secret that goes with it (kept in `.env`, which only you should read).", "hub"),
+    Setting("DLAB_OIDC_NAME", "your institution", TEXT,
+            "The login page's button: \"Sign in with ...\".", "hub"),
+    Setting("DLAB_OIDC_USERNAME_CLAIM", "preferred_username", pattern(r"[\w.:-]{1,100}", "a claim name like preferred_username"),
+            "The claim that becomes the username (`login` for GitHub, `email` with `DLAB_OIDC_EMAIL_DOMAIN` for "
+            "Google); it must be a valid username, and not one of the class's own accounts.", "hub"),
+    Setting("DLAB_OIDC_EMAIL_DOMAIN", "", pattern(r"([a-z0-9-]+\.)+[a-z]{2,}|", "a domain like uni.example, or empty"),
+            "With an email as the username claim: only addresses of this domain sign in, and the part "
+            "before the @ is the username (`ana@uni.example` is `ana`).", "hub"),
     Setting("DLAB_EGRESS", "on", ON_OFF,
             "`on`: students' containers reach the internet (`pip install`, `git clone`); `off`: the "
             "hub only. Either way never a classmate's container, this machine's other ports, or a "
@@ -291,6 +310,9 @@ def load(environ, env_file=None, applies=("hub", "host", "both")):
             values[setting.name] = value
         except Invalid as error:
             problems.append(str(error))
+    if parsed.get("DLAB_OIDC_ISSUER") and not (parsed.get("DLAB_OIDC_CLIENT_ID") and parsed.get("DLAB_OIDC_CLIENT_SECRET")):
+        problems.append("DLAB_OIDC_ISSUER is set but DLAB_OIDC_CLIENT_ID or DLAB_OIDC_CLIENT_SECRET is empty: set "
+                        "both (the provider gives them when you register the class server)")
     unknown = sorted(name for name in from_file if name.startswith("DLAB_") and name not in BY_NAME)
     warnings = [f"{name} in {env_file} is not a dlab setting (a typo? .env.example lists them all)" for name in unknown]
     return values, parsed, problems, warnings

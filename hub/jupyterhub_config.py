@@ -7,7 +7,7 @@ import os
 import sys
 
 from dlab_config import Engine, configure
-from dlab_hub import docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, proxy_token, secret
+from dlab_hub import discover_oidc, docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, proxy_token, secret
 from dlab_settings import SECRETS_DIR, STATE_DIR, load
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
@@ -25,7 +25,8 @@ images = {settings["DLAB_IMAGE"], settings["DLAB_GPU_IMAGE"]}
 gpu_runtime = docker_gpu_runtime(client)
 engine = Engine(gpu_runtime=gpu_runtime, memory=memory_total(), cpus=len(os.sched_getaffinity(0)),
                 images=frozenset(image for image in images if image_present(client, image)),
-                gpu_ids=docker_gpu_ids(client, "dlab/hub:latest") if gpu_runtime else ())
+                gpu_ids=docker_gpu_ids(client, "dlab/hub:latest") if gpu_runtime else (),
+                oidc=discover_oidc(settings["DLAB_OIDC_ISSUER"]) if settings["DLAB_OIDC_ISSUER"] else {})
 config, notes = configure(settings, engine)
 c.merge(config)
 for note in notes:

@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 
 [ $# -gt 0 ] || { echo "usage: $0 base|cpu|gpu|hub..." >&2; exit 2; }
 for image in "$@"; do
-  # stock: make bench's hand-made image to compare with (bench/stock), never part of make build.
-  [ -f "images/$image/Dockerfile" ] || [ "$image" = stock ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
+  # stock: make bench's hand-made image to compare with (bench/stock); oidc: the tests' identity
+  # provider (tests/oidc). Neither is part of make build.
+  [ -f "images/$image/Dockerfile" ] || [ "$image" = stock ] || [ "$image" = oidc ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
 done
 
 scripts/install-docker.sh
@@ -55,6 +56,7 @@ inputs() {
     base) echo images/base images/common ;;
     cpu|gpu) echo images/base images/common "images/$1" labs ;;
     stock) echo bench/stock images/cpu/requirements.lock ;;
+    oidc) echo tests/oidc ;;
     *) echo "images/$1" hub ;;
   esac
 }
@@ -77,6 +79,6 @@ for image in "$@"; do
   provenance "$image"
   start=$(date +%s)
   docker compose -f images/build.yaml build "$image"
-  tag=dlab/$image:latest; [ "$image" = stock ] && tag=dlab-bench/stock:latest
+  tag=dlab/$image:latest; [ "$image" = stock ] && tag=dlab-bench/stock:latest; [ "$image" = oidc ] && tag=dlab-test/oidc:latest
   say "built $tag in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}')"
 done

@@ -29,19 +29,27 @@ c.ResourceUseDisplay.track_cpu_percent = True
 c.ResourceUseDisplay.mem_warning_threshold = 0.1  # the meter turns red at 90 % of the limit
 
 
-def cgroup_file(name):
-    try:
-        with open(f"/sys/fs/cgroup/{name}") as f:
-            return f.read().split()
-    except OSError:
-        return []  # no cgroup v2 file: the meter shows what is in use, without a limit
+def cgroup_limits():
+    """(bytes of memory, cores) this container may use, None where unlimited: cgroup v2, else v1."""
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().split()
+        except OSError:
+            return []
+    memory = read("/sys/fs/cgroup/memory.max") or read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    cpu = read("/sys/fs/cgroup/cpu.max") or read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") + read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+    # Unlimited: "max" (v2), or v1's largest page-aligned number and a quota of -1.
+    memory = int(memory[0]) if memory and memory[0].isdigit() and int(memory[0]) < 2**62 else None
+    cores = int(cpu[0]) / int(cpu[1]) if len(cpu) == 2 and cpu[0].isdigit() else None
+    return memory, cores
 
 
-memory_max, cpu_max = cgroup_file("memory.max"), cgroup_file("cpu.max")  # "max" when unlimited
-if not os.environ.get("MEM_LIMIT") and memory_max and memory_max[0].isdigit():
-    c.ResourceUseDisplay.mem_limit = int(memory_max[0])
-if not os.environ.get("CPU_LIMIT") and cpu_max and cpu_max[0].isdigit():
-    c.ResourceUseDisplay.cpu_limit = int(cpu_max[0]) / int(cpu_max[1])  # quota / period: cores
+memory_limit, cpu_limit = cgroup_limits()
+if not os.environ.get("MEM_LIMIT") and memory_limit:
+    c.ResourceUseDisplay.mem_limit = memory_limit
+if not os.environ.get("CPU_LIMIT") and cpu_limit:
+    c.ResourceUseDisplay.cpu_limit = cpu_limit
 
 # Behind HTTPS the class server passes JUPYTERHUB_COOKIE_OPTIONS={"secure": true} (its
 # Spawner.cookie_options): the login cookie honours it already; the XSRF cookie must too.

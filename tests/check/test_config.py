@@ -333,3 +333,53 @@ def test_the_scripts_name_a_home_as_the_hub_does(name):
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     s = spawner(name)
     assert out == s.format_volume_name("dlab-home-{username}", s)
+
+
+# --- Sign in with the institution -----------------------------------------------------------------
+
+PROVIDER = {"authorization_endpoint": "https://login.uni.example/auth", "token_endpoint": "https://login.uni.example/token",
+            "userinfo_endpoint": "https://login.uni.example/me"}
+
+
+def test_sign_in_with_the_institution_is_configured_from_the_discovery_document():
+    c, notes = config(Engine(images=BUILT, oidc=PROVIDER), DLAB_OIDC_ISSUER="https://login.uni.example",
+                      DLAB_OIDC_CLIENT_ID="dlab", DLAB_OIDC_CLIENT_SECRET="s3cret", DLAB_OIDC_NAME="Uni Login")
+    i = c.InstitutionAuthenticator
+    assert (i.authorize_url, i.token_url, i.userdata_url) == ("https://login.uni.example/auth",
+                                                              "https://login.uni.example/token", "https://login.uni.example/me")
+    assert (i.client_id, i.client_secret, i.username_claim, i.login_service) == ("dlab", "s3cret", "preferred_username", "Uni Login")
+    assert c.DlabAuthenticator.institution_issuer == "https://login.uni.example"
+    assert c.JupyterHub.template_vars["institution_login"] == "Uni Login"
+    assert "students may also sign in with Uni Login (https://login.uni.example)" in notes
+    c, _ = config()
+    assert "institution_login" not in c.JupyterHub.template_vars and "InstitutionAuthenticator" not in c
+
+
+def institution(accounts=("admin", "ana"), **traits):
+    from dlab_hub import InstitutionAuthenticator
+    c, _ = config(Engine(images=BUILT, oidc=PROVIDER), DLAB_OIDC_ISSUER="https://login.uni.example",
+                  DLAB_OIDC_CLIENT_ID="dlab", DLAB_OIDC_CLIENT_SECRET="s3cret", **traits)
+    return InstitutionAuthenticator(config=c, native=SimpleNamespace(user_exists=lambda name: name in accounts))
+
+
+@pytest.mark.parametrize("claim, domain, given, name, refused", [
+    ("preferred_username", "", "Ola.Nordmann", "ola.nordmann", None),
+    ("preferred_username", "", "ana", None, "ana is an account of this class server"),   # a class account
+    ("preferred_username", "", "admin", None, "admin is an account of this class server"),  # the organizer's
+    ("preferred_username", "", "ola nordmann", None, "which cannot be a username here"),
+    ("preferred_username", "", "../hub", None, "which cannot be a username here"),
+    ("email", "uni.example", "Kari@UNI.example", "kari", None),
+    ("email", "uni.example", "kari@gmail.com", None, "Only accounts of uni.example sign in here"),
+])
+def test_the_institutions_names_are_checked_like_any_username(claim, domain, given, name, refused, tmp_path, monkeypatch):
+    import dlab_hub
+    monkeypatch.setattr(dlab_hub, "INSTITUTION_DIR", tmp_path / "institution")
+    authenticator = institution(DLAB_OIDC_USERNAME_CLAIM=claim, DLAB_OIDC_EMAIL_DOMAIN=domain)
+    if refused:
+        with pytest.raises(web.HTTPError) as error:
+            authenticator.user_info_to_username({claim: given})
+        assert error.value.status_code == 403 and refused in error.value.log_message
+        assert not (tmp_path / "institution").exists() or not list((tmp_path / "institution").iterdir())
+    else:
+        assert authenticator.user_info_to_username({claim: given}) == name
+        assert (tmp_path / "institution" / name).exists()  # no sign-up may take this name later

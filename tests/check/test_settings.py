@@ -27,6 +27,8 @@ WRONG = {
     "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",
     "DLAB_NETWORK": "-net", "DLAB_SPAWN_LIMIT": "0", "DLAB_STARTS_AT_ONCE": "0", "DLAB_PRESTART_AT": "8:45", "DLAB_PRESTART_HOLD": "0", "DLAB_MAX_SERVERS": "lots", "DLAB_SIGNUPS_PER_HOUR": "-5",
     "DLAB_MIN_FREE_GB": "2GB", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
+    "DLAB_OIDC_ISSUER": "login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab class", "DLAB_OIDC_CLIENT_SECRET": "s3cret pasted",
+    "DLAB_OIDC_NAME": "Uni\tLogin", "DLAB_OIDC_USERNAME_CLAIM": "preferred username", "DLAB_OIDC_EMAIL_DOMAIN": "@uni.example",
 }
 
 
@@ -141,3 +143,12 @@ def test_every_setting_the_class_server_reads_is_declared():
                  "scripts/hub.sh", "scripts/homes.sh", "scripts/fetch-data.sh", "Makefile"]:
         used |= set(re.findall(r"\bDLAB_[A-Z_]+\b", (ROOT / path).read_text()))
     assert used - NOT_SETTINGS <= set(BY_NAME), f"not declared in hub/dlab_settings.py: {used - NOT_SETTINGS - set(BY_NAME)}"
+
+
+def test_an_issuer_without_its_client_is_refused():
+    _, _, problems, _ = load({"DLAB_OIDC_ISSUER": "https://login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab"})
+    assert problems == ["DLAB_OIDC_ISSUER is set but DLAB_OIDC_CLIENT_ID or DLAB_OIDC_CLIENT_SECRET is empty: set "
+                        "both (the provider gives them when you register the class server)"]
+    _, parsed, problems, _ = load({"DLAB_OIDC_ISSUER": "https://login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab",
+                                   "DLAB_OIDC_CLIENT_SECRET": "s3cret"})
+    assert problems == [] and parsed["DLAB_OIDC_NAME"] == "your institution"

@@ -1,6 +1,7 @@
 """dlab/gpu beyond the library checks: the GPU check, passthrough, one GPU shared by two students.
 Tests that need a GPU skip, saying why, where Docker has none; they run for real where it has."""
 import json
+import re
 import subprocess
 import threading
 
@@ -92,3 +93,17 @@ def test_two_students_share_one_gpu(gpu_host, gpu_container):
     for t in threads:
         t.join()
     assert len(results) == 2 and all("RESULT" in logs for logs in results.values())
+
+
+def test_the_gpu_meter_is_in_jupyterlab(gpu_container):
+    """jupyterlab-nvdashboard: GPU memory and utilisation panels in JupyterLab, beside the memory
+    meter of every image. Its extension is installed and enabled (here without a GPU)."""
+    out = gpu_container.run_and_wait(command=["jupyter", "labextension", "list"], no_problems=False)
+    assert re.search(r"jupyterlab-nvdashboard v[\d.]+ .*enabled.*OK", out), out
+
+
+def test_the_gpu_meter_reads_the_card(gpu_host, gpu_container):
+    cid = gpu_container.run_detached("--gpus", "all", command=["sleep", "120"])
+    out = docker("exec", cid, "python", "-c", "import pynvml; pynvml.nvmlInit(); h = pynvml.nvmlDeviceGetHandleByIndex(0); "
+                 "print(pynvml.nvmlDeviceGetMemoryInfo(h).total)").stdout
+    assert int(out) > 0

@@ -209,3 +209,20 @@ def test_the_venv_is_writable_by_the_user(base_container):
     """`pip install` in a running container works (docker-stacks users expect it); nothing is fetched."""
     logs = base_container.run_and_wait(command=["bash", "-c", "test -w /opt/venv/lib/python3.11/site-packages && echo OK"])
     assert "OK" in logs
+
+
+def test_the_resource_meter_knows_docker_runs_limits(base_container):
+    """make lab / docker run --memory --cpus: jupyter-resource-usage reads the cgroup's limits (the
+    class server passes them as MEM_LIMIT and CPU_LIMIT, tests/hub checks that); without limits it
+    shows the memory in use alone. nbgitpuller's /git-pull answers too (course material by link)."""
+    limited = base_container.run_detached("-p", "127.0.0.1::8888", "--memory", "700m", "--cpus", "1.5")
+    free = base_container.run_detached("-p", "127.0.0.1::8888")
+    for cid, memory, cpu in ((limited, 700 * 2**20, 1.5), (free, None, None)):
+        token = token_from_logs(base_container, cid)
+        url, auth = base_container.published_url(cid), {"Authorization": f"token {token}"}
+        metrics = wait_for(lambda: requests.get(f"{url}/api/metrics/v1", headers=auth, timeout=10), 60,
+                           message="the metrics API").json()
+        limits = metrics.get("limits", {})  # 0 or absent: no limit
+        assert metrics["rss"] > 0 and (limits.get("memory", {}).get("rss") or None) == memory, metrics
+        assert (limits.get("cpu", {}).get("cpu") or None) == cpu, metrics
+    assert requests.get(f"{url}/git-pull", headers=auth, timeout=10).status_code in (200, 400)
