@@ -348,13 +348,15 @@ class DlabSpawner(DockerSpawner):
 
     async def class_folders(self):
         """The folders the class shares, as DockerSpawner volumes for this user. An instructor
-        writes ~/course and reads every hand-in at ~/handins; a student reads ~/course and writes
-        ~/handin, their own folder of the hand-in volume and the only one their container holds."""
-        home, folders = self.notebook_dir, {}
+        writes /srv/course and reads every hand-in at /srv/handins; a student reads /srv/course and
+        writes /srv/handin, their own folder of the hand-in volume and the only one their container
+        holds. Mounted outside the home (a full home must still start: Docker would have to make the
+        mount points in it); the image's start-up hook links them into the home (~/course...)."""
+        folders = {}
         if self.course_volume:
-            folders[self.course_volume] = {"bind": f"{home}/course", "mode": "rw" if self.is_instructor() else "ro"}
+            folders[self.course_volume] = {"bind": "/srv/course", "mode": "rw" if self.is_instructor() else "ro"}
         if self.handin_volume and self.is_instructor():
-            folders[self.handin_volume] = {"bind": f"{home}/handins", "mode": "ro"}
+            folders[self.handin_volume] = {"bind": "/srv/handins", "mode": "ro"}
         elif self.handin_volume:
             # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
             # group `users` (the students' gid 100) and setgid, so the student's files keep it.
@@ -363,7 +365,7 @@ class DlabSpawner(DockerSpawner):
             folder.mkdir(exist_ok=True)
             folder.chmod(0o2770)
             volume = await self.docker("inspect_volume", self.handin_volume)
-            folders[f"{volume['Mountpoint']}/{self.user.name}"] = {"bind": f"{home}/handin", "mode": "rw"}
+            folders[f"{volume['Mountpoint']}/{self.user.name}"] = {"bind": "/srv/handin", "mode": "rw"}
         return folders
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")

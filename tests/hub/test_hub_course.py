@@ -125,6 +125,9 @@ def test_instructors_write_the_course_students_hand_in_and_see_only_their_own(hu
         if not hub.server(name):
             hub.start_server(name)
 
+    # The folders are mounted outside the home and linked into it.
+    assert in_home(hub, ana, "readlink course handin").split() == ["/srv/course", "/srv/handin"]
+    assert in_home(hub, tutor, "readlink course handins").split() == ["/srv/course", "/srv/handins"]
     # The instructor's kernel writes the course folder.
     out, error = hub.run_code(tutor, "open('/home/jovyan/course/week1.md', 'w').write('Read chapter 3')")
     assert error is None, error
@@ -139,10 +142,10 @@ def test_instructors_write_the_course_students_hand_in_and_see_only_their_own(hu
         assert error is None, error
     out, error = hub.run_code(ben, "import os, subprocess\n"
                                    "print(sorted(os.listdir('/home/jovyan/handin')))\n"
-                                   "print(subprocess.run('grep -rl \"answer of hand-ana\" /home /srv /tmp /mnt /opt/dlab 2>/dev/null', shell=True,\n"
+                                   "print(subprocess.run('grep -rl \"answer of hand-ana\" /home /srv/course /srv/handin /srv/data /tmp /mnt 2>/dev/null', shell=True,\n"
                                    "      capture_output=True, text=True).stdout or 'nowhere')")
     assert error is None and out.split() == ["['lab1.txt']", "nowhere"], out
-    mounts = in_home(hub, ben, "grep ' /home/jovyan/handin ' /proc/self/mountinfo")
+    mounts = in_home(hub, ben, "grep ' /srv/handin ' /proc/self/mountinfo")
     assert len(mounts.splitlines()) == 1 and "handin" in mounts
 
     # The instructor reads both hand-ins (and cannot change them).

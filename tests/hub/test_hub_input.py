@@ -171,7 +171,7 @@ def test_a_full_home_still_starts_and_other_students_are_unaffected(class_hub):
     hub = class_hub
     hub.api("POST", "/users/ursula")
     hub.start_server("ursula")
-    mounts = {m["Destination"]: m["Name"] for m in hub.container("ursula")["Mounts"]}
+    mounts = {m["Destination"]: m.get("Name") for m in hub.container("ursula")["Mounts"]}
     assert mounts["/home/jovyan"] == f"{PREFIX}-home-ursula"
     out, _ = hub.run_code("ursula", FILL)
     assert out.strip() == "28"  # ENOSPC

@@ -88,6 +88,14 @@ def test_dlab_info_tells_the_versions(container):
     if container.image == "dlab/cpu":
         for name in ["tensorflow-cpu 2.21.0", "keras 3.15.1", "torch 2.13.0+cpu", "jax 0.10.2"]:
             assert name in logs
+    assert "GPU:" not in logs
+
+
+def test_dlab_info_names_the_gpu_card_the_class_server_gave(base_container):
+    """The class server spreads GPU students over the cards (DLAB_GPUS=1) and tells each container its
+    card (DLAB_GPU_CARDS): the student reads it in dlab-info."""
+    logs = base_container.run_and_wait("-e", "DLAB_GPU_CARDS=2", command=["dlab-info"])
+    assert "GPU:       card 2 of the server's (nvidia-smi shows it as GPU 0)" in logs
 
 
 def test_oci_labels(container):
