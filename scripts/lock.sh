@@ -31,7 +31,7 @@ compile() { # compile IN LOCK [extra uv args]
     --custom-compile-command "make lock" "$@" "$in" -o "$lock"
 }
 
-targets=${*:-base cpu gpu hub tests}
+targets=${*:-base cpu gpu hub tests oidc}
 for image in $targets; do
   case $image in
     base) compile images/base/bootstrap.in images/base/bootstrap.lock
@@ -43,6 +43,9 @@ for image in $targets; do
           # configurable-http-proxy and its npm dependencies, with their integrity hashes.
           command -v npm >/dev/null || { echo "make lock needs npm for images/hub/package-lock.json (apt-get install npm)" >&2; exit 1; }
           (cd images/hub && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
+             --no-audit --no-fund --loglevel=error) ;;
+    oidc) # the tests' identity provider (tests/oidc), pinned like the proxy
+          (cd tests/oidc && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
              --no-audit --no-fund --loglevel=error) ;;
     tests) "$UV" pip compile --quiet ${UPGRADE---upgrade} --generate-hashes --python-version 3.11 \
             --custom-compile-command "make lock" -c images/hub/requirements.lock -c images/cpu/requirements.lock \

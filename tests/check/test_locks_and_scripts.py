@@ -23,6 +23,15 @@ def test_every_pin_has_a_hash(lock):
     assert pinned == hashed, f"pins without a hash: {pinned - hashed}"
 
 
+@pytest.mark.parametrize("lock", ["images/hub/package-lock.json", "tests/oidc/package-lock.json"])
+def test_every_npm_package_has_an_integrity_hash(lock):
+    """npm ci checks each package against its lock's sha512: the proxy and the tests' identity provider."""
+    import json
+    packages = {name: p for name, p in json.loads((ROOT / lock).read_text())["packages"].items() if name}
+    assert packages and all(p.get("integrity", "").startswith("sha512-") and p.get("resolved") for p in packages.values()), \
+        [name for name, p in packages.items() if not p.get("integrity", "").startswith("sha512-")]
+
+
 @pytest.mark.parametrize("image", ["cpu", "gpu"])
 def test_framework_locks_keep_every_base_version(image):
     """dlab/cpu and dlab/gpu install on top of dlab/base without changing any of its packages."""
