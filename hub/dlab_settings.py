@@ -4,7 +4,7 @@ Each setting is one `Setting` below: its name, default, what it allows, what it 
 applies. Everything else is made from this list, the way zero-to-jupyterhub makes its configuration,
 validation and reference docs from values.schema.yaml:
 
-- `.env.example` and the README's settings table (`python3 hub/dlab_settings.py write`; a test in
+- `.env.example` and the settings table of docs/class-server.md (`python3 hub/dlab_settings.py write`; a test in
   `make check` fails when either is stale);
 - the host commands' settings (scripts/lib.sh: `load_settings` runs `... export`, which reads .env
   as data, fills the defaults, and stops with every wrong setting named and what it allows);
@@ -132,7 +132,7 @@ class Setting:
     name: str
     default: str
     kind: Kind
-    help: str        # what it does: one paragraph, Markdown (the README's table and .env.example)
+    help: str        # what it does: one paragraph, Markdown (docs/class-server.md's table, .env.example)
     applies: str     # "hub" (the hub reads it), "host" (make's commands), or "both"
 
     def parse(self, value):
@@ -191,7 +191,7 @@ SETTINGS = [
             "Sign in with the institution: the OpenID Connect provider's issuer URL (the hub reads "
             "`<issuer>/.well-known/openid-configuration`), e.g. `https://login.uni.example/realms/students`, "
             "`https://accounts.google.com`; `https://github.com` for GitHub's OAuth. Empty: only the class's "
-            "own accounts. See [Sign in with the institution](#sign-in-with-the-institution).", "hub"),
+            "own accounts. See [Sign in with the institution](organizer.md#sign-in-with-the-institution).", "hub"),
     Setting("DLAB_OIDC_CLIENT_ID", "", pattern(r"[^\s]{0,200}", "the client id the provider gave (no spaces), or empty"),
             "The class server's client id at the provider (register the redirect URL "
             "`https://<your class server>/hub/oauth_callback` there).", "hub"),
@@ -329,16 +329,21 @@ ENV_EXAMPLE_HEADER = """\
 """
 
 
+TABLE_FILE = "docs/class-server.md"  # the settings' reference, beside the sections their help links to
+
+
 def env_example():
     blocks = [ENV_EXAMPLE_HEADER]
     for setting in SETTINGS:
-        text = re.sub(r"\[([^]]+)\]\(#[^)]+\)", r"the README's \1", setting.help).replace("`", "")
+        # [Title](#anchor) -> "Title in docs/class-server.md"; [Title](page.md#anchor) -> "Title in docs/page.md".
+        text = re.sub(r"\[([^]]+)\]\(#[^)]+\)", rf"\1 in {TABLE_FILE}", setting.help)
+        text = re.sub(r"\[([^]]+)\]\(([\w.-]+\.md)#[^)]+\)", r"\1 in docs/\2", text).replace("`", "")
         lines = textwrap.wrap(f"{text} Allowed: {setting.kind.allowed}.", 98)
         blocks.append("\n".join(f"# {line}" for line in lines) + f"\n{setting.name}={setting.default}\n")
     return "\n".join(blocks)
 
 
-README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
+README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"  # in TABLE_FILE
 WHERE = {"hub": "hub", "host": "make", "both": "hub, make"}
 
 
@@ -381,8 +386,8 @@ def main(argv):
         return 0
     if command == "write":
         (root / ".env.example").write_text(env_example())
-        readme = root / "README.md"
-        readme.write_text(readme_with_table(readme.read_text()))
+        reference = root / TABLE_FILE
+        reference.write_text(readme_with_table(reference.read_text()))
         return 0
     print(f"usage: {argv[0]} export|write", file=sys.stderr)
     return 2

@@ -43,8 +43,9 @@ def export(tmp_path, env_text, **environ):
 def test_env_example_and_the_readme_table_are_made_from_the_declaration():
     assert (ROOT / ".env.example").read_text() == dlab_settings.env_example(), \
         ".env.example is stale: run python3 hub/dlab_settings.py write"
-    readme = (ROOT / "README.md").read_text()
-    assert dlab_settings.readme_with_table(readme) == readme, "the README's settings table is stale: run python3 hub/dlab_settings.py write"
+    reference = (ROOT / dlab_settings.TABLE_FILE).read_text()
+    assert dlab_settings.readme_with_table(reference) == reference, \
+        f"the settings table of {dlab_settings.TABLE_FILE} is stale: run python3 hub/dlab_settings.py write"
 
 
 def test_env_example_as_it_is_gives_the_defaults():
