@@ -337,8 +337,8 @@ class DlabSpawner(DockerSpawner):
                               driver_opts={"type": "ext4", "device": device, "o": "nosuid,nodev"})
 
     # --- The course folder and the hand-in folders -------------------------------------------
-    course_volume = Unicode("", config=True, help="The course folder's volume: ~/course, read-only to students.")
-    handin_volume = Unicode("", config=True, help="The hand-in folders' volume: each student's ~/handin is one folder of it.")
+    course_volume = Unicode("", config=True, help="The course folder's volume: /srv/course (~/course), read-only to students.")
+    handin_volume = Unicode("", config=True, help="The hand-in folders' volume: each student's /srv/handin (~/handin) is one folder of it.")
     organizer = Unicode("admin", config=True, help="The organizer's account: an instructor.")
     instructor_group = Unicode("instructors", config=True, help="Members of this JupyterHub group are instructors.")
 

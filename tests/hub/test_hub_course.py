@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, docker, nvidia_runtime
-from hubstack import PREFIX, log_in, outside_namespace, wait_until
+from hubstack import PREFIX, log_in, outside_namespace, wait_until, xsrf
 
 PASSWORD = "a-long-course-password"
 GIT_ADDRESS = "203.0.113.8"  # a documentation address, standing in for the organizer's git host
@@ -315,14 +315,14 @@ def test_a_roster_becomes_accounts_and_its_bad_lines_are_named(hub, tmp_path):
         s = hub.new_session()
         page = s.get(hub.url + "/hub/login", timeout=10)
         r = s.post(hub.url + "/hub/login", data={"username": "roster-07", "password": passwords["roster-07"],
-                                                 "_xsrf": re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)},
+                                                 "_xsrf": xsrf(page.text)},
                    allow_redirects=False, timeout=30)
         assert r.status_code == 302 and r.headers["Location"].endswith("/hub/change-password"), r.headers
         form = s.get(hub.url + "/hub/change-password", timeout=30)
         r = s.post(hub.url + "/hub/change-password", timeout=30, data={
             "old_password": passwords["roster-07"], "new_password": "my-own-password-7",
             "new_password_confirmation": "my-own-password-7",
-            "_xsrf": re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)})
+            "_xsrf": xsrf(form.text)})
         assert "changed successfully" in r.text
         ok, _ = hub.try_login("roster-07", "my-own-password-7")
         assert ok and not hub.try_login("roster-07", passwords["roster-07"])[0]
