@@ -1,6 +1,6 @@
 #!/bin/bash
 # dlab's entrypoint (PID 1 is tini): run the start-up hooks and prepare the user, then run the
-# command (by default start-notebook.sh) as the notebook user. dlab's own start-up features are
+# command (by default start-notebook.py) as the notebook user. dlab's own start-up features are
 # hooks too: the thread pools (start-notebook.d/10-dlab-threads.sh, every image) and, in the images
 # with labs, the labs' home sync (before-notebook.d/50-dlab-labs.sh). It honours the variables of
 # jupyter/docker-stacks, so their recipes work on dlab images:
@@ -53,7 +53,7 @@ run_hooks() {
 }
 
 # Under JupyterHub the spawner may pass the command in JUPYTERHUB_... variables only.
-if [ $# -eq 0 ]; then set -- start-notebook.sh; fi
+if [ $# -eq 0 ]; then set -- start-notebook.py; fi
 
 run_hooks /usr/local/bin/start-notebook.d
 # The class server's firewall (dlab-firewall), set before anything of the student's runs; without

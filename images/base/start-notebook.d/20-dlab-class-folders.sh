@@ -1,7 +1,7 @@
 # dlab's start-up hook (every image): on the class server, the class's folders are mounted outside
 # the home (/srv/course; /srv/handin, the student's own, or /srv/handins, an instructor's view of
 # them all), so that a full home still starts; here they appear in the home as links, ~/course,
-# ~/handin, ~/handins, made as the notebook user. A name the student already uses for something
+# ~/handin, ~/handins, made as the notebook user (NB_UID, NB_GID). A name the student already uses for something
 # else is left alone (the folder is still at /srv/...). Without the class server: nothing.
 # shellcheck shell=bash
 dlab_class_folder_links=''
@@ -11,7 +11,7 @@ for folder in course handin handins; do
   fi
 done
 if [ -n "$dlab_class_folder_links" ]; then
-  if [ "$(id -u)" = 0 ]; then  # start.sh has applied NB_UID and NB_GID already: the links are the user's
+  if [ "$(id -u)" = 0 ]; then  # the links are the user's (start.sh applies NB_UID and NB_GID later)
     setpriv --reuid="${NB_UID:-1000}" --regid="${NB_GID:-100}" --init-groups --inh-caps=-all \
       bash -c "$dlab_class_folder_links"
   else
