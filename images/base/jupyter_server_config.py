@@ -7,6 +7,28 @@ c = get_config()  # noqa: F821  (provided by Jupyter)
 # Listen on all interfaces inside the container; the port comes from JUPYTER_PORT (docker-stacks).
 c.ServerApp.ip = "0.0.0.0"
 c.ServerApp.port = int(os.environ.get("JUPYTER_PORT", "8888"))
+# GEN_CERT=yes (docker-stacks): HTTPS with a self-signed certificate, made anew at every start in
+# the user's Jupyter data folder, readable by the user alone.
+if os.environ.get("GEN_CERT", "").lower() not in ("", "0", "no", "false"):
+    import pathlib
+    import subprocess
+
+    from jupyter_core.paths import jupyter_data_dir
+
+    pem = pathlib.Path(jupyter_data_dir()) / "notebook.pem"
+    pem.parent.mkdir(parents=True, exist_ok=True)
+    pem.unlink(missing_ok=True)
+    old_umask = os.umask(0o077)
+    try:
+        subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-days", "365", "-nodes", "-x509",
+                        "-subj", "/O=dlab/CN=localhost", "-keyout", str(pem), "-out", str(pem)],
+                       check=True, capture_output=True)
+    finally:
+        os.umask(old_umask)
+    c.ServerApp.certfile = str(pem)
+# NB_USER=root NB_UID=0 NB_GID=0 with --user root (docker-stacks): the user asked for a server as root.
+if os.getuid() == 0 and os.environ.get("NB_USER") == "root" and os.environ.get("NB_UID") == "0":
+    c.ServerApp.allow_root = True
 # There is no browser in the container.
 c.ServerApp.open_browser = False
 # One Ctrl-C stops the server (no "Shutdown this Jupyter server (y/[n])?" prompt under `docker run -it`).

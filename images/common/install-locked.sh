@@ -20,3 +20,8 @@ if [ -x /opt/venv/bin/uv ]; then
 else
   PIP_CONFIG_FILE=/dev/null /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check "${args[@]}"
 fi
+# docker-stacks' fix-permissions: group users (100) may write the venv, so `pip install` works for
+# any uid started with --group-add users. Only what is not so yet: in a later image, touching the
+# files of the layers below would copy them into this one. (Root's files, such as JupyterLab's
+# overrides.json, stay root's.)
+find /opt/venv -user "$(id -u)" ! -perm -g+w -exec chmod g+w {} +

@@ -5,7 +5,7 @@ import os
 
 import requests
 
-from conftest import ROOT, docker
+from conftest import ROOT, docker, wait_for
 from hubstack import PREFIX
 
 HUB = f"{PREFIX}-hub"
@@ -116,6 +116,12 @@ def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
     assert host["ShmSize"] == 256 * 2**20
     assert not host.get("DeviceRequests")
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host["SecurityOpt"]
+    # The class server turns the image's periodic healthcheck off (the hub tracks its servers), but the
+    # check itself works for jupyterhub-singleuser under the real hub, behind the firewall, run as
+    # root with the few capabilities the class server leaves (docker-stacks' recipes, issue 16).
+    assert info["Config"]["Healthcheck"]["Test"] == ["NONE"]
+    wait_for(lambda: docker("exec", f"{PREFIX}.dave", "dlab-healthcheck", check=False).returncode == 0, 60,
+             message="the image's healthcheck to pass in dave's container")
     assert list(info["NetworkSettings"]["Networks"]) == [PREFIX]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     assert set(mounts) == {"/home/jovyan", "/srv/data", "/srv/course", "/srv/handin"}, "no Docker socket, nothing else"

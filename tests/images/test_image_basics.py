@@ -236,25 +236,6 @@ def test_the_resource_meter_knows_docker_runs_limits(base_container):
     assert requests.get(f"{url}/git-pull", headers=auth, timeout=10).status_code in (200, 400)
 
 
-@pytest.mark.parametrize("entry_point", ["start-notebook.py", "start-notebook.sh", "start.sh start-notebook.py"])
-def test_docker_stacks_entry_points_pass_server_options_and_say_what_they_run(container, entry_point):
-    """docker-stacks' entry points (start-notebook.py since 2024, the .sh name kept): options after
-    the command and in NOTEBOOK_ARGS reach the server, which answers under its base URL; the start
-    says what it executes, as docker-stacks' does."""
-    cid = container.run_detached("-p", "127.0.0.1::8888", "-e", "NOTEBOOK_ARGS=--ServerApp.token=from-args",
-                                 command=[*entry_point.split(), "--ServerApp.base_url=/course/"])
-    url = container.published_url(cid)
-
-    def answers():
-        try:
-            return requests.get(f"{url}/course/api/status", headers={"Authorization": "token from-args"}, timeout=5).ok
-        except requests.ConnectionError:
-            return False  # not listening yet
-    wait_for(answers, 90, message="the server under /course/")
-    assert "Executing: jupyter lab --ServerApp.token=from-args --ServerApp.base_url=/course/" in container.logs(cid)
-    assert docker("exec", cid, "dlab-healthcheck", check=False).returncode == 0  # healthy under its base URL
-
-
 def test_start_singleuser_py_is_jupyterhubs_entry_point(base_container):
     env = ["-e", "JUPYTERHUB_API_TOKEN=test-token", "-e", "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api",
            "-e", "JUPYTERHUB_CLIENT_ID=jupyterhub-user-test", "-e", "JUPYTERHUB_USER=test",

@@ -96,4 +96,5 @@ def test_the_labs_sync_is_a_hook_of_the_images_with_labs(container):
     logs = container.run_and_wait(command=["bash", "-c", "ls /usr/local/bin/before-notebook.d /usr/local/bin/start-notebook.d; "
                                            "command -v dlab-home-init || echo no-home-init"])
     assert "10-dlab-threads.sh" in logs
-    assert ("50-dlab-labs.sh" in logs) == has_labs and ("no-home-init" in logs) != has_labs
+    lines = logs.splitlines()  # (the start's "Executing the command: ..." line names them all)
+    assert ("50-dlab-labs.sh" in lines) == has_labs and ("no-home-init" in lines) != has_labs
