@@ -17,7 +17,13 @@ VERSION = (ROOT / "VERSION").read_text().strip()
 # Lines that dlab's start scripts print when something is wrong (docker-stacks' convention).
 # TensorFlow's absl prints one "WARNING:" line at every import, before any logging setting
 # can act (TF_CPP_MIN_LOG_LEVEL does not hide it): that one line is not a dlab problem.
-PROBLEM_LINE = re.compile(r"^(WARNING|ERROR):(?! All log messages before absl::InitializeLog)", re.MULTILINE)
+# start.sh writes docker-stacks' "WARNING[date] ..." lines; dlab's own programs "WARNING: dlab: ...".
+PROBLEM_LINE = re.compile(r"^(WARNING|ERROR)(\[|:(?! All log messages before absl::InitializeLog))", re.MULTILINE)
+
+
+def log_line(level, text):
+    """A start.sh line of LEVEL that says TEXT (docker-stacks' format: LEVEL[date] text)."""
+    return re.compile(rf"^{level}\[[^\]]*\] .*{re.escape(text)}", re.MULTILINE)
 
 
 def docker(*args, check=True, timeout=300, **kwargs):

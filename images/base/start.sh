@@ -21,10 +21,18 @@
 set -e
 
 _log() {
-  # WARNING and ERROR lines always; the rest unless JUPYTER_DOCKER_STACKS_QUIET is set.
-  if [[ "$*" == ERROR:* ]] || [[ "$*" == WARNING:* ]] || [[ -z "${JUPYTER_DOCKER_STACKS_QUIET}" ]]; then
-    echo "$@" >&2
-  fi
+  # docker-stacks' lines, LEVEL[date] message, on stderr: a message given as "WARNING: ..." or
+  # "ERROR: ..." always, the rest (INFO) unless JUPYTER_DOCKER_STACKS_QUIET is set; coloured on a
+  # terminal unless NO_COLOR is set.
+  local level=INFO message=$* color=
+  case "$message" in
+    "WARNING: "*) level=WARNING message=${message#WARNING: } color=33 ;;
+    "ERROR: "*) level=ERROR message=${message#ERROR: } color=31 ;;
+  esac
+  [ "$level" != INFO ] || [ -z "${JUPYTER_DOCKER_STACKS_QUIET:-}" ] || return 0
+  message="${level}[$(date '+%Y-%m-%d %H:%M:%S')] ${message}"
+  if [ -n "$color" ] && [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then message=$'\033[0;'"${color}m${message}"$'\033[0m'; fi
+  echo "$message" >&2
 }
 
 run_hooks() {
@@ -95,6 +103,7 @@ unset_requested_variables() {
   unset JUPYTER_ENV_VARS_TO_UNSET
 }
 
+_log "Entered start.sh with args: $*"
 # Under JupyterHub the spawner may pass the command in JUPYTERHUB_... variables only.
 if [ $# -eq 0 ]; then set -- start-notebook.py; fi
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import docker, image_param, skip_gpu_image, tracked_containers, wait_for
+from conftest import PROBLEM_LINE, docker, image_param, log_line, skip_gpu_image, tracked_containers, wait_for
 
 # GEN_CERT's certificate is self-signed: requests are made with verify=False.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -115,7 +115,8 @@ class TestEveryWayToStart:
         assert api_answers(started.url(way)), f"{way}: no answer at {started.url(way)}"
         logs = started.tracked.logs(cid)
         assert WAYS[way][4] in logs, logs  # it says what it executes, as docker-stacks' start does
-        problems = re.findall(r"^(?:WARNING|ERROR):.*", logs, re.MULTILINE)
+        assert log_line("INFO", "Entered start.sh with args: ").search(logs), logs
+        problems = [line for line in logs.splitlines() if PROBLEM_LINE.match(line)]
         expected = WARNS.get(way, [])
         assert [p for p in problems if not any(e in p for e in expected)] == [], logs
         assert all(any(e in p for p in problems) for e in expected), logs
@@ -182,27 +183,27 @@ def test_any_uid_gets_a_home_it_can_write_and_can_pip_install_with_group_users(c
     in_users = user.endswith(":100") or user == "1010"
     assert ("venv-writable" in lines) == in_users, logs
     if user == "1010":  # with --group-add users: no warning at all
-        assert not re.search(r"^(WARNING|ERROR):", logs, re.MULTILINE), logs
+        assert not PROBLEM_LINE.search(logs), logs
     else:
         assert warning in logs
     if user == "1010:0":
         assert "add --group-add users" in logs  # docker-stacks' hint, with its reason
 
 
-def test_nb_user_renames_jovyan_and_moves_the_home_and_working_directory(base_container):
-    logs = base_container.run_and_wait("--user", "root", "-e", "NB_USER=ada", "-e", "NB_UID=1010", "-e", "NB_GROUP=lab",
+def test_nb_user_renames_jovyan_and_moves_the_home_and_working_directory(container):
+    logs = container.run_and_wait("--user", "root", "-e", "NB_USER=ada", "-e", "NB_UID=1010", "-e", "NB_GROUP=lab",
                                        "-e", "NB_GID=1020", "-w", "/home/jovyan",
                                        command=["bash", "-c", 'id; echo "home=$HOME pwd=$PWD"; ls -A ~; touch ~/x && echo ok'])
     assert re.search(r"uid=1010\(ada\) gid=1020\(lab\) groups=1020\(lab\),100\(users\)", logs), logs
     assert "home=/home/ada pwd=/home/ada" in logs and ".bashrc" in logs and "ok" in logs.splitlines()
 
 
-def test_nb_user_with_chown_home_takes_a_mounted_home(base_container, tmp_path):
+def test_nb_user_with_chown_home_takes_a_mounted_home(container, tmp_path):
     """docker-stacks' recipe: --user root -e NB_USER=me -e CHOWN_HOME=yes -v DIR:/home/me."""
     home = tmp_path / "me"
     home.mkdir()
     (home / "notes.txt").write_text("mine\n")
-    logs = base_container.run_and_wait("--user", "root", "-e", "NB_USER=me", "-e", "NB_UID=1010", "-e", "CHOWN_HOME=yes",
+    logs = container.run_and_wait("--user", "root", "-e", "NB_USER=me", "-e", "NB_UID=1010", "-e", "CHOWN_HOME=yes",
                                        "-e", "CHOWN_HOME_OPTS=-R", "-v", f"{home}:/home/me",
                                        command=["bash", "-c", "cat ~/notes.txt && touch ~/new && echo ok"])
     assert "mine" in logs and "ok" in logs.splitlines()
@@ -216,40 +217,40 @@ def test_nb_user_with_chown_home_takes_a_mounted_home(base_container, tmp_path):
     (["-e", "NB_UID=0"], "NB_UID=0 would run Jupyter as root"),
     (["-e", "NB_UID=ada"], "must be numbers"),
 ])
-def test_a_bad_user_setting_stops_with_a_clear_error(base_container, env, error):
-    logs = base_container.run_and_wait("--user", "root", *env, command=["true"], expect_rc=2, no_problems=False)
-    assert re.search(rf"^ERROR: .*{re.escape(error)}", logs, re.MULTILINE), logs
+def test_a_bad_user_setting_stops_with_a_clear_error(container, env, error):
+    logs = container.run_and_wait("--user", "root", *env, command=["true"], expect_rc=2, no_problems=False)
+    assert log_line("ERROR", error).search(logs), logs
 
 
-def test_jupyter_env_vars_to_unset_reach_the_hooks_but_not_the_command(base_container, tmp_path):
+def test_jupyter_env_vars_to_unset_reach_the_hooks_but_not_the_command(container, tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "10-secret.sh").write_text('echo "hook sees ${ADMIN_SECRET}"\n')
     for user in ("root", "1000"):
-        logs = base_container.run_and_wait(
+        logs = container.run_and_wait(
             "--user", user, "-e", "ADMIN_SECRET=s3cret", "-e", "OTHER=x", "-e", "KEPT=y",
             "-e", "JUPYTER_ENV_VARS_TO_UNSET=ADMIN_SECRET, OTHER", "-v", f"{hooks}:/usr/local/bin/before-notebook.d:ro",
             command=["bash", "-c", 'echo "command sees [${ADMIN_SECRET}${OTHER}${JUPYTER_ENV_VARS_TO_UNSET}] kept=$KEPT"'])
         assert "hook sees s3cret" in logs and "command sees [] kept=y" in logs, logs
 
 
-def test_sudo_finds_the_venv_and_keeps_the_path(base_container):
-    logs = base_container.run_and_wait("--user", "root", "-e", "GRANT_SUDO=yes",
+def test_sudo_finds_the_venv_and_keeps_the_path(container):
+    logs = container.run_and_wait("--user", "root", "-e", "GRANT_SUDO=yes",
                                        command=["bash", "-c", "sudo -n sh -c 'command -v python; command -v pip; id -u'"])
     assert {"/opt/venv/bin/python", "/opt/venv/bin/pip", "0"} <= set(logs.splitlines()), logs
 
 
-def test_chown_extra_and_nb_umask(base_container, tmp_path):
+def test_chown_extra_and_nb_umask(container, tmp_path):
     extra = tmp_path / "extra"
     (extra / "deep").mkdir(parents=True)
-    logs = base_container.run_and_wait("--user", "root", "-e", "CHOWN_EXTRA=/data", "-e", "CHOWN_EXTRA_OPTS=-R",
+    logs = container.run_and_wait("--user", "root", "-e", "CHOWN_EXTRA=/data", "-e", "CHOWN_EXTRA_OPTS=-R",
                                        "-e", "NB_UMASK=002", "-v", f"{extra}:/data",
                                        command=["bash", "-c", "touch /data/deep/f && stat -c %a /data/deep/f"])
     assert "664" in logs.splitlines() and (extra / "deep").stat().st_uid == 1000
 
 
-def test_quiet_start_says_nothing_but_problems(base_container):
-    logs = base_container.run_and_wait("--user", "root", "-e", "JUPYTER_DOCKER_STACKS_QUIET=1", "-e", "NB_UID=1010",
+def test_quiet_start_says_nothing_but_problems(container):
+    logs = container.run_and_wait("--user", "root", "-e", "JUPYTER_DOCKER_STACKS_QUIET=1", "-e", "NB_UID=1010",
                                        command=["echo", "only-this"])
     assert logs.strip() == "only-this", logs
 

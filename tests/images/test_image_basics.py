@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from conftest import ROOT, VERSION, docker, read_lock, wait_for
+from conftest import PROBLEM_LINE, ROOT, VERSION, docker, log_line, read_lock, wait_for
 
 LOCKS = {
     "dlab/base": ["images/base/bootstrap.lock", "images/base/requirements.lock"],
@@ -124,7 +124,7 @@ def test_jupyter_answers_its_api_with_the_printed_token_and_turns_healthy(contai
     schema = requests.get(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
                           headers={"Authorization": f"token {token}"}, timeout=10).json()["schema"]["properties"]
     assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
-    assert not re.search(r"^(WARNING|ERROR):", container.logs(cid), re.MULTILINE)
+    assert not PROBLEM_LINE.search(container.logs(cid))
 
 
 def test_ctrl_c_stops_the_server_cleanly(base_container):
@@ -151,7 +151,7 @@ def test_nb_uid_and_nb_gid_as_root(base_container):
 
 def test_nb_uid_without_root_warns_and_keeps_1000(base_container):
     logs = base_container.run_and_wait("-e", "NB_UID=1010", command=["id", "-u"], no_problems=False)
-    assert "WARNING: NB_UID=1010 is ignored" in logs
+    assert log_line("WARNING", "NB_UID=1010 is ignored").search(logs), logs
     assert "1000" in logs.splitlines()
 
 
@@ -197,8 +197,8 @@ def test_a_failing_hook_is_reported_and_the_start_goes_on(base_container, tmp_pa
     (hooks / "30-after.sh").write_text("export DLAB_AFTER=ran\n")
     logs = base_container.run_and_wait("-v", f"{hooks}:/usr/local/bin/start-notebook.d:ro",
                                        command=["bash", "-c", "echo command-ran after=$DLAB_AFTER"], no_problems=False)
-    assert "ERROR: /usr/local/bin/start-notebook.d/10-broken.sh has failed, continuing execution" in logs
-    assert "ERROR: /usr/local/bin/start-notebook.d/20-broken has failed, continuing execution" in logs
+    assert log_line("ERROR", "/usr/local/bin/start-notebook.d/10-broken.sh has failed, continuing execution").search(logs)
+    assert log_line("ERROR", "/usr/local/bin/start-notebook.d/20-broken has failed, continuing execution").search(logs)
     assert "command-ran after=ran" in logs.splitlines()
 
 
