@@ -60,6 +60,17 @@ def wait_for(condition, timeout, interval=0.5, message="condition"):
         time.sleep(interval)
 
 
+def wait_healthy(container, cid, timeout=120):
+    """Wait until a TrackedContainer's container CID turns healthy (Docker's HEALTHCHECK); fail
+    with its logs if it ends first."""
+    def healthy():
+        state = container.inspect(cid)["State"]
+        assert state["Running"], f"container exited:\n{container.logs(cid)}"
+        return state.get("Health", {}).get("Status") == "healthy"
+
+    wait_for(healthy, timeout, message=f"{container.image} to turn healthy")
+
+
 class TrackedContainer:
     """Containers of one image that are always removed, as in jupyter/docker-stacks' tests."""
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import PROBLEM_LINE, docker, image_param, log_line, skip_gpu_image, tracked_containers, wait_for
+from conftest import PROBLEM_LINE, docker, image_param, log_line, skip_gpu_image, tracked_containers, wait_for, wait_healthy
 
 # GEN_CERT's certificate is self-signed: requests are made with verify=False.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -80,10 +80,6 @@ def started(request):
         yield Started(tracked)
 
 
-def health(cid):
-    return docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", cid).stdout.strip()
-
-
 def server_process(cid):
     """(pid, uid, command line, environment, "uid:gid") of the container's Jupyter server."""
     for line in docker("exec", "-u", "root", cid, "ps", "-eo", "pid=,uid=,gid=,args=").stdout.splitlines():
@@ -106,12 +102,7 @@ def api_answers(url):
 class TestEveryWayToStart:
     def test_turns_healthy_and_answers(self, started, way):
         cid = started.ids[way]
-
-        def healthy():
-            state = started.tracked.inspect(cid)["State"]
-            assert state["Running"], f"{way}: the container ended:\n{started.tracked.logs(cid)}"
-            return health(cid) == "healthy"
-        wait_for(healthy, 150, message=f"{way} on {started.tracked.image} to turn healthy")
+        wait_healthy(started.tracked, cid, timeout=150)
         assert api_answers(started.url(way)), f"{way}: no answer at {started.url(way)}"
         logs = started.tracked.logs(cid)
         assert WAYS[way][4] in logs, logs  # it says what it executes, as docker-stacks' start does
@@ -125,7 +116,7 @@ class TestEveryWayToStart:
         """The server runs as the way's user, in its home, with dlab's thread pools sized; in the
         images with labs, the labs are in that home and the user's; HTTPS where GEN_CERT asks."""
         cid = started.ids[way]
-        wait_for(lambda: health(cid) == "healthy", 150, message=f"{way} to turn healthy")
+        wait_healthy(started.tracked, cid, timeout=150)
         pid, uid, args, env, _ = server_process(cid)
         _, _, _, _, _, user, home = WAYS[way]
         assert uid == user and env["HOME"] == home, (args, env)
@@ -139,7 +130,7 @@ class TestEveryWayToStart:
 
     def test_turns_unhealthy_while_the_server_does_not_answer(self, started, way):
         cid = started.ids[way]
-        wait_for(lambda: health(cid) == "healthy", 150, message=f"{way} to turn healthy")
+        wait_healthy(started.tracked, cid, timeout=150)
         pid, *_, ids = server_process(cid)
         docker("exec", "-u", ids, cid, "kill", "-STOP", pid)
         try:
@@ -152,7 +143,7 @@ class TestEveryWayToStart:
 
 def test_restartable_starts_jupyter_again_and_stops_with_the_container(container):
     cid = container.run_detached("-e", "RESTARTABLE=yes")
-    wait_for(lambda: health(cid) == "healthy", 150, message="a healthy server")
+    wait_healthy(container, cid, timeout=150)
     first = server_process(cid)[0]
     docker("exec", cid, "kill", "-KILL", first)
     wait_for(lambda: "RESTARTABLE=yes: starting it again" in container.logs(cid), 30, message="the restart")

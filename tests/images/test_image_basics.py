@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from conftest import PROBLEM_LINE, ROOT, VERSION, docker, log_line, read_lock, wait_for
+from conftest import PROBLEM_LINE, ROOT, VERSION, docker, log_line, read_lock, wait_for, wait_healthy
 
 LOCKS = {
     "dlab/base": ["images/base/bootstrap.lock", "images/base/requirements.lock"],
@@ -14,15 +14,10 @@ LOCKS = {
 }
 # Seeded into every venv by Python itself, not by a lock.
 VENV_SEEDS = {"pip", "setuptools"}
-
-
-def wait_healthy(container, cid, timeout=120):
-    def healthy():
-        state = container.inspect(cid)["State"]
-        assert state["Running"], f"container exited:\n{container.logs(cid)}"
-        return state.get("Health", {}).get("Status") == "healthy"
-
-    wait_for(healthy, timeout, message=f"{container.image} to turn healthy")
+# What JupyterHub gives a single-user server (no hub answers here: the server's start is the point).
+HUB_ENV = ["-e", "JUPYTERHUB_API_TOKEN=test-token", "-e", "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api",
+           "-e", "JUPYTERHUB_CLIENT_ID=jupyterhub-user-test", "-e", "JUPYTERHUB_USER=test",
+           "-e", "JUPYTERHUB_SERVICE_PREFIX=/user/test/", "-e", "JUPYTERHUB_BASE_URL=/"]
 
 
 def token_from_logs(container, cid):
@@ -203,10 +198,7 @@ def test_a_failing_hook_is_reported_and_the_start_goes_on(base_container, tmp_pa
 
 
 def test_jupyterhub_api_token_starts_the_singleuser_server(base_container):
-    env = ["-e", "JUPYTERHUB_API_TOKEN=test-token", "-e", "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api",
-           "-e", "JUPYTERHUB_CLIENT_ID=jupyterhub-user-test", "-e", "JUPYTERHUB_USER=test",
-           "-e", "JUPYTERHUB_SERVICE_PREFIX=/user/test/", "-e", "JUPYTERHUB_BASE_URL=/"]
-    cid = base_container.run_detached(*env)
+    cid = base_container.run_detached(*HUB_ENV)
     marker = "starting jupyterhub-singleuser"
     wait_for(lambda: marker in base_container.logs(cid), 30, message="the singleuser switch")
     # The server that started after the switch is JupyterHub's single-user server.
@@ -237,10 +229,7 @@ def test_the_resource_meter_knows_docker_runs_limits(base_container):
 
 
 def test_start_singleuser_py_is_jupyterhubs_entry_point(base_container):
-    env = ["-e", "JUPYTERHUB_API_TOKEN=test-token", "-e", "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api",
-           "-e", "JUPYTERHUB_CLIENT_ID=jupyterhub-user-test", "-e", "JUPYTERHUB_USER=test",
-           "-e", "JUPYTERHUB_SERVICE_PREFIX=/user/test/", "-e", "JUPYTERHUB_BASE_URL=/"]
-    cid = base_container.run_detached(*env, command=["start-singleuser.py", "--debug"])
+    cid = base_container.run_detached(*HUB_ENV, command=["start-singleuser.py", "--debug"])
     # python -s: the home's packages stay out of the server (the class server's hardening).
     wait_for(lambda: "Executing: python -s /opt/venv/bin/jupyterhub-singleuser --debug" in base_container.logs(cid), 30,
              message="the singleuser command line")
