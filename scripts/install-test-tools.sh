@@ -5,10 +5,13 @@
 #   e2fsprogs, util-linux   the bad-input tests make a small disk (mkfs.ext4, losetup) and hide
 #              the Docker socket from one command (unshare);
 #   iproute2   the network tests make a namespace of their own with listeners at private,
-#              link-local and documentation addresses (ip netns, veth).
+#              link-local and documentation addresses (ip netns, veth);
+#   docker-registry   the swarm tests' test bed (scripts/swarm-testbed.sh) carries images to its
+#              nodes through it, as an organizer's registry would.
 set -euo pipefail
 declare -A package_of=([chromium]=chromium [openssl]=openssl [mkfs.ext4]=e2fsprogs [losetup]=util-linux
-                       [unshare]=util-linux [ip]=iproute2)
+                       [unshare]=util-linux [ip]=iproute2
+                       [docker-registry]=docker-registry)
 missing=()
 for command in "${!package_of[@]}"; do
   command -v "$command" >/dev/null || missing+=("${package_of[$command]}")
