@@ -1,0 +1,92 @@
+"""hub/dlab_swarm.service_spec: every container setting the class server gives DockerSpawner
+reaches the swarm service (SwarmSpawner drops extra_host_config), or the start stops with a
+message; without Docker (tests/swarm starts these services on a real swarm)."""
+import sys
+
+import pytest
+from docker.utils import parse_bytes
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "hub"))
+from dlab_config import Engine, configure  # noqa: E402
+from dlab_settings import load  # noqa: E402
+from dlab_swarm import GPU_RESOURCE, HOMES_LABEL, MAX_SERVICE_NAME, service_name, service_spec  # noqa: E402
+
+
+def class_config(**settings):
+    _, parsed, problems, _ = load(settings, applies=("hub", "both"))
+    assert problems == []
+    return configure(parsed, Engine())[0].DockerSpawner
+
+
+def spec(host_config=None, **kwargs):
+    spawner = class_config()
+    args = dict(args=["start-singleuser.sh"], env=["A=1"], user="root", labels={"org.dlab.user": "ann"},
+                host_config=spawner.extra_host_config if host_config is None else host_config,
+                mem_limit=parse_bytes(spawner.mem_limit), cpu_limit=spawner.cpu_limit,
+                binds={"/srv/homes/ann": {"bind": "/home/jovyan", "mode": "rw"},
+                       "dlab-data": {"bind": "/srv/data", "mode": "ro"}}, network="dlab")
+    return service_spec("dlab-u-ann", "registry:5000/dlab/cpu:latest", **{**args, **kwargs})
+
+
+def test_every_guarantee_of_the_class_reaches_the_service():
+    made = spec()
+    task = made["task_template"]
+    container = task["ContainerSpec"]
+    assert container["User"] == "root" and container["ReadOnly"] is True
+    assert container["CapabilityDrop"] == ["ALL"]
+    assert sorted(container["CapabilityAdd"]) == ["NET_ADMIN", "SETGID", "SETPCAP", "SETUID"]
+    assert container["Sysctls"] == {"net.ipv6.conf.all.disable_ipv6": "1"}
+    mounts = {m["Target"]: m for m in container["Mounts"]}
+    assert mounts["/home/jovyan"]["Type"] == "bind" and mounts["/home/jovyan"]["Source"] == "/srv/homes/ann"
+    # a named volume stays a volume (SwarmSpawner makes every volume a bind: dockerspawner#536)
+    assert mounts["/srv/data"]["Type"] == "volume" and mounts["/srv/data"]["ReadOnly"] is True
+    assert mounts["/dev/shm"]["Type"] == "tmpfs" and mounts["/dev/shm"]["TmpfsOptions"]["SizeBytes"] == parse_bytes("1g")
+    assert mounts["/tmp"]["TmpfsOptions"] == {"SizeBytes": parse_bytes("1g"), "Mode": 0o1777}
+    limits = task["Resources"]["Limits"]
+    assert limits == {"NanoCPUs": 2 * 10**9, "MemoryBytes": 4 * 1024**3, "Pids": 1024}
+    assert task["LogDriver"] == {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}}
+    assert task["Placement"]["Constraints"] == [f"node.labels.{HOMES_LABEL} == true"]
+    assert task["RestartPolicy"]["Condition"] == "any"
+    assert task["Networks"] == [{"Target": "dlab"}]
+    assert made["endpoint_spec"] == {"Mode": "dnsrr"}  # no virtual IP: it needs IPVS
+
+
+def test_the_class_settings_carry_over():
+    spawner = class_config(DLAB_PIDS_LIMIT="300", DLAB_SHM_SIZE="2g", DLAB_TMP_SIZE="256m", DLAB_MEM_LIMIT="3G",
+                           DLAB_CPU_LIMIT="0.5")
+    made = spec(spawner.extra_host_config, mem_limit=parse_bytes(spawner.mem_limit), cpu_limit=spawner.cpu_limit)
+    limits = made["task_template"]["Resources"]["Limits"]
+    assert limits == {"NanoCPUs": 5 * 10**8, "MemoryBytes": 3 * 1024**3, "Pids": 300}
+    mounts = {m["Target"]: m for m in made["task_template"]["ContainerSpec"]["Mounts"]}
+    assert mounts["/dev/shm"]["TmpfsOptions"]["SizeBytes"] == 2 * 1024**3
+    assert mounts["/tmp"]["TmpfsOptions"]["SizeBytes"] == 256 * 1024**2
+
+
+def test_a_gpu_server_asks_the_swarm_for_cards():
+    made = spec(gpus=2, constraints=["node.labels.gpu == true"])
+    resources = made["task_template"]["Resources"]
+    assert resources["Reservations"]["GenericResources"] == [{"DiscreteResourceSpec": {"Kind": GPU_RESOURCE, "Value": 2}}]
+    assert made["task_template"]["Placement"]["Constraints"][1:] == ["node.labels.gpu == true"]
+    assert "Reservations" not in spec()["task_template"]["Resources"]
+
+
+@pytest.mark.parametrize("host_config, said", [
+    ({"privileged": True}, "privileged has no place in a swarm service"),
+    ({"device_requests": ["all"]}, "generic resources"),
+    ({"security_opt": ["apparmor=unconfined"]}, "'apparmor=unconfined' has no place"),
+    ({"tmpfs": {"/tmp": "size=1g,exec"}}, "'exec' of /tmp has no place"),
+])
+def test_a_setting_a_service_cannot_carry_stops_the_start_instead_of_vanishing(host_config, said):
+    with pytest.raises(ValueError, match=said):
+        spec(host_config)
+
+
+def test_service_names_are_dns_labels_apart_from_the_class_services():
+    assert service_name("dlab", "alice") == "dlab-u-alice"
+    long = service_name("dlab", "a-2e" * 31)  # a 32-character name of dots, escaped
+    assert len(long) == MAX_SERVICE_NAME and long.startswith("dlab-u-a-2e")
+    other = service_name("dlab", "a-2e" * 30 + "b-2e")
+    assert other != long and len(other) == MAX_SERVICE_NAME
+    assert service_name("dlab", "hub") not in ("dlab-hub", "dlab-proxy")
