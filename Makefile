@@ -23,10 +23,12 @@ TEXT ?=
 REPO ?=
 BRANCH ?=
 OPEN ?=
+# make k8s-values: the registry the Kubernetes cluster pulls dlab's images from.
+REGISTRY ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu up down k8s-values prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -104,6 +106,13 @@ test: check build $(VENV)/.installed ## make check, then build what is needed (d
 	 else scripts/build-images.sh gpu; fi
 	@scripts/install-test-tools.sh
 	@$(PYTEST) --ignore=tests/check $(PYTEST_ARGS)
+
+k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubernetes (REGISTRY=registry.example.org) in k8s/values.yaml; docs/kubernetes.md
+	@$(VENV)/bin/python hub/dlab_k8s.py --example
+	@if [ -z "$(REGISTRY)" ]; then echo "dlab: which registry holds the images? make k8s-values REGISTRY=registry.example.org (k8s/values.example.yaml is the defaults')" >&2; exit 2; fi
+	@$(VENV)/bin/python hub/dlab_k8s.py "$(REGISTRY)" "$${DLAB_ENV_FILE:-.env}" > k8s/values.yaml.tmp || { rm -f k8s/values.yaml.tmp; exit 1; }
+	@mv k8s/values.yaml.tmp k8s/values.yaml
+	@echo "dlab: k8s/values.yaml written: helm upgrade --install dlab jupyterhub/jupyterhub --version 4.3.2 --values k8s/values.yaml"
 
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
 	@UV=$(VENV)/bin/uv scripts/lock.sh

@@ -1,0 +1,161 @@
+"""dlab's class on Kubernetes, on paper: zero-to-jupyterhub's values from dlab's settings.
+
+`values(settings, registry)` is a pure function from the settings hub/dlab_settings.py declares
+(parsed, as `load` gives them) to a values file for the zero-to-jupyterhub Helm chart (z2jh 4.x,
+JupyterHub 5): dlab's images from the organizer's registry, the profiles, the limits, the homes'
+size, the idle culler, the accounts and the network policy. Sign-in with the institution is left
+to the organizer (z2jh's GenericOAuthenticator takes the provider's endpoints, which dlab reads
+from its discovery document at the hub's start: docs/kubernetes.md). `pod_arguments(values)` is what
+z2jh's hub hands KubeSpawner's make_pod for a student from those values; `make check` renders that
+pod with KubeSpawner and validates it, and the values, against Kubernetes' and z2jh's schemas
+(tests/check/test_k8s.py). No Kubernetes runs here: see docs/kubernetes.md for what is checked.
+
+    .venv/bin/python hub/dlab_k8s.py REGISTRY [ENV_FILE]   # values.yaml for your .env, on stdout
+    .venv/bin/python hub/dlab_k8s.py --example             # k8s/values.example.yaml, as committed
+"""
+import re
+import sys
+from pathlib import Path
+
+from dlab_settings import load
+
+UID, GID = 1000, 100  # jovyan and users, as in every dlab image
+EXAMPLE_REGISTRY = "registry.example.org"
+EXAMPLE = Path(__file__).resolve().parent.parent / "k8s" / "values.example.yaml"
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def quantity(size):
+    """A Docker size ("4G", "512m": powers of 1024) as a Kubernetes quantity ("4Gi", "512Mi");
+    Kubernetes reads "4G" as 4 * 10^9 bytes."""
+    number, unit = re.fullmatch(r"(\d+)([kKmMgGtT]?)", str(size)).groups()
+    unit = unit.upper()
+    return f"{number}{unit}i" if unit else number
+
+
+def _image(registry, image):
+    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    return {"name": f"{registry}/{name}", "tag": tag}
+
+
+def values(s, registry):
+    """The z2jh values (a dict) for the parsed settings `s`, images pulled from `registry`."""
+    cpu, gpu = _image(registry, s["DLAB_IMAGE"]), _image(registry, s["DLAB_GPU_IMAGE"])
+    memory = {"limit": quantity(s["DLAB_MEM_LIMIT"]), "guarantee": "512Mi"}
+    profiles = [{"display_name": "CPU", "slug": "cpu", "default": True,
+                 "description": "TensorFlow, PyTorch and JAX on the CPU (dlab/cpu)"}]
+    if s["DLAB_GPUS"] != "none":
+        count = int(s["DLAB_GPUS"]) if s["DLAB_GPUS"].isdigit() else 1
+        profiles.append({"display_name": "GPU", "slug": "gpu",
+                         "description": f"The same labs with {count} NVIDIA GPU (dlab/gpu)",
+                         "kubespawner_override": {"image": f"{gpu['name']}:{gpu['tag']}",
+                                                  "extra_resource_limits": {"nvidia.com/gpu": str(count)}}})
+    timeout = s["DLAB_IDLE_TIMEOUT"]
+    hub_config = {
+        "JupyterHub": {"authenticator_class": "native", "concurrent_spawn_limit": s["DLAB_SPAWN_LIMIT"]},
+        "Authenticator": {"admin_users": [s["DLAB_ADMIN"]], "allow_all": True},
+        "NativeAuthenticator": {"open_signup": False, "check_common_password": True,
+                                "minimum_password_length": s["DLAB_MIN_PASSWORD_LENGTH"],
+                                "allowed_failed_logins": 5, "seconds_before_next_try": 60},
+        # z2jh has no value for these: its hub.config sets KubeSpawner's traits directly. Nothing
+        # outside the home and the memory folders is writable, no capability, no way to root.
+        "KubeSpawner": {
+            "container_security_context": {"readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                                           "runAsNonRoot": True, "runAsGroup": GID},
+            "pod_security_context": {"seccompProfile": {"type": "RuntimeDefault"}},
+        },
+    }
+    return {
+        "hub": {
+            "config": hub_config,
+            "activeServerLimit": None if s["DLAB_MAX_SERVERS"] == "auto" else s["DLAB_MAX_SERVERS"],
+            "concurrentSpawnLimit": s["DLAB_SPAWN_LIMIT"],
+        },
+        "singleuser": {
+            "image": cpu,
+            "cmd": "start-singleuser.sh",  # the image's start-up hooks, then jupyterhub-singleuser
+            "defaultUrl": "/lab",
+            "startTimeout": s["DLAB_START_TIMEOUT"],
+            "uid": UID, "fsGid": GID,
+            # No root at start: on Kubernetes the network policy below does what dlab-firewall
+            # does on Docker, so the server starts as jovyan with nothing to drop.
+            "allowPrivilegeEscalation": False,
+            "extraEnv": {"PIP_USER": "1"},
+            "memory": memory,
+            "cpu": {"limit": s["DLAB_CPU_LIMIT"], "guarantee": 0.1},
+            "storage": {
+                "type": "dynamic",
+                "capacity": quantity(s["DLAB_HOME_SIZE"] or "5G"),
+                "homeMountPath": "/home/jovyan",
+                "dynamic": {"pvcNameTemplate": "home-{username}"},
+                "extraVolumes": [
+                    {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(s["DLAB_SHM_SIZE"])}},
+                    {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(s["DLAB_TMP_SIZE"])}},
+                    {"name": "data", "persistentVolumeClaim": {"claimName": s["DLAB_DATA_VOLUME"], "readOnly": True}},
+                ],
+                "extraVolumeMounts": [
+                    {"name": "shm", "mountPath": "/dev/shm"},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                    {"name": "data", "mountPath": "/srv/data", "readOnly": True},
+                ],
+            },
+            "profileList": profiles,
+            # A student's pod takes traffic from the hub and the proxy only, and sends to the hub, DNS
+            # and (DLAB_EGRESS=on) the internet: no classmate, no private or metadata address.
+            "networkPolicy": {"enabled": True, "egressAllowRules": {
+                "cloudMetadataServer": False, "privateIPs": False, "dnsPortsPrivateIPs": True,
+                "dnsPortsKubeSystemNamespace": True, "nonPrivateIPs": s["DLAB_EGRESS"] == "on"}},
+        },
+        "cull": {"enabled": timeout > 0, "timeout": timeout or 3600,
+                 "every": (s["DLAB_CULL_EVERY"] or max(timeout // 4, 10)) if timeout else 600},
+        "prePuller": {"hook": {"enabled": True}, "continuous": {"enabled": True}},  # images on every node
+    }
+
+
+def pod_arguments(v, username="ann"):
+    """What z2jh's hub gives KubeSpawner's make_pod for `username`'s CPU server, from the values
+    (the z2jh mapping of singleuser.* onto KubeSpawner, the parts dlab sets)."""
+    single, spawner = v["singleuser"], v["hub"]["config"]["KubeSpawner"]
+    storage = single["storage"]
+    home = {"name": "home", "persistentVolumeClaim": {"claimName": storage["dynamic"]["pvcNameTemplate"].format(username=username)}}
+    return dict(
+        name=f"jupyter-{username}", cmd=[single["cmd"]], port=8888,
+        image=f"{single['image']['name']}:{single['image']['tag']}", image_pull_policy="IfNotPresent",
+        uid=single["uid"], fs_gid=single["fsGid"], allow_privilege_escalation=single["allowPrivilegeEscalation"],
+        container_security_context=spawner["container_security_context"],
+        pod_security_context=spawner["pod_security_context"],
+        env={**single["extraEnv"], "JUPYTERHUB_USER": username}, working_dir="/home/jovyan",
+        volumes=[home, *storage["extraVolumes"]],
+        volume_mounts=[{"name": "home", "mountPath": storage["homeMountPath"]}, *storage["extraVolumeMounts"]],
+        labels={"app": "jupyterhub", "component": "singleuser-server", "hub.jupyter.org/username": username},
+        cpu_limit=single["cpu"]["limit"], cpu_guarantee=single["cpu"]["guarantee"],
+        mem_limit=single["memory"]["limit"], mem_guarantee=single["memory"]["guarantee"],
+    )
+
+
+def to_yaml(v):
+    """The values as YAML (PyYAML: .venv has it, for kubernetes-validate)."""
+    import yaml
+    return ("# zero-to-jupyterhub values for dlab, made by hub/dlab_k8s.py from dlab's settings: make k8s-values\n"
+            + yaml.safe_dump(v, sort_keys=False, width=100))
+
+
+def main(argv):
+    if argv[1:2] == ["--example"]:
+        _, parsed, _, _ = load({}, applies=("hub", "both"))
+        EXAMPLE.parent.mkdir(exist_ok=True)
+        EXAMPLE.write_text(to_yaml(values(parsed, EXAMPLE_REGISTRY)))
+        return 0
+    if len(argv) not in (2, 3):
+        print(__doc__.split("\n\n")[-1], file=sys.stderr)
+        return 2
+    _, parsed, problems, _ = load({}, env_file=argv[2] if len(argv) == 3 else ".env", applies=("hub", "both"))
+    if problems:
+        print("dlab: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    sys.stdout.write(to_yaml(values(parsed, argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
