@@ -257,6 +257,10 @@ SETTINGS = [
     Setting("DLAB_SIGNUPS_PER_HOUR", "100", whole(1),
             "Sign-up attempts one address may make in an hour (\"Too many sign-ups from your network\"): "
             "a class behind one router shares an address, so keep it above the class's size.", "hub"),
+    Setting("DLAB_SWARM_HOMES", "", Kind("an absolute path, or empty", _path_or_empty),
+            "More than one machine (in progress, [docs/swarm.md](swarm.md)): the students' homes, a folder "
+            "mounted at this same path on every node of the swarm that may run students (an NFS export). "
+            "`make swarm-check` checks each node and labels those that are ready. Empty: one machine.", "host"),
     Setting("DLAB_MIN_FREE_GB", "2", whole(),
             "`make up` refuses to start when Docker's disk, where the homes are, has less free than "
             "this (GB).", "host"),

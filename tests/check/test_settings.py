@@ -26,7 +26,7 @@ WRONG = {
     "DLAB_IDLE_TIMEOUT": "1h", "DLAB_CULL_EVERY": "5s", "DLAB_START_TIMEOUT": "ten",
     "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",
     "DLAB_NETWORK": "-net", "DLAB_SPAWN_LIMIT": "0", "DLAB_STARTS_AT_ONCE": "0", "DLAB_PRESTART_AT": "8:45", "DLAB_PRESTART_HOLD": "0", "DLAB_MAX_SERVERS": "lots", "DLAB_SIGNUPS_PER_HOUR": "-5",
-    "DLAB_MIN_FREE_GB": "2GB", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
+    "DLAB_MIN_FREE_GB": "2GB", "DLAB_SWARM_HOMES": "nfs:/homes", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
     "DLAB_OIDC_ISSUER": "login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab class", "DLAB_OIDC_CLIENT_SECRET": "s3cret pasted",
     "DLAB_OIDC_NAME": "Uni\tLogin", "DLAB_OIDC_USERNAME_CLAIM": "preferred username", "DLAB_OIDC_EMAIL_DOMAIN": "@uni.example",
 }
