@@ -15,7 +15,9 @@
 #
 # Names and places (DLAB_SWARM_NAME, default dlabsw): namespaces NAME-switch and NAME-1..N, cgroups
 # NAME-1..N, folders /var/lib/NAME and /run/NAME. `down` removes those, by name and by recorded pid,
-# and nothing else. Node N gets fake GPUs when DLAB_SWARM_GPUS="N:ID,ID" (generic resources).
+# and nothing else. Node N gets fake GPUs when DLAB_SWARM_GPUS="N:ID,ID" (generic resources); the nodes in
+# DLAB_SWARM_PLAIN="N ..." are as a server fresh from its installation: no no-new-privileges in
+# daemon.json, and an empty folder of their own where the others share one.
 # Needs root, iproute2, util-linux and docker-registry (scripts/install-test-tools.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,12 +48,14 @@ while read -r dir type options; do
   mkdir -p "$dir"; mount -t "$type" -o "$options" cgroup "$dir"
 done <<<"$CGROUPS"
 mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd
+if [ -n "$PLAIN" ]; then mount -t tmpfs tmpfs "$SHARED"; fi
 hostname "$NODE"
 mkdir -p /etc/docker "$ETC" && mount --bind "$ETC" /etc/docker
 exec dockerd --config-file "$CONFIG"'
 
 start_node() {
-  local n=$1 ns=$NAME-$1 dir=$RUN/node-$1 resources=()
+  local n=$1 ns=$NAME-$1 dir=$RUN/node-$1 resources=() plain="" nnp=true
+  if [[ " ${DLAB_SWARM_PLAIN:-} " == *" $n "* ]]; then plain=1 nnp=false; fi
   mkdir -p "$dir" "$STATE/node-$n"
   ip netns add "$ns"
   ip link add "$ns" type veth peer name eth0 netns "$ns"
@@ -72,13 +76,13 @@ start_node() {
   "hosts": ["$(node_host "$n")"],
   "cgroup-parent": "$ns",
   "insecure-registries": ["$REGISTRY"],
-  "no-new-privileges": true,
+  "no-new-privileges": $nnp,
   "node-generic-resources": [$(IFS=,; echo "${resources[*]}")],
   "log-driver": "json-file",
   "log-opts": {"max-size": "10m", "max-file": "3"}
 }
 EOF
-  CGROUPS=$(awk '$3 ~ /^cgroup2?$/ {print $2, $3, $4}' /proc/self/mounts) NODE=$ns CONFIG=$dir/daemon.json ETC=$dir/etc \
+  CGROUPS=$(awk '$3 ~ /^cgroup2?$/ {print $2, $3, $4}' /proc/self/mounts) NODE=$ns CONFIG=$dir/daemon.json ETC=$dir/etc PLAIN=$plain SHARED=$STATE/shared \
     setsid ip netns exec "$ns" unshare --uts bash -c "$node_init" >"$dir/dockerd.log" 2>&1 </dev/null &
   local engine=$!
   for _ in $(seq 1 60); do

@@ -106,6 +106,23 @@ class Swarm:
         return int(self.manager.nodes.get(node_id).attrs["Description"]["Hostname"].rsplit("-", 1)[1])
 
 
+def anchor_spec():
+    spec = service_spec(f"{CLASS}-anchor", IMAGE, args=["sleep", "infinity"], env=[], user="1000", labels={},
+                        host_config={}, mem_limit=64 * 1024**2, cpu_limit=None, binds={}, network=NETWORK,
+                        healthcheck={"Test": ["NONE"]})
+    spec["mode"] = docker.types.ServiceMode("global")
+    spec["task_template"]["Placement"]["Constraints"] = []  # every node, labelled or not
+    return spec
+
+
+def node_check(image=IMAGE):
+    """make swarm-check on the manager, with the test bed's homes and image."""
+    return subprocess.run([str(ROOT / "scripts" / "swarm.sh"), "check"], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env={**os.environ, "DOCKER_HOST": bed_script("host", "1").stdout.strip(),
+                                         "DLAB_SWARM_HOMES": str(SHARED / "homes"), "DLAB_IMAGE": image,
+                                         "DLAB_ENV_FILE": "/nonexistent"})
+
+
 def run(container, command, user="1000:100"):
     """Run a shell command in a container; (exit code, output)."""
     code, out = container.exec_run(["bash", "-c", command], user=user)
@@ -119,19 +136,20 @@ def swarm():
     if not shutil.which("docker-registry"):
         pytest.fail("docker-registry is missing: run scripts/install-test-tools.sh (make test does)")
     bed_script("down")  # what an interrupted run left, by name
-    up = bed_script("up", str(NODES), DLAB_SWARM_GPUS=f"{GPU_NODE}:GPU-fake-0")
+    # node 4 as a server fresh from its installation: no no-new-privileges, no homes' mount
+    up = bed_script("up", str(NODES), DLAB_SWARM_GPUS=f"{GPU_NODE}:GPU-fake-0", DLAB_SWARM_PLAIN=str(NO_HOMES_NODE))
     assert up.returncode == 0, up.stderr
     try:
         pushed = bed_script("push", "dlab/base:latest")
         assert pushed.returncode == 0, pushed.stderr
         bed = Swarm()
-        for n in range(1, NODES + 1):
-            if n != NO_HOMES_NODE:
-                node = bed.node_of(n)
-                spec = node.attrs["Spec"]
-                spec.setdefault("Labels", {})[HOMES_LABEL] = "true"
-                node.update(spec)
+        (SHARED / "homes").mkdir()
+        bed.checked = node_check()  # the organizer's make swarm-check labels the nodes that are ready
         bed.manager.networks.create(NETWORK, driver="overlay", attachable=True)
+        # The class network's anchor on every node (docs/swarm.md): Docker 20.10 drops a node's
+        # attachment to an overlay network with its last task there, and may reject the next task
+        # placed on that node meanwhile ("node is missing network attachments").
+        bed.manager.api.create_service(**anchor_spec())
         yield bed
     finally:
         down = bed_script("down")
@@ -208,6 +226,39 @@ def test_the_test_bed_is_one_swarm_of_separate_engines(swarm):
     # four engines, each with its own data, not one engine seen four times
     assert len({client.info()["ID"] for client in swarm.clients.values()}) == NODES
     assert len({client.info()["DockerRootDir"] for client in swarm.clients.values()}) == NODES
+
+
+def test_the_node_check_labels_the_ready_nodes_and_says_what_the_others_miss(swarm):
+    checked = swarm.checked
+    assert checked.returncode == 1, checked.stderr
+    for n in range(1, NODES + 1):
+        labels = swarm.node_of(n).attrs["Spec"].get("Labels") or {}
+        if n == NO_HOMES_NODE:
+            assert HOMES_LABEL not in labels
+            said = checked.stderr.split(f"node {NAME}-{n} ")[1]
+            assert "NOT ready" in said and "mount the homes' NFS export" in said, checked.stderr
+        else:
+            assert labels.get(HOMES_LABEL) == "true"
+            gpus = 1 if n == GPU_NODE else 0
+            assert f"node {NAME}-{n} (" in checked.stderr and f"{gpus} GPU): ready for students" in checked.stderr.split(f"node {NAME}-{n} ")[1].splitlines()[0]
+    # no probe, marker or label of the check is left behind
+    assert not [s for s in swarm.manager.services.list() if s.name.startswith("dlab-node-check")]
+    assert not list((SHARED / "homes").glob(".dlab-*"))
+
+
+def test_the_node_check_names_the_nodes_missing_the_image_and_unlabels_them(swarm):
+    missing = f"{REGISTRY}/dlab/never-pushed:latest"
+    checked = node_check(missing)
+    try:
+        assert checked.returncode == 1
+        for n in (1, 2, 3):
+            said = checked.stderr.split(f"node {NAME}-{n} ")[1]
+            assert f"no image {missing}: push it to the registry" in said.split("dlab: node")[0], checked.stderr
+            assert HOMES_LABEL not in (swarm.node_of(n).attrs["Spec"].get("Labels") or {})
+    finally:
+        again = node_check()  # the real image again: nodes 1 to 3 labelled again
+    assert again.returncode == 1 and again.stderr.count("ready for students") == 3, again.stderr
+    assert all(swarm.node_of(n).attrs["Spec"]["Labels"].get(HOMES_LABEL) == "true" for n in (1, 2, 3)), swarm.nodes()
 
 
 def test_a_class_spreads_over_the_nodes_with_the_homes_mount_only(swarm, hub_stand_in):
