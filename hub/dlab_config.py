@@ -37,6 +37,11 @@ def max_servers(setting, memory):
     return setting
 
 
+def cull_every(s):
+    """How often the idle culler looks: DLAB_CULL_EVERY, or a quarter of the idle timeout (10 s at least)."""
+    return s["DLAB_CULL_EVERY"] or max(s["DLAB_IDLE_TIMEOUT"] // 4, 10)
+
+
 def gpus(setting, engine, gpu_image):
     """DLAB_GPUS as the spawner takes it: "" (no GPU profile) or docker run --gpus's value."""
     if setting == "auto":
@@ -236,11 +241,10 @@ def configure(s, engine):
 
     # --- Idle servers ------------------------------------------------------------------------
     if timeout > 0:
-        cull_every = s["DLAB_CULL_EVERY"] or max(timeout // 4, 10)
         c.JupyterHub.services.append({
             "name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
-                        f"--cull-every={cull_every}"],
+                        f"--cull-every={cull_every(s)}"],
         })
         c.JupyterHub.load_roles.append({
             "name": "idle-culler",  # only what culling needs

@@ -17,12 +17,12 @@ import re
 import sys
 from pathlib import Path
 
+from dlab_config import cull_every
 from dlab_settings import load
 
 UID, GID = 1000, 100  # jovyan and users, as in every dlab image
 EXAMPLE_REGISTRY = "registry.example.org"
 EXAMPLE = Path(__file__).resolve().parent.parent / "k8s" / "values.example.yaml"
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def quantity(size):
@@ -107,7 +107,7 @@ def values(s, registry):
                 "dnsPortsKubeSystemNamespace": True, "nonPrivateIPs": s["DLAB_EGRESS"] == "on"}},
         },
         "cull": {"enabled": timeout > 0, "timeout": timeout or 3600,
-                 "every": (s["DLAB_CULL_EVERY"] or max(timeout // 4, 10)) if timeout else 600},
+                 "every": cull_every(s) if timeout else 600},
         "prePuller": {"hook": {"enabled": True}, "continuous": {"enabled": True}},  # images on every node
     }
 

@@ -106,10 +106,14 @@ class Swarm:
         return int(self.manager.nodes.get(node_id).attrs["Description"]["Hostname"].rsplit("-", 1)[1])
 
 
+def helper_spec(name, args, mem_limit=None):
+    """A service of the tests' own on the class network (not a student's: no limits, no home), as uid 1000."""
+    return service_spec(name, IMAGE, args=args, env=[], user="1000", labels={}, host_config={}, mem_limit=mem_limit,
+                        cpu_limit=None, binds={}, network=NETWORK, healthcheck={"Test": ["NONE"]})
+
+
 def anchor_spec():
-    spec = service_spec(f"{CLASS}-anchor", IMAGE, args=["sleep", "infinity"], env=[], user="1000", labels={},
-                        host_config={}, mem_limit=64 * 1024**2, cpu_limit=None, binds={}, network=NETWORK,
-                        healthcheck={"Test": ["NONE"]})
+    spec = helper_spec(f"{CLASS}-anchor", ["sleep", "infinity"], mem_limit=64 * 1024**2)
     spec["mode"] = docker.types.ServiceMode("global")
     spec["task_template"]["Placement"]["Constraints"] = []  # every node, labelled or not
     return spec
@@ -160,10 +164,7 @@ def swarm():
 def hub_stand_in(swarm):
     """A service named `hub` on the class network, where the students' servers look for the hub's
     API (port 8081): it answers there, and on a port the hub does not serve (9999)."""
-    spec = service_spec("hub", IMAGE, args=["python3", "-c", LISTENER, "8081", "9999"], env=[], user="1000",
-                        labels={}, host_config={}, mem_limit=None, cpu_limit=None, binds={}, network=NETWORK,
-                        healthcheck={"Test": ["NONE"]})
-    swarm.manager.api.create_service(**spec)
+    swarm.manager.api.create_service(**helper_spec("hub", ["python3", "-c", LISTENER, "8081", "9999"]))
     swarm.running("hub")
     yield "hub"
     swarm.manager.api.remove_service("hub")
