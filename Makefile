@@ -28,7 +28,7 @@ REGISTRY ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down swarm-check k8s-values prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu up down swarm-check swarm-push k8s-values prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -107,8 +107,11 @@ test: check build $(VENV)/.installed ## make check, then build what is needed (d
 	@scripts/install-test-tools.sh
 	@$(PYTEST) --ignore=tests/check $(PYTEST_ARGS)
 
-swarm-check: ## on a swarm manager: is each node ready for students (no-new-privileges, the homes' mount DLAB_SWARM_HOMES, the image)? labels the ready ones; docs/swarm.md
+swarm-check: ## on a swarm manager: is each node ready for students (no-new-privileges, the shared folder DLAB_SWARM_SHARED, the image)? labels the ready ones; docs/swarm.md
 	@scripts/swarm.sh check
+
+swarm-push: ## on a swarm manager: push the students' images to the registry the nodes pull from (DLAB_SWARM_REGISTRY); docs/swarm.md
+	@scripts/swarm.sh push
 
 k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubernetes (REGISTRY=registry.example.org) in k8s/values.yaml; docs/kubernetes.md
 	@$(VENV)/bin/python hub/dlab_k8s.py --example

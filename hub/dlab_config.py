@@ -26,6 +26,7 @@ class Engine:
     cpus: int = 2                                 # cores the hub may use (the machine's)
     gpu_ids: tuple = ()                           # the cards the NVIDIA runtime shows ("0", "1", ...)
     oidc: dict = field(default_factory=dict)      # the sign-in provider's endpoints (DLAB_OIDC_ISSUER)
+    swarm_gpus: int = 0                           # on a swarm: the GPUs its nodes advertise (NVIDIA-GPU)
 
 
 def max_servers(setting, memory):
@@ -42,8 +43,20 @@ def cull_every(s):
     return s["DLAB_CULL_EVERY"] or max(s["DLAB_IDLE_TIMEOUT"] // 4, 10)
 
 
-def gpus(setting, engine, gpu_image):
-    """DLAB_GPUS as the spawner takes it: "" (no GPU profile) or docker run --gpus's value."""
+def student_images(s):
+    """The images of the CPU and the GPU profile as the servers run them: on a swarm with a
+    registry, REGISTRY/IMAGE (make swarm-push tags and pushes them so)."""
+    registry = s["DLAB_SWARM_REGISTRY"] if s["DLAB_SWARM_SHARED"] else ""
+    return tuple(f"{registry}/{image}" if registry else image for image in (s["DLAB_IMAGE"], s["DLAB_GPU_IMAGE"]))
+
+
+def gpus(setting, engine, gpu_image, swarm=False):
+    """DLAB_GPUS as the spawner takes it: "" (no GPU profile) or docker run --gpus's value; on a
+    swarm, a count of the nodes' generic resources (auto and all: one card a server)."""
+    if swarm:
+        if setting in ("auto", "all"):
+            return "1" if engine.swarm_gpus and (setting == "all" or gpu_image in engine.images) else ""
+        return setting if setting.isdigit() else ""
     if setting == "auto":
         setting = "all" if engine.gpu_runtime and gpu_image in engine.images else "none"
     return "" if setting == "none" else setting
@@ -53,7 +66,8 @@ def configure(s, engine):
     """The Config for settings `s` (name: parsed value, as dlab_settings.load gives them) on `engine`;
     returns (config, notes), notes being what the hub says in its log at start."""
     c, notes = Config(), []
-    prefix, admin, cpu_image, gpu_image = s["DLAB_PREFIX"], s["DLAB_ADMIN"], s["DLAB_IMAGE"], s["DLAB_GPU_IMAGE"]
+    prefix, admin, shared = s["DLAB_PREFIX"], s["DLAB_ADMIN"], s["DLAB_SWARM_SHARED"]
+    cpu_image, gpu_image = student_images(s)
 
     # --- The hub and its proxy ---------------------------------------------------------------
     # The proxy runs in a container of its own (compose.yaml's `proxy`, images/hub/dlab-proxy),
@@ -130,12 +144,14 @@ def configure(s, engine):
         notes.append(f"students may also sign in with {s['DLAB_OIDC_NAME']} ({s['DLAB_OIDC_ISSUER']})")
 
     # --- One container per student -----------------------------------------------------------
-    gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image)
+    gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image, swarm=bool(shared))
+    if shared and s["DLAB_GPUS"].startswith("device="):
+        notes.append("on a swarm the GPU profile asks for a count of cards (DLAB_GPUS=1), not for named ones: no GPU profile")
     if s["DLAB_GPUS"] == "auto" and engine.gpu_runtime and not gpu_profile:
         notes.append(f"this server has a GPU runtime but no {gpu_image}: `make build-gpu` adds the GPU profile")
     if cpu_image not in engine.images:
-        notes.append(f"{cpu_image} is missing: `make up` builds it")
-    c.JupyterHub.spawner_class = "dlab_hub.DlabSpawner"
+        notes.append(f"{cpu_image} is missing: `make up` builds it" + (", `make swarm-push` pushes it" if shared else ""))
+    c.JupyterHub.spawner_class = "dlab_hub.DlabSwarmSpawner" if shared else "dlab_hub.DlabSpawner"
     c.DlabSpawner.cpu_image = cpu_image
     c.DlabSpawner.gpu_image = gpu_image
     c.DlabSpawner.gpus = gpu_profile  # "": no GPU profile, no form
@@ -161,6 +177,14 @@ def configure(s, engine):
     # homes keep their room. "": plain volumes.
     c.DlabSpawner.home_size = s["DLAB_HOME_SIZE"]
     c.DlabSpawner.homes_dir = s["DLAB_HOMES_DIR"]
+    if shared:
+        # On a swarm (docs/swarm.md) a server may start on any ready node: its home, the class's
+        # folders and the datasets are folders of the file system every node mounts at DLAB_SWARM_SHARED.
+        notes.append(f"on a Docker Swarm: students' servers are services on the nodes labelled ready (make swarm-check), "
+                     f"homes in {shared}/homes")
+        c.DockerSpawner.volumes = {f"{shared}/homes/{{username}}": "/home/jovyan",
+                                   f"{shared}/data": {"bind": "/srv/data", "mode": "ro"}}
+        c.DlabSpawner.home_size = ""  # a folder of the shared file system: its quota is the NFS server's
     c.DockerSpawner.extra_create_kwargs = {
         "labels": {"org.dlab.hub": prefix, "org.dlab.user": "{raw_username}"},
         # The container starts as root only for start.sh to set up dlab-firewall in its own network
@@ -174,8 +198,8 @@ def configure(s, engine):
     # (~/handin: the student's own; instructors read them all at ~/handins), two volumes that the
     # hub holds too (compose.yaml). Instructors: the organizer, JupyterHub admins, and the members
     # of the group INSTRUCTOR_GROUP (the admin page's Groups).
-    c.DlabSpawner.course_volume = f"{prefix}-course"
-    c.DlabSpawner.handin_volume = f"{prefix}-handin"
+    c.DlabSpawner.course_volume = f"{shared}/course" if shared else f"{prefix}-course"
+    c.DlabSpawner.handin_volume = f"{shared}/handin" if shared else f"{prefix}-handin"
     c.DlabSpawner.organizer = admin
     c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
     c.DockerSpawner.notebook_dir = "/home/jovyan"

@@ -3,6 +3,7 @@
 - secret(): the hub's secrets, made on first start into files that only the hub can read;
 - docker_gpu_runtime() / image_present(): what the Docker engine behind the hub offers;
 - DlabSpawner: DockerSpawner with a CPU profile and, where the server has a GPU, a GPU profile;
+- DlabSwarmSpawner: the same class on a Docker Swarm, each server a service (dlab_swarm.py);
 - DlabAuthenticator: NativeAuthenticator with a class access code, and the organizer's account made
   on first start with a generated password (there is no default password anywhere).
 """
@@ -21,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import docker
-from dockerspawner import DockerSpawner
+from dockerspawner import DockerSpawner, SwarmSpawner
+from docker.utils import parse_bytes
 from oauthenticator.generic import GenericOAuthenticator
 from jupyterhub.utils import url_path_join
 from nativeauthenticator import NativeAuthenticator
@@ -32,6 +34,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Integer, List, Unicode, default
 
 from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR
+from dlab_swarm import GPU_RESOURCE, service_name, service_spec
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
                  "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
@@ -127,6 +130,16 @@ def image_present(client, image):
         return True
     except docker.errors.ImageNotFound:
         return False
+
+
+def swarm_gpus(client):
+    """The GPUs the swarm's nodes advertise (generic resources NVIDIA-GPU: named ones, or a count)."""
+    total = 0
+    for node in client.api.nodes():
+        for resource in (node.get("Description", {}).get("Resources", {}).get("GenericResources") or []):
+            named, counted = resource.get("NamedResourceSpec") or {}, resource.get("DiscreteResourceSpec") or {}
+            total += (named.get("Kind") == GPU_RESOURCE) + (counted.get("Value", 0) if counted.get("Kind") == GPU_RESOURCE else 0)
+    return total
 
 
 def gpu_device_requests(gpus):
@@ -300,6 +313,10 @@ class DlabSpawner(DockerSpawner):
     homes_dir = Unicode("/var/lib/dlab/homes", config=True, help="Where the homes' images live, on the host.")
     helper_image = Unicode("dlab/hub:latest", config=True, help="The image that runs dlab-home.")
 
+    async def prepare_home(self):
+        if self.home_size:
+            await self.ensure_home()
+
     async def ensure_home(self):
         """Before a start: the student's home volume is their own file system of home_size
         (images/hub/dlab-home), made on first use, moved into from a plain volume of an earlier
@@ -364,8 +381,11 @@ class DlabSpawner(DockerSpawner):
             folder = HANDIN_DIR / self.user.name
             folder.mkdir(exist_ok=True)
             folder.chmod(0o2770)
-            volume = await self.docker("inspect_volume", self.handin_volume)
-            folders[f"{volume['Mountpoint']}/{self.user.name}"] = {"bind": "/srv/handin", "mode": "rw"}
+            if self.handin_volume.startswith("/"):  # a folder (on a swarm: on the shared file system)
+                source = f"{self.handin_volume}/{self.user.name}"
+            else:
+                source = f"{(await self.docker('inspect_volume', self.handin_volume))['Mountpoint']}/{self.user.name}"
+            folders[source] = {"bind": "/srv/handin", "mode": "rw"}
         return folders
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
@@ -407,6 +427,7 @@ class DlabSpawner(DockerSpawner):
 
     _class_volumes = None
     _class_create_kwargs = None
+    build_advice = "make build"  # what the organizer runs when the image is missing
 
     starts_at_once = Integer(2, config=True, help="Servers that start side by side; the others wait their turn.")
     _turns = None  # the semaphore the starts share (made in the hub's event loop)
@@ -460,8 +481,7 @@ class DlabSpawner(DockerSpawner):
         self.extra_host_config = host_config
         self.extra_create_kwargs = create_kwargs
         self.log.info("dlab: starting %s's %s server from %s", self.user.name, profile, self.image)
-        if self.home_size:
-            await self.ensure_home()
+        await self.prepare_home()
         if self._class_volumes is None:
             self._class_volumes = dict(self.volumes)  # as configured: the home and the datasets
         self.volumes = {**self._class_volumes, **await self.class_folders()}
@@ -470,7 +490,7 @@ class DlabSpawner(DockerSpawner):
         except docker.errors.ImageNotFound as error:
             raise web.HTTPError(
                 503, f"The image {self.image} is not on this server: the organizer builds it with "
-                f"`make {'build-gpu' if profile == 'gpu' else 'build'}`.") from error
+                f"`{self.build_advice.replace('build', 'build-gpu', 1) if profile == 'gpu' else self.build_advice}`.") from error
         except docker.errors.APIError as error:
             if error.status_code == 409 and "already in use" in str(error):
                 raise web.HTTPError(
@@ -483,6 +503,137 @@ class DlabSpawner(DockerSpawner):
                 ) from error
             raise
 
+
+
+class DlabSwarmSpawner(DlabSpawner, SwarmSpawner):
+    """The class on a Docker Swarm (DLAB_SWARM_SHARED): each student's server is a one-task service
+    that may run on any node labelled ready (make swarm-check), its home a folder of the file system
+    every node mounts (the organizer's NFS). DlabSpawner's profiles, turns, ownership checks and class
+    folders hold as they are; the service itself comes from dlab_swarm.service_spec, which carries
+    every container setting that SwarmSpawner would drop. Names: PREFIX-u-<escaped name>."""
+
+    _waiting_for = ""  # why the start waits, for the student (progress) and the hub's log
+    _cards = 0  # GPUs the server asks the swarm for
+    build_advice = "make build, then make swarm-push"
+
+    @default("object_name")
+    def _object_name_default(self):
+        return service_name(self.prefix, self.escaped_name)
+
+    def owns(self, obj):
+        """Is this service (docker service inspect) the server of this student of this class?"""
+        labels = (obj.get("Spec") or {}).get("Labels") or {}
+        return labels.get("org.dlab.hub") == self.prefix and labels.get("org.dlab.user") == self.user.name
+
+    async def _owned_id(self):
+        if not self.object_id:
+            return ""
+        try:
+            obj = await self.docker("inspect_service", self.object_id)
+        except docker.errors.NotFound:
+            return ""
+        if not self.owns(obj):
+            self.log.warning("dlab: not touching the service %s: it is not %s's server", self.object_id[:12], self.user.name)
+            return ""
+        return self.object_id
+
+    async def prepare_home(self):
+        """The student's home folder on the shared file system, made on first use by root in a
+        throwaway dlab/hub container on this manager (the hub itself may not chown), owned by
+        jovyan (1000:100) and closed to others."""
+        source = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
+        homes, name = source.rsplit("/", 1)
+        host_config = await self.docker("create_host_config", binds={homes: {"bind": "/homes", "mode": "rw"}},
+                                        network_mode="none", cap_drop=["ALL"], cap_add=["CHOWN"],
+                                        security_opt=["no-new-privileges:true"])
+        helper = await self.docker(
+            "create_container", self.helper_image,
+            ["sh", "-c", 'test -d "/homes/$1" || install -d -o 1000 -g 100 -m 0700 "/homes/$1"', "sh", name],
+            user="root", labels={"org.dlab.home-helper": self.prefix}, host_config=host_config)
+        try:
+            await self.docker("start", helper["Id"])
+            status = (await self.docker("wait", helper["Id"], timeout=120))["StatusCode"]
+            said = (await self.docker("logs", helper["Id"], stdout=False, stderr=True)).decode(errors="replace").strip()
+        finally:
+            await self.docker("remove_container", helper["Id"], force=True)
+        if status != 0:
+            self.log.error("dlab: %s's home %s could not be made: %s", self.user.name, source, said)
+            raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log "
+                                f"(make swarm-check checks the shared folder): {said[-200:]}")
+
+    async def create_object(self):
+        host_config = dict(self.extra_host_config)
+        # The GPU profile: its count of cards as the generic resource (start_in_turn asked for them
+        # as device requests, which a service has not).
+        self._cards = 0
+        if host_config.pop("device_requests", None) is not None:
+            self._cards = int(self.gpus) if self.gpus.isdigit() else 1
+        create = self._render_templates(self.extra_create_kwargs)
+        healthcheck = create.get("healthcheck")
+        spec = service_spec(
+            self.object_name, self.image, args=await self.get_command(),
+            env=[f"{key}={value}" for key, value in self.get_env().items()], user=create.get("user"),
+            labels=create.get("labels", {}), host_config=host_config,
+            mem_limit=parse_bytes(str(self.mem_limit)) if self.mem_limit else None, cpu_limit=self.cpu_limit,
+            binds=self.volume_binds, network=self.network_name, gpus=self._cards,
+            healthcheck=docker.types.Healthcheck(**healthcheck) if healthcheck else None)
+        return await self.docker("create_service", **spec)
+
+    def explain(self, task):
+        """A task's state, as the student waiting for it reads it."""
+        state, said = task["Status"]["State"], f'{task["Status"].get("Err", "")} {task["Status"].get("Message", "")}'
+        if "insufficient resources" in said and self._cards:
+            return ("Waiting for a GPU: every GPU of the class is in use. Your server starts as soon as one is "
+                    "free; or stop this start and choose the CPU profile.")
+        if "insufficient resources" in said:
+            return "Waiting for room: every machine of the class is full. Your server starts as soon as room is free."
+        if "no suitable node" in said:
+            return ("Waiting for a machine that can run your server: none is ready for students now. The organizer "
+                    "checks the machines (make swarm-check).")
+        if any(word in said for word in ("No such image", "manifest unknown", "pull access denied")):
+            return (f"A machine of the class could not get the image {self.image}; trying another. The organizer "
+                    "pushes it to the class's registry (make swarm-push).")
+        return f"Your server is being set up ({state})."
+
+    async def start_object(self):
+        """Until the service's task runs, saying why it waits (pending for a GPU, no node ready...)."""
+        delay = 0.5
+        while True:
+            tasks = await self.docker("tasks", filters={"service": self.object_id})
+            live = [task for task in tasks if task["DesiredState"] == "running"]
+            if any(task["Status"]["State"] == "running" for task in live):
+                self._waiting_for = ""
+                return
+            if tasks:
+                reason = self.explain(max(tasks, key=lambda task: task["UpdatedAt"]))
+                if reason != self._waiting_for:
+                    self.log.info("dlab: %s's server: %s", self.user.name, reason)
+                    self._waiting_for = reason
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 3)
+
+    async def progress(self):
+        """The start page's messages: why the server waits, as start_object found it."""
+        said = ""
+        while True:  # JupyterHub stops reading when the start ends
+            if self._waiting_for and self._waiting_for != said:
+                said = self._waiting_for
+                yield {"progress": 50, "message": said}
+            await asyncio.sleep(1)
+
+    async def poll(self):
+        """Running while the swarm means to run it: a task moving to another node (its node died or
+        was drained) is not a stopped server, whose stop would remove the service."""
+        service = await self.get_object()
+        if service is None:
+            return 0
+        tasks = await self.docker("tasks", filters={"service": self.object_id})
+        if any(task["DesiredState"] == "running" for task in tasks):
+            return None
+        return "the swarm runs no task of it"
+
+    async def choose_gpus(self):
+        return self.gpus  # the swarm's scheduler gives each server its cards (generic resources)
 
 class ClassCodeSignUpHandler(SignUpHandler):
     """/hub/signup: the class code (when one is set), the username and the password are checked

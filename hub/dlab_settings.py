@@ -257,10 +257,16 @@ SETTINGS = [
     Setting("DLAB_SIGNUPS_PER_HOUR", "100", whole(1),
             "Sign-up attempts one address may make in an hour (\"Too many sign-ups from your network\"): "
             "a class behind one router shares an address, so keep it above the class's size.", "hub"),
-    Setting("DLAB_SWARM_HOMES", "", Kind("an absolute path, or empty", _path_or_empty),
-            "More than one machine (in progress, [docs/swarm.md](swarm.md)): the students' homes, a folder "
-            "mounted at this same path on every node of the swarm that may run students (an NFS export). "
-            "`make swarm-check` checks each node and labels those that are ready. Empty: one machine.", "host"),
+    Setting("DLAB_SWARM_SHARED", "", Kind("an absolute path, or empty", _path_or_empty),
+            "More than one machine ([docs/swarm.md](swarm.md)): the class on a Docker Swarm. The folder "
+            "mounted at this same path on every node that may run students (an NFS export): the homes "
+            "(`homes/<user>`), the course and hand-in folders and the datasets live there. `make "
+            "swarm-check` checks each node and labels those that are ready; `make up` on a manager then "
+            "starts each student's server as a swarm service. Empty: one machine.", "both"),
+    Setting("DLAB_SWARM_REGISTRY", "", pattern(r"|[a-z0-9.-]+(:[0-9]{1,5})?", "a registry's host[:port], or empty"),
+            "On a swarm: the registry the nodes pull the students' images from (`make swarm-push` puts "
+            "them there); the servers run `REGISTRY/DLAB_IMAGE`. Empty: the images are loaded on every "
+            "node by hand.", "both"),
     Setting("DLAB_MIN_FREE_GB", "2", whole(),
             "`make up` refuses to start when Docker's disk, where the homes are, has less free than "
             "this (GB).", "host"),

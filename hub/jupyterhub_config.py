@@ -6,8 +6,9 @@ import json
 import os
 import sys
 
-from dlab_config import Engine, configure
-from dlab_hub import discover_oidc, docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, proxy_token, secret
+from dlab_config import Engine, configure, student_images
+from dlab_hub import (discover_oidc, docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, proxy_token,
+                      secret, swarm_gpus)
 from dlab_settings import SECRETS_DIR, STATE_DIR, load
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
@@ -21,12 +22,14 @@ if problems:
     raise SystemExit("dlab hub: " + "; ".join(problems) + ": fix it in .env (.env.example says what each allows)")
 
 client = docker_client()  # exits with what to do if the Docker socket is not there
-images = {settings["DLAB_IMAGE"], settings["DLAB_GPU_IMAGE"]}
-gpu_runtime = docker_gpu_runtime(client)
+images = set(student_images(settings))
+swarm = bool(settings["DLAB_SWARM_SHARED"])
+gpu_runtime = not swarm and docker_gpu_runtime(client)
 engine = Engine(gpu_runtime=gpu_runtime, memory=memory_total(), cpus=len(os.sched_getaffinity(0)),
                 images=frozenset(image for image in images if image_present(client, image)),
                 gpu_ids=docker_gpu_ids(client, "dlab/hub:latest") if gpu_runtime else (),
-                oidc=discover_oidc(settings["DLAB_OIDC_ISSUER"]) if settings["DLAB_OIDC_ISSUER"] else {})
+                oidc=discover_oidc(settings["DLAB_OIDC_ISSUER"]) if settings["DLAB_OIDC_ISSUER"] else {},
+                swarm_gpus=swarm_gpus(client) if swarm else 0)
 config, notes = configure(settings, engine)
 c.merge(config)
 for note in notes:

@@ -23,6 +23,8 @@ cd "$(dirname "$0")/.."
 load_settings
 compose=(docker compose)
 prefix=$DLAB_PREFIX
+shared=$DLAB_SWARM_SHARED  # set: the class on a Docker Swarm (docs/swarm.md)
+if [ -n "$shared" ]; then compose=(docker compose -f compose.yaml -f compose.swarm.yaml); fi
 port=$DLAB_HUB_PORT
 hub=$prefix-hub
 proxy=$prefix-proxy
@@ -77,7 +79,14 @@ install_certificate() {
 }
 recreate=()
 
+# The engine this script talks to (DOCKER_HOST, or the default socket) is the one the hub gets.
 socket=/var/run/docker.sock
+case ${DOCKER_HOST:-} in
+  "") ;;
+  unix://*) socket=${DOCKER_HOST#unix://} ;;
+  *) say "DOCKER_HOST=$DOCKER_HOST: run make up on the machine of the engine (its unix socket), not over the network"; exit 1 ;;
+esac
+export DLAB_DOCKER_SOCKET=$socket
 [ -S "$socket" ] || { say "no Docker engine at $socket: run \`make docker\` (as root), then \`make up\` again"; exit 1; }
 docker version >/dev/null 2>&1 || {
   say "the Docker engine does not answer at $socket: start it (systemctl start docker, or \`make docker\` as root)"
@@ -100,11 +109,51 @@ roster_file() {
 DOCKER_GID=$(stat -c %g "$socket")
 export DOCKER_GID
 
+# On a swarm: the students' servers are services; their image is REGISTRY/IMAGE (make swarm-push).
+student_image=$DLAB_IMAGE
+if [ -n "$shared" ] && [ -n "$DLAB_SWARM_REGISTRY" ]; then student_image=$DLAB_SWARM_REGISTRY/$DLAB_IMAGE; fi
+swarm_services() { docker service ls -q --filter "label=org.dlab.hub=$prefix"; }
+
+# On a swarm: this engine is a manager, and the shared folder holds the class's folders, made by
+# root (the hub may not chown): homes/ (each student's made at their first start), course/ and
+# handin/ owned by the hub (uid 1001) and the students' group, data/ for make data.
+swarm_up() {
+  [ "$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)" = "active true" ] || {
+    say "DLAB_SWARM_SHARED is set but this Docker engine is not a swarm manager: run make up on a manager (docs/swarm.md), or empty DLAB_SWARM_SHARED for one machine"
+    exit 1
+  }
+  [ -d "$shared" ] || { say "DLAB_SWARM_SHARED=$shared is not a folder here: mount the class's NFS export there (docs/swarm.md)"; exit 1; }
+  docker run --rm --user root --network none --cap-drop ALL --cap-add CHOWN --cap-add FOWNER --cap-add FSETID \
+      --security-opt no-new-privileges -v "$shared:/shared" --entrypoint sh dlab/hub:latest -c '
+    install -d -m 0755 /shared/homes
+    install -d -o 1001 -g 100 /shared/course /shared/data /shared/handin
+    chmod 2775 /shared/course /shared/data && chmod 2770 /shared/handin' \
+    || { say "could not make the class's folders in $shared: root on this manager must own files there (no_root_squash)"; exit 1; }
+}
+
+# Docker 20.10 drops a node's attachment to the class network with its last task on it, and then
+# rejects the next task placed there ("node is missing network attachments"): a small service on
+# every ready node keeps each attached (docs/swarm.md).
+swarm_anchor() {
+  docker service inspect "$prefix-anchor" >/dev/null 2>&1 && return 0
+  docker service create --detach --quiet --name "$prefix-anchor" --mode global --label "org.dlab.hub=$prefix" \
+    --network "$DLAB_NETWORK" --constraint node.labels.dlab.homes==true --limit-memory 64M --user 1000 \
+    --read-only --cap-drop ALL --no-healthcheck --log-driver json-file --log-opt max-size=1m --entrypoint sleep "$student_image" infinity >/dev/null
+}
+
 case ${1:-} in
   up)
-    for image in dlab/hub:latest "$DLAB_IMAGE"; do
-      docker image inspect "$image" >/dev/null 2>&1 || { say "$image is not built: run \`make build\`"; exit 1; }
+    for image in dlab/hub:latest "$student_image"; do
+      docker image inspect "$image" >/dev/null 2>&1 || {
+        if [ "$image" = "$student_image" ] && [ "$image" != "$DLAB_IMAGE" ]; then
+          say "$image is not in the class's registry: run make build, then make swarm-push"
+        else
+          say "$image is not built: run \`make build\`"
+        fi
+        exit 1
+      }
     done
+    if [ -n "$shared" ]; then swarm_up; fi
     # Students' servers write to Docker's disk (their homes are volumes there): refuse to start a
     # class on a nearly full one, rather than let each student meet a failed start.
     root_dir=$(docker info -f '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
@@ -116,7 +165,7 @@ case ${1:-} in
     fi
     # Homes of a fixed size are file systems on loop devices (images/hub/dlab-home): say so now
     # where there are none, rather than at each student's start.
-    if [ "$DLAB_HOME_SIZE" != 0 ] && [ ! -e /dev/loop-control ]; then
+    if [ -z "$shared" ] && [ "$DLAB_HOME_SIZE" != 0 ] && [ ! -e /dev/loop-control ]; then
       say "this machine has no loop devices (/dev/loop-control), which homes of a fixed size (DLAB_HOME_SIZE) need"
       say "set DLAB_HOME_SIZE=0 in $env_file for homes without a size limit (plain Docker volumes), then make up again"
       exit 1
@@ -141,6 +190,7 @@ case ${1:-} in
       say "stopped it: fix what the log says (settings: $env_file, see .env.example), then make up again"
       exit 1
     }
+    if [ -n "$shared" ]; then swarm_anchor; fi
     if [ -n "$DLAB_SUBDOMAIN_HOST" ]; then
       say "the class server is up: ${DLAB_SUBDOMAIN_HOST} (students' servers on its subdomains; proxy on port ${port})"
     else
@@ -152,6 +202,19 @@ case ${1:-} in
     fi
     ;;
   down)
+    if [ -n "$shared" ]; then
+      # The students' services (and the anchor) first: the class network goes only once they have left it.
+      services=$(swarm_services)
+      # shellcheck disable=SC2086
+      [ -z "$services" ] || docker service rm $services >/dev/null
+      "${compose[@]}" down --timeout 60 2>/dev/null || true
+      for _ in $(seq 1 60); do
+        docker network inspect "$DLAB_NETWORK" >/dev/null 2>&1 || break
+        docker network rm "$DLAB_NETWORK" >/dev/null 2>&1 || sleep 1
+      done
+      say "stopped; every home is kept (in $shared/homes)"
+      exit 0
+    fi
     "${compose[@]}" down --timeout 60
     # The students' servers outlive a hub restart (cleanup_servers = False): stop them now, with
     # the time Jupyter needs to save and shut its kernels down; then remove the containers. Never a volume.
@@ -232,6 +295,7 @@ db.commit()' "$DLAB_ADMIN"
     ;;
   status)
     "${compose[@]}" ps
+    if [ -n "$shared" ]; then docker service ls --filter "label=org.dlab.hub=$prefix"; fi
     docker ps --filter "label=org.dlab.hub=$prefix" --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}'
     ;;
   *)

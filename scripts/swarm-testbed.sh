@@ -13,8 +13,10 @@
 #   scripts/swarm-testbed.sh push IMAGE...  load them on the manager and push them to its registry
 #   scripts/swarm-testbed.sh host N         the DOCKER_HOST of node N
 #
+# This machine is on the link too, as 10.213.0.1 (the veth NAME-host): the tests reach the class
+# server's proxy on the manager as a student's browser would.
 # Names and places (DLAB_SWARM_NAME, default dlabsw): namespaces NAME-switch and NAME-1..N, cgroups
-# NAME-1..N, folders /var/lib/NAME and /run/NAME. `down` removes those, by name and by recorded pid,
+# NAME-1..N, the link NAME-host, folders /var/lib/NAME and /run/NAME. `down` removes those, by name and by recorded pid,
 # and nothing else. Node N gets fake GPUs when DLAB_SWARM_GPUS="N:ID,ID" (generic resources); the nodes in
 # DLAB_SWARM_PLAIN="N ..." are as a server fresh from its installation: no no-new-privileges in
 # daemon.json, and an empty folder of their own where the others share one.
@@ -124,6 +126,10 @@ up() {
   ip netns add "$NAME-switch"
   ip -n "$NAME-switch" link add br0 type bridge
   ip -n "$NAME-switch" link set br0 up
+  ip link add "$NAME-host" type veth peer name host netns "$NAME-switch"
+  ip -n "$NAME-switch" link set host master br0 up
+  ip addr add "$LINK.1/24" dev "$NAME-host"
+  ip link set "$NAME-host" up
   for n in $(seq 1 "$count"); do start_node "$n" & done
   wait  # every engine answers (or the script has said which did not)
   for n in $(seq 1 "$count"); do on "$n" info >/dev/null 2>&1 || die "node $n did not start"; done
@@ -180,6 +186,7 @@ down() {
     sleep 0.2
     ip netns del "$ns"
   done
+  ip link del "$NAME-host" 2>/dev/null || true  # gone with the switch, unless that was left half made
   for cg in /sys/fs/cgroup/*/"$NAME"-[0-9]*; do
     [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done

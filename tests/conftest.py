@@ -205,6 +205,15 @@ def hub():
     yield from hub_stack()
 
 
+@pytest.fixture(scope="session")
+def swarm():
+    """The swarm test bed (tests/swarm/testbed.py), shared by every swarm test."""
+    sys.path.insert(0, str(ROOT / "tests" / "swarm"))
+    from testbed import swarm_bed
+
+    yield from swarm_bed()
+
+
 @pytest.fixture
 def browser():
     """Debian's chromium, driven by Playwright: what students and organizers use."""

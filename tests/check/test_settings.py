@@ -26,7 +26,7 @@ WRONG = {
     "DLAB_IDLE_TIMEOUT": "1h", "DLAB_CULL_EVERY": "5s", "DLAB_START_TIMEOUT": "ten",
     "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",
     "DLAB_NETWORK": "-net", "DLAB_SPAWN_LIMIT": "0", "DLAB_STARTS_AT_ONCE": "0", "DLAB_PRESTART_AT": "8:45", "DLAB_PRESTART_HOLD": "0", "DLAB_MAX_SERVERS": "lots", "DLAB_SIGNUPS_PER_HOUR": "-5",
-    "DLAB_MIN_FREE_GB": "2GB", "DLAB_SWARM_HOMES": "nfs:/homes", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
+    "DLAB_MIN_FREE_GB": "2GB", "DLAB_SWARM_SHARED": "nfs:/homes", "DLAB_SWARM_REGISTRY": "http://registry", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
     "DLAB_OIDC_ISSUER": "login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab class", "DLAB_OIDC_CLIENT_SECRET": "s3cret pasted",
     "DLAB_OIDC_NAME": "Uni\tLogin", "DLAB_OIDC_USERNAME_CLAIM": "preferred username", "DLAB_OIDC_EMAIL_DOMAIN": "@uni.example",
 }
@@ -135,7 +135,7 @@ def test_compose_keeps_no_second_list_of_settings_or_defaults():
 
 # DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs.
 NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
-                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS"}
+                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET"}
 
 
 def test_every_setting_the_class_server_reads_is_declared():

@@ -90,3 +90,52 @@ def test_service_names_are_dns_labels_apart_from_the_class_services():
     other = service_name("dlab", "a-2e" * 30 + "b-2e")
     assert other != long and len(other) == MAX_SERVICE_NAME
     assert service_name("dlab", "hub") not in ("dlab-hub", "dlab-proxy")
+
+
+def swarm_config(engine=Engine(), **settings):
+    _, parsed, problems, _ = load({"DLAB_SWARM_SHARED": "/mnt/class", "DLAB_SWARM_REGISTRY": "registry.example.org:5000",
+                                   **settings}, applies=("hub", "both"))
+    assert problems == []
+    return configure(parsed, engine)
+
+
+def test_with_a_shared_folder_the_hub_spawns_services_whose_files_are_on_it():
+    c, notes = swarm_config()
+    assert c.JupyterHub.spawner_class == "dlab_hub.DlabSwarmSpawner"
+    # the images the nodes pull, from the class's registry (make swarm-push)
+    assert (c.DlabSpawner.cpu_image, c.DockerSpawner.image) == ("registry.example.org:5000/dlab/cpu:latest",) * 2
+    assert c.DlabSpawner.gpu_image == "registry.example.org:5000/dlab/gpu:latest"
+    # a home, the datasets and the class's folders are folders of the file system every node mounts
+    assert c.DockerSpawner.volumes == {"/mnt/class/homes/{username}": "/home/jovyan",
+                                       "/mnt/class/data": {"bind": "/srv/data", "mode": "ro"}}
+    assert (c.DlabSpawner.course_volume, c.DlabSpawner.handin_volume) == ("/mnt/class/course", "/mnt/class/handin")
+    assert c.DlabSpawner.home_size == ""  # no loop-device homes: the NFS server's quota, not this machine's
+    assert any("on a Docker Swarm" in note for note in notes)
+    # every container setting still reaches the service (the one-machine class's own)
+    assert c.DockerSpawner.extra_host_config == class_config().extra_host_config
+
+
+def test_without_a_registry_the_images_keep_their_names():
+    c, _ = swarm_config(DLAB_SWARM_REGISTRY="")
+    assert c.DlabSpawner.cpu_image == "dlab/cpu:latest"
+
+
+def test_one_machine_is_untouched_by_the_swarm_settings():
+    _, parsed, _, _ = load({"DLAB_SWARM_REGISTRY": "registry.example.org:5000"}, applies=("hub", "both"))
+    c, _ = configure(parsed, Engine())
+    assert c.JupyterHub.spawner_class == "dlab_hub.DlabSpawner" and c.DlabSpawner.cpu_image == "dlab/cpu:latest"
+
+
+@pytest.mark.parametrize("gpus, advertised, offered", [
+    ("auto", 0, ""),        # no node advertises a GPU: no GPU profile
+    ("auto", 2, "1"),       # one card a server, once the GPU image is pushed
+    ("all", 2, "1"),
+    ("2", 2, "2"),
+    ("none", 2, ""),
+    ("device=0", 2, ""),    # named cards mean nothing across nodes: said in the log
+])
+def test_on_a_swarm_the_gpu_profile_asks_for_a_count_of_the_nodes_cards(gpus, advertised, offered):
+    engine = Engine(swarm_gpus=advertised, images=frozenset({"registry.example.org:5000/dlab/gpu:latest"}))
+    c, notes = swarm_config(engine, DLAB_GPUS=gpus)
+    assert c.DlabSpawner.gpus == offered
+    assert any("count of cards" in note for note in notes) == gpus.startswith("device=")

@@ -32,9 +32,13 @@ class HubStack:
     """One test hub; restart(**settings) recreates the hub container with other DLAB_* settings
     (its state volume, and so every account, is kept)."""
 
+    prefix = PREFIX
+    address = "127.0.0.1"  # where the proxy publishes the class port (DLAB_HUB_BIND)
+    docker_env = None  # the environment of docker commands: None, this machine's engine
+
     def __init__(self):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}:{self.port}"
         self.verify = True  # or, behind HTTPS, the test certificate (a CA file)
         self.settings = None
         self.admin = "organizer"
@@ -72,7 +76,7 @@ class HubStack:
         self.settings = settings
         https = bool(settings.get("DLAB_SSL_CERT"))
         # The certificate's name, and the subdomains' parent (alice.localhost), are localhost.
-        host = "localhost" if https or settings.get("DLAB_SUBDOMAIN_HOST") else "127.0.0.1"
+        host = "localhost" if https or settings.get("DLAB_SUBDOMAIN_HOST") else self.address
         self.url = f"{'https' if https else 'http'}://{host}:{self.port}"
         self.verify = settings["DLAB_SSL_CERT"] if https else True
         self.up_output = out.stderr
@@ -89,15 +93,15 @@ class HubStack:
         return s
 
     def logs(self):
-        out = docker("logs", f"{PREFIX}-hub", check=False)
+        out = docker("logs", f"{self.prefix}-hub", check=False, env=self.docker_env)
         return out.stdout + out.stderr
 
     # --- accounts ----------------------------------------------------------------------------
     @property
     def admin_password(self):
         if self._admin_password is None:
-            self._admin_password = docker("exec", f"{PREFIX}-hub", "cat",
-                                          "/srv/jupyterhub/secrets/admin-password").stdout.strip()
+            self._admin_password = docker("exec", f"{self.prefix}-hub", "cat", "/srv/jupyterhub/secrets/admin-password",
+                                          env=self.docker_env).stdout.strip()
         return self._admin_password
 
     def try_login(self, username, password):

@@ -1,164 +1,25 @@
-"""The class on a Docker Swarm of several engines (issue 17), on the test bed that
-scripts/swarm-testbed.sh stands up on this machine: four engines in network namespaces of their
-own, one manager, a registry on it, a folder they share (the organizer's NFS), node 3 with a made-up
-GPU, node 4 without the homes' mount.
+"""The class on a Docker Swarm of several engines (issue 17), on the test bed of tests/swarm/testbed.py
+(scripts/swarm-testbed.sh): four engines in network namespaces of their own, one manager, a registry
+on it, a folder they share (the organizer's NFS), node 3 with a made-up GPU, node 4 without the
+shared folder.
 
 Students' servers are services made by hub/dlab_swarm.service_spec from the class server's own
 settings (dlab_config.configure at its defaults, as the hub has them); the tests try what a class
 on several servers meets: servers landing on workers, the limits and the isolation there, a node
 drained for maintenance, a node that dies, an image that only the registry has, a GPU request that
-no node can serve. The image is dlab/base: the labs are not the point here.
+no node can serve. The image is dlab/base: the labs are not the point here. test_hub_on_swarm.py
+runs the class server itself on the same test bed.
 """
-import os
-import pathlib
-import shutil
 import subprocess
 import sys
 
-import docker
 import pytest
 from docker.utils import parse_bytes
 
-from conftest import ROOT, wait_for
-
-sys.path.insert(0, str(ROOT / "hub"))
-from dlab_config import Engine, configure  # noqa: E402
-from dlab_settings import load  # noqa: E402
-from dlab_swarm import GPU_RESOURCE, HOMES_LABEL, service_name, service_spec  # noqa: E402
-
-TESTBED = str(ROOT / "scripts" / "swarm-testbed.sh")
-NAME = "dlabsw"  # the test bed's namespaces, cgroups and folders (scripts/swarm-testbed.sh)
-SHARED = pathlib.Path(f"/var/lib/{NAME}/shared")  # the shared file system the homes live on
-REGISTRY = "10.213.0.11:5000"  # on the manager, node 1
-IMAGE = f"{REGISTRY}/dlab/base:latest"
-NETWORK = "dlab-class"  # the class's attachable overlay network
-NODES = 4
-GPU_NODE, NO_HOMES_NODE = 3, 4
-CLASS = "dlabsw"  # the class's prefix: services dlabsw-u-<name>
-
-
-def bed_script(*args, **env):
-    return subprocess.run([TESTBED, *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **env})
-
-
-class Swarm:
-    """The test bed: a client per node, and students' services started from the class's settings."""
-
-    def __init__(self):
-        self.clients = {n: docker.DockerClient(base_url=bed_script("host", str(n)).stdout.strip(), timeout=60)
-                        for n in range(1, NODES + 1)}
-        self.manager = self.clients[1]
-        _, settings, problems, _ = load({}, applies=("hub", "both"))
-        assert not problems
-        self.settings = settings
-        self.config, _ = configure(settings, Engine())
-
-    def node_of(self, n):
-        return next(node for node in self.manager.nodes.list() if node.attrs["Description"]["Hostname"] == f"{NAME}-{n}")
-
-    def start_student(self, user, command=("sleep", "infinity"), gpus=0, constraints=()):
-        """A student's server as the class server would start it on the swarm; its service's name."""
-        home = SHARED / "homes" / user
-        home.mkdir(parents=True, exist_ok=True)
-        os.chown(home, 1000, 100)
-        spawner = self.config.DockerSpawner
-        name = service_name(CLASS, user)
-        spec = service_spec(
-            name, IMAGE, args=["start.sh", *command],
-            env=[f"{k}={v}" for k, v in spawner.environment.items()] + ["JUPYTERHUB_API_URL=http://hub:8081/hub/api"],
-            user=spawner.extra_create_kwargs["user"],
-            labels={"org.dlab.hub": CLASS, "org.dlab.user": user},
-            host_config=spawner.extra_host_config, mem_limit=parse_bytes(spawner.mem_limit),
-            cpu_limit=float(spawner.cpu_limit), binds={str(home): {"bind": "/home/jovyan", "mode": "rw"}},
-            network=NETWORK, gpus=gpus, constraints=constraints, healthcheck={"Test": ["NONE"]})
-        self.manager.api.create_service(**spec)
-        return name
-
-    def tasks(self, service):
-        return self.manager.api.tasks(filters={"service": service})
-
-    def running(self, service, timeout=180, not_on=()):
-        """(node number, container) of the service's running task, on none of the nodes not_on."""
-        def find():
-            for task in self.tasks(service):
-                if task["Status"]["State"] == "running" and task["DesiredState"] == "running":
-                    n = self.node_number(task["NodeID"])
-                    if n not in not_on:
-                        return n, self.clients[n].containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
-            return None
-
-        try:
-            return wait_for(find, timeout, interval=1, message=f"{service} running"
-                            + (f" on a node other than {not_on}" if not_on else ""))
-        except BaseException:
-            print("tasks:", self.errors(service), "nodes:", self.nodes(), sep="\n")
-            raise
-
-    def nodes(self):
-        return [(node.attrs["Description"]["Hostname"], node.attrs["Status"]["State"], node.attrs["Spec"]["Availability"],
-                 node.attrs["Spec"].get("Labels")) for node in self.manager.nodes.list()]
-
-    def errors(self, service):
-        return [(t["Status"]["State"], t["Status"].get("Err", ""), t["Status"].get("Message", "")) for t in self.tasks(service)]
-
-    def node_number(self, node_id):
-        return int(self.manager.nodes.get(node_id).attrs["Description"]["Hostname"].rsplit("-", 1)[1])
-
-
-def helper_spec(name, args, mem_limit=None):
-    """A service of the tests' own on the class network (not a student's: no limits, no home), as uid 1000."""
-    return service_spec(name, IMAGE, args=args, env=[], user="1000", labels={}, host_config={}, mem_limit=mem_limit,
-                        cpu_limit=None, binds={}, network=NETWORK, healthcheck={"Test": ["NONE"]})
-
-
-def anchor_spec():
-    spec = helper_spec(f"{CLASS}-anchor", ["sleep", "infinity"], mem_limit=64 * 1024**2)
-    spec["mode"] = docker.types.ServiceMode("global")
-    spec["task_template"]["Placement"]["Constraints"] = []  # every node, labelled or not
-    return spec
-
-
-def node_check(image=IMAGE):
-    """make swarm-check on the manager, with the test bed's homes and image."""
-    return subprocess.run([str(ROOT / "scripts" / "swarm.sh"), "check"], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT, env={**os.environ, "DOCKER_HOST": bed_script("host", "1").stdout.strip(),
-                                         "DLAB_SWARM_HOMES": str(SHARED / "homes"), "DLAB_IMAGE": image,
-                                         "DLAB_ENV_FILE": "/nonexistent"})
-
-
-def run(container, command, user="1000:100"):
-    """Run a shell command in a container; (exit code, output)."""
-    code, out = container.exec_run(["bash", "-c", command], user=user)
-    return code, out.decode(errors="replace")
-
-
-@pytest.fixture(scope="module")
-def swarm():
-    if os.geteuid() != 0:
-        pytest.skip("the swarm test bed needs root (network namespaces and engines of its own)")
-    if not shutil.which("docker-registry"):
-        pytest.fail("docker-registry is missing: run scripts/install-test-tools.sh (make test does)")
-    bed_script("down")  # what an interrupted run left, by name
-    # node 4 as a server fresh from its installation: no no-new-privileges, no homes' mount
-    up = bed_script("up", str(NODES), DLAB_SWARM_GPUS=f"{GPU_NODE}:GPU-fake-0", DLAB_SWARM_PLAIN=str(NO_HOMES_NODE))
-    assert up.returncode == 0, up.stderr
-    try:
-        pushed = bed_script("push", "dlab/base:latest")
-        assert pushed.returncode == 0, pushed.stderr
-        bed = Swarm()
-        (SHARED / "homes").mkdir()
-        bed.checked = node_check()  # the organizer's make swarm-check labels the nodes that are ready
-        bed.manager.networks.create(NETWORK, driver="overlay", attachable=True)
-        # The class network's anchor on every node (docs/swarm.md): Docker 20.10 drops a node's
-        # attachment to an overlay network with its last task there, and may reject the next task
-        # placed on that node meanwhile ("node is missing network attachments").
-        bed.manager.api.create_service(**anchor_spec())
-        yield bed
-    finally:
-        down = bed_script("down")
-        assert down.returncode == 0, down.stderr
-
+from conftest import wait_for
+from testbed import (GPU_NODE, IMAGE, NAME, NO_HOMES_NODE, NODES, REGISTRY, SHARED, bed_script, helper_spec, node_check,
+                     run)
+from dlab_swarm import GPU_RESOURCE, HOMES_LABEL  # noqa: I001 (testbed puts hub/ on the path)
 
 @pytest.fixture(scope="module")
 def hub_stand_in(swarm):
@@ -237,19 +98,19 @@ def test_the_node_check_labels_the_ready_nodes_and_says_what_the_others_miss(swa
         if n == NO_HOMES_NODE:
             assert HOMES_LABEL not in labels
             said = checked.stderr.split(f"node {NAME}-{n} ")[1]
-            assert "NOT ready" in said and "mount the homes' NFS export" in said, checked.stderr
+            assert "NOT ready" in said and "mount the class's NFS export" in said, checked.stderr
         else:
             assert labels.get(HOMES_LABEL) == "true"
             gpus = 1 if n == GPU_NODE else 0
             assert f"node {NAME}-{n} (" in checked.stderr and f"{gpus} GPU): ready for students" in checked.stderr.split(f"node {NAME}-{n} ")[1].splitlines()[0]
     # no probe, marker or label of the check is left behind
     assert not [s for s in swarm.manager.services.list() if s.name.startswith("dlab-node-check")]
-    assert not list((SHARED / "homes").glob(".dlab-*"))
+    assert not list(SHARED.glob(".dlab-*"))
 
 
 def test_the_node_check_names_the_nodes_missing_the_image_and_unlabels_them(swarm):
-    missing = f"{REGISTRY}/dlab/never-pushed:latest"
-    checked = node_check(missing)
+    checked = node_check("dlab/never-pushed:latest")
+    missing = f"{REGISTRY}/dlab/never-pushed:latest"  # the name the nodes pull
     try:
         assert checked.returncode == 1
         for n in (1, 2, 3):
