@@ -4,13 +4,13 @@
 # cgroup parent), linked by veth pairs to a bridge in a "switch" namespace: the nodes talk over a
 # link of their own (10.213.0.0/24) and reach nothing else. A folder they all see at the same path
 # stands in for the organizer's NFS mount; a registry from Debian's docker-registry package on the
-# manager carries images to the workers, as an organizer's would.
+# manager carries images to the workers, as an organizer's would (load an image on node 1, then
+# make swarm-push there).
 #
 #   scripts/swarm-testbed.sh up [NODES]     NODES engines (default 3), node 1 the manager
 #   scripts/swarm-testbed.sh down           stop and remove everything `up` made
 #   scripts/swarm-testbed.sh kill N         node N dies: its engine and every process it ran, at once
 #   scripts/swarm-testbed.sh load N IMAGE...   copy images from this machine's engine to node N
-#   scripts/swarm-testbed.sh push IMAGE...  load them on the manager and push them to its registry
 #   scripts/swarm-testbed.sh host N         the DOCKER_HOST of node N
 #
 # This machine is on the link too, as 10.213.0.1 (the veth NAME-host): the tests reach the class
@@ -199,21 +199,12 @@ load() {
   docker save "$@" | on "$n" load -q >/dev/null
 }
 
-push() {
-  local image
-  load 1 "$@"
-  for image in "$@"; do
-    on 1 tag "$image" "$REGISTRY/$image"
-    on 1 push -q "$REGISTRY/$image" >/dev/null
-  done
-}
 
 case ${1:-} in
   up) up "${2:-3}" ;;
   down) down ;;
   kill) kill_node "${2:?which node}" ;;
   load) shift; load "$@" ;;
-  push) shift; push "$@" ;;
   host) node_host "${2:?which node}" ;;
-  *) die "usage: $0 up [NODES] | down | kill N | load N IMAGE... | push IMAGE... | host N" ;;
+  *) die "usage: $0 up [NODES] | down | kill N | load N IMAGE... | host N" ;;
 esac

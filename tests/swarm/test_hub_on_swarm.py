@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from conftest import ROOT, docker
-from testbed import GPU_NODE, LOCAL_IMAGE, NAME, NO_HOMES_NODE, REGISTRY, SHARED, bed_script
+from testbed import GPU_NODE, LOCAL_IMAGE, NAME, NO_HOMES_NODE, REGISTRY, SHARED, bed_script, swarm_push
 
 sys.path.insert(0, str(ROOT / "tests" / "hub"))
 from hubstack import HubStack, wait_until  # noqa: E402
@@ -93,6 +93,20 @@ def test_make_up_on_a_manager_runs_the_class_on_the_swarm(class_hub, swarm):
                           ("data", (1001, 100, 0o2775))):
         stat = (SHARED / folder).stat()
         assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o7777) == owner, folder
+
+
+def test_make_swarm_push_and_make_up_say_what_is_missing(class_hub):
+    no_registry = swarm_push(DLAB_SWARM_REGISTRY="")
+    assert no_registry.returncode == 2 and "set DLAB_SWARM_REGISTRY in .env" in no_registry.stderr
+    not_built = swarm_push(DLAB_IMAGE="dlab/not-built-here:latest")
+    assert not_built.returncode == 1
+    assert "dlab/not-built-here:latest is not built: run make build, then make swarm-push" in not_built.stderr
+    # an image never pushed: make up stops before it touches the running class
+    up = class_hub.script("up", {"DLAB_IMAGE": "dlab/not-built-here:latest"}, check=False)
+    assert up.returncode == 1
+    assert (f"{REGISTRY}/dlab/not-built-here:latest is not in the class's registry: run make build, then make swarm-push"
+            in up.stderr), up.stderr
+    assert class_hub.request("GET", class_hub.url + "/hub/api/", timeout=5).ok
 
 
 def test_students_servers_start_on_the_nodes_and_run_code_through_the_hub(class_hub, swarm):

@@ -114,13 +114,21 @@ def anchor_spec():
     return spec
 
 
+def manager_script(script, *args, **settings):
+    """A dlab script (make swarm-check, make swarm-push...) run on the manager, with the test bed's settings."""
+    return subprocess.run([str(ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, "DOCKER_HOST": bed_script("host", "1").stdout.strip(), "DLAB_ENV_FILE": "/dev/null",
+                               "DLAB_SWARM_SHARED": str(SHARED), "DLAB_SWARM_REGISTRY": REGISTRY, "DLAB_IMAGE": LOCAL_IMAGE,
+                               "DLAB_GPU_IMAGE": "dlab/not-built-here:latest", **settings})
+
+
+def swarm_push(**settings):
+    return manager_script("swarm.sh", "push", **settings)
+
+
 def node_check(image=LOCAL_IMAGE):
     """make swarm-check on the manager, with the test bed's homes and image."""
-    return subprocess.run([str(ROOT / "scripts" / "swarm.sh"), "check"], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT, env={**os.environ, "DOCKER_HOST": bed_script("host", "1").stdout.strip(),
-                                         "DLAB_SWARM_SHARED": str(SHARED), "DLAB_SWARM_REGISTRY": REGISTRY,
-                                         "DLAB_IMAGE": image,
-                                         "DLAB_ENV_FILE": "/nonexistent"})
+    return manager_script("swarm.sh", "check", DLAB_IMAGE=image)
 
 
 def run(container, command, user="1000:100"):
@@ -141,8 +149,11 @@ def swarm_bed():
     up = bed_script("up", str(NODES), DLAB_SWARM_GPUS=f"{GPU_NODE}:GPU-fake-0", DLAB_SWARM_PLAIN=str(NO_HOMES_NODE))
     assert up.returncode == 0, up.stderr
     try:
-        pushed = bed_script("push", "dlab/base:latest")
-        assert pushed.returncode == 0, pushed.stderr
+        # the organizer's route: the image on the manager, then make swarm-push into the registry
+        loaded = bed_script("load", "1", LOCAL_IMAGE)
+        assert loaded.returncode == 0, loaded.stderr
+        pushed = swarm_push()
+        assert pushed.returncode == 0 and f"pushed {IMAGE} ({REGISTRY}/dlab/base@sha256:" in pushed.stderr, pushed.stderr
         bed = Swarm()
         (SHARED / "homes").mkdir()
         bed.checked = node_check()  # the organizer's make swarm-check labels the nodes that are ready
