@@ -274,8 +274,8 @@ class DlabSpawner(DockerSpawner):
         return "{prefix}.{username}"
 
     def owns(self, obj):
-        """Is this container (docker inspect) the server of this student of this class?"""
-        labels = (obj.get("Config") or {}).get("Labels") or {}
+        """Is this container (docker inspect), or service, the server of this student of this class?"""
+        labels = (obj.get("Config") or obj.get("Spec") or {}).get("Labels") or {}
         return labels.get("org.dlab.hub") == self.prefix and labels.get("org.dlab.user") == self.user.name
 
     async def get_object(self):
@@ -288,16 +288,16 @@ class DlabSpawner(DockerSpawner):
         return obj
 
     async def _owned_id(self):
-        """The container id to stop or remove, or "" when there is none that is ours."""
+        """The container's (or service's) id to stop or remove, or "" when there is none that is ours."""
         if not self.object_id:
             return ""
         try:
-            obj = await self.docker("inspect_container", self.object_id)
+            obj = await self.docker(f"inspect_{self.object_type}", self.object_id)
         except docker.errors.NotFound:
             return ""
         if not self.owns(obj):
-            self.log.warning("dlab: not touching %s (%s): it is not %s's server", self.object_id[:12],
-                             obj.get("Name"), self.user.name)
+            self.log.warning("dlab: not touching the %s %s (%s): it is not %s's server", self.object_type,
+                             self.object_id[:12], obj.get("Name") or obj.get("Spec", {}).get("Name"), self.user.name)
             return ""
         return self.object_id
 
@@ -317,6 +317,20 @@ class DlabSpawner(DockerSpawner):
         if self.home_size:
             await self.ensure_home()
 
+    async def run_helper(self, command, **host_config):
+        """Run command as root in a throwaway helper container (helper_image) on the hub's engine;
+        (exit status, what it said on stderr)."""
+        host_config = await self.docker("create_host_config", **host_config)
+        helper = await self.docker("create_container", self.helper_image, command, user="root",
+                                   labels={"org.dlab.home-helper": self.prefix}, host_config=host_config)
+        try:
+            await self.docker("start", helper["Id"])
+            status = (await self.docker("wait", helper["Id"], timeout=300))["StatusCode"]
+            said = (await self.docker("logs", helper["Id"], stdout=False, stderr=True)).decode(errors="replace").strip()
+        finally:
+            await self.docker("remove_container", helper["Id"], force=True)
+        return status, said
+
     async def ensure_home(self):
         """Before a start: the student's home volume is their own file system of home_size
         (images/hub/dlab-home), made on first use, moved into from a plain volume of an earlier
@@ -331,15 +345,8 @@ class DlabSpawner(DockerSpawner):
         binds = {self.homes_dir: {"bind": "/homes", "mode": "rw"}, "/dev": {"bind": "/dev", "mode": "rw"}}
         if plain:
             binds[name] = {"bind": "/old", "mode": "ro"}
-        host_config = await self.docker("create_host_config", binds=binds, network_mode="none", **HOME_HELPER_PRIVILEGES)
-        helper = await self.docker("create_container", self.helper_image, ["dlab-home", "ensure", name, self.home_size],
-                                   user="root", labels={"org.dlab.home-helper": self.prefix}, host_config=host_config)
-        try:
-            await self.docker("start", helper["Id"])
-            status = (await self.docker("wait", helper["Id"], timeout=300))["StatusCode"]
-            said = (await self.docker("logs", helper["Id"], stdout=False, stderr=True)).decode(errors="replace").strip()
-        finally:
-            await self.docker("remove_container", helper["Id"], force=True)
+        status, said = await self.run_helper(["dlab-home", "ensure", name, self.home_size], binds=binds,
+                                             network_mode="none", **HOME_HELPER_PRIVILEGES)
         if status != 0:
             self.log.error("dlab: %s's home %s could not be prepared: %s", self.user.name, name, said)
             raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log"
@@ -520,42 +527,16 @@ class DlabSwarmSpawner(DlabSpawner, SwarmSpawner):
     def _object_name_default(self):
         return service_name(self.prefix, self.escaped_name)
 
-    def owns(self, obj):
-        """Is this service (docker service inspect) the server of this student of this class?"""
-        labels = (obj.get("Spec") or {}).get("Labels") or {}
-        return labels.get("org.dlab.hub") == self.prefix and labels.get("org.dlab.user") == self.user.name
-
-    async def _owned_id(self):
-        if not self.object_id:
-            return ""
-        try:
-            obj = await self.docker("inspect_service", self.object_id)
-        except docker.errors.NotFound:
-            return ""
-        if not self.owns(obj):
-            self.log.warning("dlab: not touching the service %s: it is not %s's server", self.object_id[:12], self.user.name)
-            return ""
-        return self.object_id
-
     async def prepare_home(self):
         """The student's home folder on the shared file system, made on first use by root in a
         throwaway dlab/hub container on this manager (the hub itself may not chown), owned by
         jovyan (1000:100) and closed to others."""
         source = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
         homes, name = source.rsplit("/", 1)
-        host_config = await self.docker("create_host_config", binds={homes: {"bind": "/homes", "mode": "rw"}},
-                                        network_mode="none", cap_drop=["ALL"], cap_add=["CHOWN"],
-                                        security_opt=["no-new-privileges:true"])
-        helper = await self.docker(
-            "create_container", self.helper_image,
+        status, said = await self.run_helper(
             ["sh", "-c", 'test -d "/homes/$1" || install -d -o 1000 -g 100 -m 0700 "/homes/$1"', "sh", name],
-            user="root", labels={"org.dlab.home-helper": self.prefix}, host_config=host_config)
-        try:
-            await self.docker("start", helper["Id"])
-            status = (await self.docker("wait", helper["Id"], timeout=120))["StatusCode"]
-            said = (await self.docker("logs", helper["Id"], stdout=False, stderr=True)).decode(errors="replace").strip()
-        finally:
-            await self.docker("remove_container", helper["Id"], force=True)
+            binds={homes: {"bind": "/homes", "mode": "rw"}}, network_mode="none", cap_drop=["ALL"], cap_add=["CHOWN"],
+            security_opt=["no-new-privileges:true"])
         if status != 0:
             self.log.error("dlab: %s's home %s could not be made: %s", self.user.name, source, said)
             raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log "

@@ -9,7 +9,7 @@ the service's task: a setting that has no place in a service stops the start wit
 rather than being lost.
 
 What a service cannot carry in the engine's API (1.41, Docker 20.10, Debian 12's) is asked of each
-node instead, and `make swarm-node` (scripts/swarm.sh) sets it up or says what is missing:
+node instead, and `make swarm-check` (scripts/swarm.sh) checks it and says what is missing:
 no-new-privileges (daemon.json), the homes' shared mount (node label dlab.homes), GPUs (generic
 resources NVIDIA-GPU in daemon.json).
 
@@ -64,7 +64,7 @@ def service_spec(name, image, *, args, env, user, labels, host_config, mem_limit
     (bytes) and cpu_limit (cores) are what DockerSpawner would give a container; gpus is how many
     GPUs (the generic resource GPU_RESOURCE) the server needs. The service runs one task, reached by
     its name on `network` (dnsrr: the engine's virtual IPs need IPVS, which a node may not have),
-    only on nodes with the homes' mount (label HOMES_LABEL), restarted wherever it can run when its
+    only on nodes with the shared folder (label HOMES_LABEL), restarted wherever it can run when its
     node dies. Raises ValueError for a setting a service cannot carry."""
     config = dict(host_config)
     mounts = [Mount(target=bind["bind"], source=source, type="bind" if source.startswith("/") else "volume",

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "hub"))
 from dlab_config import Engine, configure  # noqa: E402
-from dlab_hub import DlabSpawner, gpu_device_requests  # noqa: E402
+from dlab_hub import DlabSpawner, DlabSwarmSpawner, gpu_device_requests  # noqa: E402
 from dlab_settings import load  # noqa: E402
 
 GIB = 1024**3
@@ -149,6 +149,15 @@ def test_the_spawner_acts_only_on_containers_labelled_as_this_students():
     assert not s.owns({"Config": {"Labels": {"org.dlab.hub": "dlab", "org.dlab.user": "bob"}}})
     assert not s.owns({"Config": {"Labels": {"org.dlab.hub": "class2", "org.dlab.user": "alice"}}})
     assert not s.owns({"Config": {"Labels": None}})
+
+
+def test_on_a_swarm_the_spawner_names_and_owns_services():
+    c, _ = config(DLAB_SWARM_SHARED="/mnt/class")
+    s = DlabSwarmSpawner(user=SimpleNamespace(name="éva", id=1, url="/user/%C3%A9va/"), config=c)
+    assert s.object_name == "dlab-u--c3-a9va"  # a service's name: a DNS label, apart from dlab-hub
+    assert s.owns({"Spec": {"Name": "dlab-u--c3-a9va", "Labels": {"org.dlab.hub": "dlab", "org.dlab.user": "éva"}}})
+    assert not s.owns({"Spec": {"Name": "dlab-u--c3-a9va", "Labels": {"org.dlab.hub": "dlab", "org.dlab.user": "bob"}}})
+    assert not s.owns({"Spec": {"Name": "dlab-u--c3-a9va"}})
 
 
 def test_the_profile_form_appears_only_with_a_gpu_profile():

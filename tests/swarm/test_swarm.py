@@ -126,7 +126,7 @@ def test_the_node_check_names_the_nodes_missing_the_image_and_unlabels_them(swar
 def test_a_class_spreads_over_the_nodes_with_the_homes_mount_only(swarm, hub_stand_in):
     names = [swarm.start_student(user) for user in ("ann", "ben", "cat", "dan")]
     nodes = [swarm.running(name)[0] for name in names]
-    assert NO_HOMES_NODE not in nodes, f"a student landed on node {NO_HOMES_NODE}, which has no homes' mount"
+    assert NO_HOMES_NODE not in nodes, f"a student landed on node {NO_HOMES_NODE}, which has no shared folder"
     assert len(set(nodes)) >= 2, f"the class did not spread over the nodes: {nodes}"
     # The workers had no image: each got it from the registry on the manager, the one pushed there.
     pushed = swarm.manager.images.get(IMAGE).attrs["RepoDigests"]

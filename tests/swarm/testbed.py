@@ -145,7 +145,7 @@ def swarm_bed():
     if not shutil.which("docker-registry"):
         pytest.fail("docker-registry is missing: run scripts/install-test-tools.sh (make test does)")
     bed_script("down")  # what an interrupted run left, by name
-    # node 4 as a server fresh from its installation: no no-new-privileges, no homes' mount
+    # node 4 as a server fresh from its installation: no no-new-privileges, no shared folder
     up = bed_script("up", str(NODES), DLAB_SWARM_GPUS=f"{GPU_NODE}:GPU-fake-0", DLAB_SWARM_PLAIN=str(NO_HOMES_NODE))
     assert up.returncode == 0, up.stderr
     try:
