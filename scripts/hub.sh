@@ -110,8 +110,7 @@ DOCKER_GID=$(stat -c %g "$socket")
 export DOCKER_GID
 
 # On a swarm: the students' servers are services; their image is REGISTRY/IMAGE (make swarm-push).
-student_image=$DLAB_IMAGE
-if [ -n "$shared" ] && [ -n "$DLAB_SWARM_REGISTRY" ]; then student_image=$DLAB_SWARM_REGISTRY/$DLAB_IMAGE; fi
+student_image=$(student_image "$DLAB_IMAGE")
 swarm_services() { docker service ls -q --filter "label=org.dlab.hub=$prefix"; }
 
 # On a swarm: this engine is a manager, and the shared folder holds the class's folders, made by

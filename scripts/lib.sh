@@ -21,6 +21,13 @@ print(sys.argv[1] + "-home-" + "".join(c if c in safe else "".join(f"-{b:02x}" f
     "$DLAB_PREFIX" "$1"
 }
 
+# The students' image as their servers run it: on a swarm with a registry (DLAB_SWARM_SHARED and
+# DLAB_SWARM_REGISTRY set), REGISTRY/IMAGE, the name make swarm-push gives it (hub/dlab_config.py's
+# student_images, for the hub).
+student_image() {
+  if [ -n "$DLAB_SWARM_SHARED" ] && [ -n "$DLAB_SWARM_REGISTRY" ]; then echo "$DLAB_SWARM_REGISTRY/$1"; else echo "$1"; fi
+}
+
 load_settings() {
   local out line
   command -v python3 >/dev/null || { say "python3 is missing: install it (apt-get install python3), then run the command again"; exit 1; }

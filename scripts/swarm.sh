@@ -13,7 +13,6 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 load_settings
 registry=$DLAB_SWARM_REGISTRY
-image=${registry:+$registry/}$DLAB_IMAGE
 
 if [ "${1:-}" = push ]; then
   [ -n "$registry" ] || { say "set DLAB_SWARM_REGISTRY in .env: the registry (host:port) every node pulls from (docs/swarm.md)"; exit 2; }
@@ -33,7 +32,7 @@ if [ "${1:-}" = push ]; then
 fi
 [ "${1:-}" = check ] || { echo "usage: $0 check|push" >&2; exit 2; }
 
-shared=$DLAB_SWARM_SHARED label=dlab.homes
+shared=$DLAB_SWARM_SHARED label=dlab.homes image=$(student_image "$DLAB_IMAGE")
 [ -n "$shared" ] || { say "set DLAB_SWARM_SHARED in .env: the folder where the class's NFS export is mounted, at the same path on every node"; exit 2; }
 [ "$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)" = "active true" ] || {
   say "this Docker engine is not a swarm manager: run make swarm-check on a manager (docker swarm init, then docker swarm join on the other servers)"
