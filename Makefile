@@ -123,7 +123,7 @@ k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubern
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
 	@UV=$(VENV)/bin/uv scripts/lock.sh
 
-bench: $(VENV)/.installed ## measure cold build times and image sizes; writes the README's table
+bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the labs' times and lessons (BENCH_ONLY=hub|logins|labs|lessons); writes the README's tables
 	@$(VENV)/bin/python scripts/bench.py
 
 clean: ## remove dlab images and build scratch (volumes, and so every home, are kept)

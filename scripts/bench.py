@@ -4,6 +4,7 @@
 Cold by default: dlab's images and the build cache are removed first, so the figures are those of
 a fresh machine (the OS base included). BENCH_WARM=1 keeps the cache (rebuild figures instead).
 """
+import contextlib
 import json
 import os
 import pathlib
@@ -17,6 +18,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 LAB_RESULTS = ROOT / ".build" / "bench-labs.json"
 RESULTS = ROOT / ".build/bench.json"
+LESSON_RESULTS = ROOT / ".build" / "bench-lessons.json"
+LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
+KERAS_BACKENDS = ("tensorflow", "torch", "jax")
+BACKENDS_LAB = "11-keras-backends-tensorboard"
+REPORT_MIME = "application/vnd.dlab.report+json"
 
 
 def sh(*command, **kwargs):
@@ -58,28 +64,106 @@ def import_seconds(image, module):
     return float(out.split()[-1])
 
 
-def lab_minutes(image, data_volume):
-    """Each lab at its default settings, as a student runs it: papermill in a running server,
-    with the data volume mounted read-only at /srv/data (None: the packaged fallbacks)."""
+@contextlib.contextmanager
+def lab_container(image, data_volume=None):
+    """A running student's server, with the data volume mounted read-only at /srv/data (None:
+    the packaged fallbacks); yields its id once the labs are in ~/labs."""
     data = ["-v", f"{data_volume}:/srv/data:ro"] if data_volume else []
-    cid = sh("docker", "run", "-d", *data, image)
+    cid = sh("docker", "run", "-d", *data, image).strip()
     try:
         deadline = time.monotonic() + 120
         while subprocess.run(["docker", "exec", cid, "test", "-f", "/home/jovyan/labs/.dlab-labs.json"]).returncode:
             if time.monotonic() > deadline:
                 sys.exit("bench: the labs never appeared in ~/labs")
             time.sleep(0.5)
-        minutes = {}
-        only = os.environ.get("BENCH_LABS", "").split()  # e.g. BENCH_LABS="09-gan": re-time one lab
-        for lab in sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb") if not only or p.stem in only):
-            started = time.perf_counter()
-            subprocess.run(["docker", "exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
-                            f"{lab}.ipynb", f"/tmp/{lab}.ipynb"], check=True, capture_output=True)
-            minutes[lab] = (time.perf_counter() - started) / 60
-            print(f"bench: {lab} {minutes[lab]:.1f} min ({data_volume or 'fallback data'})", flush=True)
-        return minutes
+        yield cid
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+
+
+def run_lab(cid, lab, parameters=None):
+    """papermill, as a student runs the lab headless; returns (its dlab.report, minutes)."""
+    args = [a for name, value in (parameters or {}).items() for a in ("-p", name, str(value))]
+    started = time.perf_counter()
+    subprocess.run(["docker", "exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
+                    f"{lab}.ipynb", f"/tmp/{lab}.ipynb", *args], check=True, capture_output=True)
+    minutes = (time.perf_counter() - started) / 60
+    executed = json.loads(sh("docker", "exec", cid, "cat", f"/tmp/{lab}.ipynb"))
+    reports = [o["data"][REPORT_MIME] for c in executed["cells"] for o in c.get("outputs", [])
+               if REPORT_MIME in o.get("data", {})]
+    return (reports[0] if reports else {}), minutes
+
+
+def lab_minutes(image, data_volume):
+    """Each lab at its default settings, as a student runs it."""
+    minutes = {}
+    only = os.environ.get("BENCH_LABS", "").split()  # e.g. BENCH_LABS="09-gan": re-time one lab
+    with lab_container(image, data_volume) as cid:
+        for lab in LABS:
+            if not only or lab in only:
+                minutes[lab] = run_lab(cid, lab)[1]
+                print(f"bench: {lab} {minutes[lab]:.1f} min ({data_volume or 'fallback data'})", flush=True)
+    return minutes
+
+
+def lab_backends(lab):
+    """The Keras backends a lab says it runs on (a BACKEND parameter), or [None]: its own framework."""
+    notebook = json.loads((ROOT / "labs" / f"{lab}.ipynb").read_text())
+    parameters = next("".join(c["source"]) for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+    return list(KERAS_BACKENDS) if re.search(r"^BACKEND\s*=", parameters, re.M) else [None]
+
+
+def bench_lessons(image="dlab/cpu", seeds=(0, 1, 2)):
+    """Every lab at its defaults on every Keras backend it offers and three seeds, on the packaged
+    (real) data: does its lesson hold, and by what margin? Written to the README's lessons table."""
+    only = os.environ.get("BENCH_LABS", "").split()
+    earlier = json.loads(LESSON_RESULTS.read_text()) if LESSON_RESULTS.exists() else {}
+    runs = {key: run for key, run in earlier.get("runs", {}).items() if only and key.split("/")[0] not in only}
+    with lab_container(image) as cid:
+        for lab in LABS:
+            if only and lab not in only:
+                continue
+            for seed in seeds:
+                backends = lab_backends(lab)
+                if lab == BACKENDS_LAB:
+                    # It compares with the weights the other backends saved: the first one runs again last.
+                    sh("docker", "exec", cid, "rm", "-rf", "/home/jovyan/labs/results/11-keras-backends")
+                    backends = backends + backends[:1]
+                for backend in backends:
+                    parameters = {"SEED": seed, **({"BACKEND": backend} if backend else {})}
+                    report, minutes = run_lab(cid, lab, parameters)
+                    lesson = report.get("lesson") or {}
+                    runs[f"{lab}/{backend or '-'}/{seed}"] = {"minutes": minutes, **lesson}
+                    print(f"bench: {lab} {backend or ''} seed {seed}: {lesson.get('measured')} "
+                          f"(needed {lesson.get('needed')}) in {minutes:.1f} min", flush=True)
+    LESSON_RESULTS.parent.mkdir(exist_ok=True)
+    LESSON_RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+                                          "image": image, "seeds": list(seeds), "runs": runs}, indent=1))
+    write_lessons_table(json.loads(LESSON_RESULTS.read_text()))
+
+
+def write_lessons_table(r):
+    def shown(run):
+        mark = "" if run.get("holds") else " ✗"
+        return f"{run['measured']:.3g}{mark}" if run.get("measured") is not None else "—"
+
+    seeds = r["seeds"]
+    rows = ["| lab | lesson | needed | backend | " + " | ".join(f"seed {s}" for s in seeds) + " | smallest margin | minutes |",
+            "|---|---|---|---|" + "---|" * len(seeds) + "---|---|"]
+    for lab in LABS:
+        for n, backend in enumerate(lab_backends(lab)):
+            cells = [r["runs"].get(f"{lab}/{backend or '-'}/{s}") for s in seeds]
+            if not all(cells):
+                continue
+            margins = [c["margin"] for c in cells if c.get("margin") is not None]
+            said = f"`{lab}` | {cells[0]['says']} | {cells[0]['needed']}" if n == 0 else " | | "
+            rows.append(f"| {said} | {backend or 'its own'} | "
+                        + " | ".join(shown(c) for c in cells)
+                        + f" | {min(margins):.3g} | {max(c['minutes'] for c in cells):.1f} |")
+    rows += ["", f"Measured by `make bench` (`BENCH_ONLY=lessons` for these alone) on {r['date']}, {r['cpus']} cores, "
+             f"in `{r['image']}`, each lab at its default settings on the packaged data; ✗ marks a run where the "
+             "lesson did not hold; minutes: the slowest seed."]
+    write_readme_section("lessons", rows)
 
 
 def full_size_volume():
@@ -118,10 +202,13 @@ def bench_labs():
         "minutes_full_size": {**earlier.get("minutes_full_size", {}), **full},
         "minutes_fallback": {**earlier.get("minutes_fallback", {}), **fallback}}, indent=1))
     text = README.read_text()
+    start, end = text.index("<!-- labs:start -->"), text.index("<!-- labs:end -->")
+    table = text[start:end]
     for lab in full:
         # The last two cells of the lab's row in the curriculum table are its measured times.
-        text = re.sub(rf"^(\| `{re.escape(lab)}`.*?\| )[^|]*\|[^|]*\|$",
-                      lambda m: f"{m.group(1)}{full[lab]:.1f} min | {fallback[lab]:.1f} min |", text, flags=re.M)
+        table = re.sub(rf"^(\| `{re.escape(lab)}`.*?\| )[^|]*\|[^|]*\|$",
+                       lambda m: f"{m.group(1)}{full[lab]:.1f} min | {fallback[lab]:.1f} min |", table, flags=re.M)
+    text = text[:start] + table + text[end:]
     text = re.sub(r"(<!-- labs:measured -->).*?(<!-- /labs:measured -->)",
                   lambda m: f"{m.group(1)}Measured by `make bench` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} "
                             f"cores, each lab at its default settings.{m.group(2)}", text, flags=re.S)
@@ -410,6 +497,8 @@ def main():
         return bench_logins()
     if os.environ.get("BENCH_ONLY") == "labs":
         return bench_labs()
+    if os.environ.get("BENCH_ONLY") == "lessons":
+        return bench_lessons()
     if os.environ.get("BENCH_ONLY") == "hub":
         return bench_hub()
     results = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "cold": not os.environ.get("BENCH_WARM")}
@@ -433,6 +522,7 @@ def main():
     bench_hub()
     bench_logins()
     bench_labs()
+    bench_lessons()
 
 
 def write_table(r):
