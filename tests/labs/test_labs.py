@@ -7,10 +7,14 @@ import json
 import math
 import os
 import re
+import sys
 
 import pytest
 
 from conftest import ROOT, docker, image_param, skip_gpu_image, tracked_containers, wait_for
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench import lab_backends  # noqa: E402
 
 LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
 REPORT_MIME = "application/vnd.dlab.report+json"
@@ -92,10 +96,8 @@ TEST_BACKEND = {"dlab/cpu": "tensorflow", "dlab/gpu": OTHER_BACKEND}
 
 
 def takes_backend(lab):
-    """A Keras lab: its parameters cell has BACKEND."""
-    notebook = json.loads((ROOT / "labs" / f"{lab}.ipynb").read_text())
-    parameters = next("".join(c["source"]) for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
-    return re.search(r"^BACKEND\s*=", parameters, re.M) is not None
+    """A Keras lab: its parameters cell has BACKEND (the rule make bench's sweep uses)."""
+    return lab_backends(lab) != [None]
 
 
 def start_lab_server(image):
