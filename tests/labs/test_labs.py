@@ -203,6 +203,17 @@ def test_one_keras_model_on_three_backends(backend_reports):
     assert backend_reports["torch"]["lesson"]["holds"] is True and last["lesson"]["holds"] is True, last
 
 
+@pytest.mark.gpu_image
+def test_backend_lab_in_the_gpu_image(gpu_lab_server):
+    """dlab/gpu: weights trained on TensorFlow score the same on the other backend of the day."""
+    _, cid = gpu_lab_server
+    settings = {"EPOCHS": 1, "TRAIN_SIZE": 2000}
+    first, _ = run_lab(cid, BACKEND_LAB, {"BACKEND": "tensorflow", **settings}, tag="-gpu-tensorflow")
+    second, _ = run_lab(cid, BACKEND_LAB, {"BACKEND": OTHER_BACKEND, **settings}, tag=f"-gpu-{OTHER_BACKEND}")
+    assert second["backend"] == OTHER_BACKEND and second["lesson"]["holds"] is True, second
+    assert abs(second["accuracy_of_tensorflow_weights"] - first["test_accuracy"]) < 0.003, (first, second)
+
+
 def test_tensorboard_in_jupyterlab_shows_the_runs(lab_server, backend_reports):
     """TensorBoard through jupyter-server-proxy (/tensorboard/), reading ~/logs."""
     import requests
