@@ -14,10 +14,11 @@ import pytest
 from conftest import ROOT, docker, image_param, skip_gpu_image, tracked_containers, wait_for
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench import lab_backends  # noqa: E402
+# The curriculum, the report's MIME type and the backends: said once, in make bench's script.
+from bench import BACKENDS_LAB as BACKEND_LAB  # noqa: E402
+from bench import KERAS_BACKENDS as BACKENDS  # noqa: E402
+from bench import LABS, REPORT_MIME, lab_backends  # noqa: E402
 
-LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
-REPORT_MIME = "application/vnd.dlab.report+json"
 
 # lab: (papermill parameters for a run of seconds, checks on the lab's report, files it must write)
 RUNS = {
@@ -87,8 +88,6 @@ RUNS = {
         ["12-computational-graphs/losses.png"],
     ),
 }
-BACKEND_LAB = "11-keras-backends-tensorboard"
-BACKENDS = ("tensorflow", "torch", "jax")
 # The Keras labs run on TensorFlow (the images' default) in dlab/cpu, and on one other backend in
 # dlab/gpu: torch and jax by turns, day by day (DLAB_TEST_BACKEND=jax picks one).
 OTHER_BACKEND = os.environ.get("DLAB_TEST_BACKEND") or BACKENDS[1 + datetime.date.today().toordinal() % 2]
