@@ -23,23 +23,45 @@ fi
 # format checks without it.
 LEFT_OUT=(--no-emit-package rfc3987-syntax --no-emit-package lark)
 
-compile() { # compile IN LOCK [extra uv args]
+# The platforms: dlab/base, dlab/cpu and dlab/hub are built for amd64 and arm64, dlab/gpu for amd64.
+AMD64=(--python-platform x86_64-manylinux_2_36)
+ARM64=(--python-platform aarch64-manylinux_2_36)
+
+compile() { # compile IN LOCK PLATFORM-ARGS... [extra uv args]
   local in=$1 lock=$2; shift 2
   echo "locking $lock"
   "$UV" pip compile --quiet ${UPGRADE---upgrade} --generate-hashes "${LEFT_OUT[@]}" \
-    --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
-    --custom-compile-command "make lock" "$@" "$in" -o "$lock"
+    --python-version 3.11 --custom-compile-command "make lock" "$@" "$in" -o "$lock"
+}
+
+# same_on_arm64 IN LOCK [extra uv args]: a lock resolved for amd64 must hold exactly the same pins
+# on arm64 (its hashes cover both: uv records every file of a pinned version), or make lock stops.
+same_on_arm64() {
+  local in=$1 lock=$2 tmp; shift 2
+  tmp=$(mktemp); cp "$lock" "$tmp"
+  UPGRADE="" compile "$in" "$tmp" "${ARM64[@]}" "$@" >/dev/null
+  if ! diff -q "$lock" "$tmp" >/dev/null; then
+    echo "$lock resolves differently on arm64; give $in platform markers (as images/cpu/requirements.in does):" >&2
+    diff "$lock" "$tmp" | grep '^[<>] [a-z]' >&2 || true
+    rm -f "$tmp"; exit 1
+  fi
+  rm -f "$tmp"
 }
 
 targets=${*:-base cpu gpu hub tests oidc}
 for image in $targets; do
   case $image in
-    base) compile images/base/bootstrap.in images/base/bootstrap.lock
-          compile images/base/requirements.in images/base/requirements.lock ;;
-    cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock \
+    base) compile images/base/bootstrap.in images/base/bootstrap.lock "${AMD64[@]}"
+          same_on_arm64 images/base/bootstrap.in images/base/bootstrap.lock
+          compile images/base/requirements.in images/base/requirements.lock "${AMD64[@]}"
+          same_on_arm64 images/base/requirements.in images/base/requirements.lock ;;
+    # The frameworks differ by platform (requirements.in's markers): one lock for both, resolved
+    # for every platform at once (uv's universal mode); each image installs its platform's lines.
+    cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock --universal \
             -c images/base/requirements.lock "${find_links[@]}" ;;
-    gpu)  compile images/gpu/requirements.in images/gpu/requirements.lock -c images/base/requirements.lock ;;
-    hub)  compile images/hub/requirements.in images/hub/requirements.lock
+    gpu)  compile images/gpu/requirements.in images/gpu/requirements.lock "${AMD64[@]}" -c images/base/requirements.lock ;;
+    hub)  compile images/hub/requirements.in images/hub/requirements.lock "${AMD64[@]}"
+          same_on_arm64 images/hub/requirements.in images/hub/requirements.lock
           # configurable-http-proxy and its npm dependencies, with their integrity hashes.
           command -v npm >/dev/null || { echo "make lock needs npm for images/hub/package-lock.json (apt-get install npm)" >&2; exit 1; }
           (cd images/hub && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
@@ -51,6 +73,6 @@ for image in $targets; do
             --custom-compile-command "make lock" -c images/hub/requirements.lock -c images/cpu/requirements.lock \
             tests/requirements.in -o tests/requirements.lock ;;
     *)    [ -f "images/$image/requirements.in" ] || { echo "no images/$image/requirements.in" >&2; exit 2; }
-          compile "images/$image/requirements.in" "images/$image/requirements.lock" ;;
+          compile "images/$image/requirements.in" "images/$image/requirements.lock" "${AMD64[@]}" ;;
   esac
 done
