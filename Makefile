@@ -28,7 +28,7 @@ REGISTRY ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu up down swarm-check swarm-push k8s-values prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu build-arm64 build-amd64 up down swarm-check swarm-push k8s-values prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ docker: ## make sure a Docker engine and Compose v2 are there (installs them on 
 
 build: ## build dlab/base, dlab/cpu and dlab/hub (BuildKit, from the locks; detects offline/proxy set-ups)
 	@scripts/build-images.sh base cpu hub
+
+build-arm64: ## build dlab/base, dlab/cpu and dlab/hub for linux/arm64 (Apple Silicon, ARM servers); emulated on x86-64, tagged :latest-arm64
+	@scripts/build-images.sh --arch arm64 base cpu hub
+
+build-amd64: ## build dlab/base, dlab/cpu and dlab/hub for linux/amd64; emulated on an ARM machine, tagged :latest-amd64
+	@scripts/build-images.sh --arch amd64 base cpu hub
 
 build-gpu: ## build dlab/gpu (CUDA builds of the frameworks, about 12 GB) on top of dlab/base
 	@scripts/build-images.sh base gpu
@@ -101,9 +107,16 @@ $(VENV)/.installed: tests/requirements.lock
 check: $(VENV)/.installed ## the fast tests: no Docker, no image; seconds (make test runs them first)
 	@DOCKER_HOST=unix:///nonexistent/docker.sock $(PYTEST) -q tests/check
 
-test: check build $(VENV)/.installed ## make check, then build what is needed (dlab/gpu too, unless DLAB_SKIP_GPU_IMAGE=1) and run every other test
+test: check build $(VENV)/.installed ## make check, then build what is needed (dlab/gpu unless DLAB_SKIP_GPU_IMAGE=1, the arm64 images unless DLAB_SKIP_ARM64=1) and run every other test
 	@if [ "$(DLAB_SKIP_GPU_IMAGE)" = 1 ]; then echo "dlab: DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"; \
 	 else scripts/build-images.sh gpu; fi
+	@# On an x86-64 machine, the arm64 images too, emulated (scripts/emulation.sh sets QEMU up as root,
+	@# or says what to install, and then the arm64 tests skip saying so). On an ARM machine the
+	@# native images are the arm64 ones.
+	@if [ "$(DLAB_SKIP_ARM64)" = 1 ]; then echo "dlab: DLAB_SKIP_ARM64=1: the arm64 images are neither built nor tested"; \
+	 elif [ "$$(uname -m)" = aarch64 ]; then :; \
+	 elif scripts/emulation.sh arm64; then scripts/build-images.sh --arch arm64 base cpu hub; \
+	 else echo "dlab: no arm64 emulation here: the arm64 tests skip"; fi
 	@scripts/install-test-tools.sh
 	@$(PYTEST) --ignore=tests/check $(PYTEST_ARGS)
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# build-images.sh IMAGE...: build dlab images (base, cpu, gpu, hub) in order, tagged :latest and
-# :$(cat VERSION). Detects by itself what this machine needs:
+# build-images.sh [--arch ARCH] IMAGE...: build dlab images (base, cpu, gpu, hub) in order, tagged
+# :latest and :$(cat VERSION), for this machine's architecture; with --arch arm64 (or amd64) on a
+# machine of the other one, for that architecture, emulated (scripts/emulation.sh), tagged
+# :latest-ARCH and :VERSION-ARCH. dlab/gpu is amd64 only. Detects by itself what this machine needs:
 #   - no Docker engine: scripts/install-docker.sh installs one (Debian/Ubuntu, root) or says what to do;
 #   - no registry to pull Debian from: scripts/os-base.sh bootstraps it from the Debian archive;
 #   - an intercepting HTTPS proxy: the CA bundle that pip is configured with (pip config's `cert`,
@@ -11,17 +13,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh  # say, ca_bundle, wheel_dirs
+. scripts/lib.sh  # say, native_arch, ca_bundle, wheel_dirs
 
-[ $# -gt 0 ] || { echo "usage: $0 base|cpu|gpu|hub..." >&2; exit 2; }
+export DLAB_ARCH DLAB_PLATFORM DLAB_TAG_SUFFIX=""
+DLAB_ARCH=$(native_arch)
+if [ "${1:-}" = --arch ]; then
+  DLAB_ARCH=${2:?usage: $0 --arch arm64|amd64 IMAGE...}; shift 2
+  case $DLAB_ARCH in amd64|arm64) ;; *) say "unknown architecture '$DLAB_ARCH' (have: amd64 arm64)"; exit 2 ;; esac
+  [ "$DLAB_ARCH" = "$(native_arch)" ] || DLAB_TAG_SUFFIX=-$DLAB_ARCH
+fi
+DLAB_PLATFORM=linux/$DLAB_ARCH
+[ $# -gt 0 ] || { echo "usage: $0 [--arch arm64|amd64] base|cpu|gpu|hub..." >&2; exit 2; }
 for image in "$@"; do
   # stock: make bench's hand-made image to compare with (bench/stock); oidc: the tests' identity
   # provider (tests/oidc). Neither is part of make build.
   [ -f "images/$image/Dockerfile" ] || [ "$image" = stock ] || [ "$image" = oidc ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
+  if [ "$image" = gpu ] && [ "$DLAB_ARCH" != amd64 ]; then
+    say "dlab/gpu is built for amd64 only (CUDA builds of the frameworks); on $DLAB_ARCH, use dlab/cpu"; exit 2
+  fi
+  if [ -n "$DLAB_TAG_SUFFIX" ] && { [ "$image" = stock ] || [ "$image" = oidc ]; }; then
+    say "$image is built for this machine's architecture only"; exit 2
+  fi
 done
 
 scripts/install-docker.sh
-scripts/os-base.sh
+[ -z "$DLAB_TAG_SUFFIX" ] || scripts/emulation.sh "$DLAB_ARCH"
+scripts/os-base.sh "$DLAB_ARCH"
 
 mkdir -p .build/wheelhouse
 # The CA bundle: explicit, else the one pip trusts here (only worth passing if it is not the default).
@@ -50,7 +67,7 @@ fi
 # Provenance. revision and created come from the last commit that touched the image's inputs, so a
 # rebuild at another commit that changed nothing of an image leaves it (and its cache) as it was.
 export DLAB_VERSION; DLAB_VERSION=$(cat VERSION)
-export DLAB_OS_SOURCE; DLAB_OS_SOURCE=$(docker image inspect -f '{{index .Config.Labels "org.dlab.os.source"}}' dlab/os:bookworm)
+export DLAB_OS_SOURCE; DLAB_OS_SOURCE=$(docker image inspect -f '{{index .Config.Labels "org.dlab.os.source"}}' "dlab/os:bookworm$DLAB_TAG_SUFFIX")
 inputs() {
   case $1 in
     base) echo images/base images/common ;;
@@ -75,10 +92,10 @@ provenance() { # provenance IMAGE: the last commit that touched its inputs, and 
 }
 
 for image in "$@"; do
-  say "building dlab/$image:$DLAB_VERSION"
+  say "building dlab/$image:$DLAB_VERSION$DLAB_TAG_SUFFIX ($DLAB_PLATFORM)"
   provenance "$image"
   start=$(date +%s)
   docker compose -f images/build.yaml build "$image"
-  tag=dlab/$image:latest; [ "$image" = stock ] && tag=dlab-bench/stock:latest; [ "$image" = oidc ] && tag=dlab-test/oidc:latest
+  tag=dlab/$image:latest$DLAB_TAG_SUFFIX; [ "$image" = stock ] && tag=dlab-bench/stock:latest; [ "$image" = oidc ] && tag=dlab-test/oidc:latest
   say "built $tag in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}')"
 done

@@ -47,6 +47,15 @@ home_helper() {
     -v "$homes:/homes" -v /dev:/dev dlab/hub:latest "$@"
 }
 
+# native_arch: this machine's architecture as Docker names it (amd64, arm64).
+native_arch() {
+  case $(uname -m) in
+    x86_64) echo amd64 ;;
+    aarch64|arm64) echo arm64 ;;
+    *) uname -m ;;
+  esac
+}
+
 # ca_bundle: the CA bundle this machine's pip trusts (an intercepting HTTPS proxy's), or nothing:
 # DLAB_CA_BUNDLE, else PIP_CERT, else pip's configured `cert`. Builds and downloads get it for the
 # one run (a BuildKit secret, a read-only mount), never in an image layer.
