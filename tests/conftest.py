@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import platform
 import re
 import shutil
 import subprocess
@@ -71,17 +72,32 @@ def wait_healthy(container, cid, timeout=120):
     wait_for(healthy, timeout, message=f"{container.image} to turn healthy")
 
 
+# This machine's architecture as Docker names it, and the machine of each (Python's platform_machine).
+NATIVE_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
 class TrackedContainer:
-    """Containers of one image that are always removed, as in jupyter/docker-stacks' tests."""
+    """Containers of one image that are always removed, as in jupyter/docker-stacks' tests.
+    IMAGE is a name (dlab/cpu: this machine's architecture) or the tag of another architecture's
+    build (dlab/cpu:latest-arm64, run emulated)."""
 
     def __init__(self, image):
         self.image = image
+        self.name, _, tag = image.partition(":")
+        self.arch = tag.rsplit("-", 1)[1] if tag.endswith(("-arm64", "-amd64")) else NATIVE_ARCH
+        self.machine = MACHINE.get(self.arch, self.arch)
         self.ids = []
+
+    def tag(self, tag):
+        """This image's other tag: TAG (latest, the version) for this architecture."""
+        return f"{self.name}:{tag}" + ("" if self.arch == NATIVE_ARCH else f"-{self.arch}")
 
     def run_detached(self, *args, command=()):
         """Start a container (docker run -d ARGS IMAGE COMMAND) and return its id."""
         name = f"dlab-test-{uuid.uuid4().hex[:10]}"
-        cid = docker("run", "-d", "--name", name, *args, self.image, *command).stdout.strip()
+        cid = docker("run", "-d", "--name", name, "--platform", f"linux/{self.arch}", *args, self.image,
+                     *command).stdout.strip()
         self.ids.append(cid)
         return cid
 
@@ -146,24 +162,56 @@ def skip_gpu_image():
         pytest.skip("DLAB_SKIP_GPU_IMAGE=1: the dlab/gpu image is neither built nor tested in this run")
 
 
+# The arm64 build of dlab/cpu (make build-arm64), run emulated on an x86-64 machine: the image
+# basics, the frameworks and a lab (tests/labs) are tested there too. Only dlab/cpu, which holds
+# all of dlab/base, and not every test: emulation is slow (README, "Tests").
+ARM64_CPU = "dlab/cpu:latest-arm64"
+
+
+def emulation_ready(arch):
+    """True where this Linux kernel runs ARCH's programs through QEMU (scripts/emulation.sh)."""
+    handler = pathlib.Path(f"/proc/sys/fs/binfmt_misc/qemu-{MACHINE[arch]}")
+    return handler.exists() and handler.read_text().splitlines()[0] == "enabled"
+
+
+def skip_arm64(image):
+    """Skips, saying why, where the arm64 builds are not tested: DLAB_SKIP_ARM64=1, an ARM machine
+    (every test runs on arm64 there), or no emulation (with what to install); fails if they should be."""
+    if os.environ.get("DLAB_SKIP_ARM64") == "1":
+        pytest.skip("DLAB_SKIP_ARM64=1: the arm64 images are neither built nor tested in this run")
+    if NATIVE_ARCH == "arm64":
+        pytest.skip("this machine is arm64: the other tests test the arm64 images, built by make build")
+    if not emulation_ready("arm64"):
+        pytest.skip("no arm64 emulation here: run `sudo scripts/emulation.sh arm64` (it installs "
+                    "qemu-user-static and registers it with binfmt_misc), then `make build-arm64`")
+    if not image_exists(image):
+        pytest.fail(f"{image} is not built: run `make build-arm64` (make test builds it)")
+
+
 def image_param(image):
-    """A parametrize value for an image; dlab/gpu carries the gpu_image mark."""
-    return pytest.param(image, marks=pytest.mark.gpu_image) if image == "dlab/gpu" else image
+    """A parametrize value for an image; dlab/gpu carries the gpu_image mark, arm64 builds the arm64 one."""
+    marks = [pytest.mark.gpu_image] if image == "dlab/gpu" else [pytest.mark.arm64] if image.endswith("-arm64") else []
+    return pytest.param(image, marks=marks, id=image)
 
 
-@pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu")])
+def skip_unless_tested(image):
+    if image == "dlab/gpu":
+        skip_gpu_image()
+    if image.endswith("-arm64"):
+        skip_arm64(image)
+
+
+@pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", ARM64_CPU)])
 def container(request):
     """A TrackedContainer of each image that every dlab image must satisfy."""
-    if request.param == "dlab/gpu":
-        skip_gpu_image()
+    skip_unless_tested(request.param)
     yield from tracked_containers(request.param)
 
 
-@pytest.fixture(params=[image_param(i) for i in ("dlab/cpu", "dlab/gpu")])
+@pytest.fixture(params=[image_param(i) for i in ("dlab/cpu", "dlab/gpu", ARM64_CPU)])
 def framework_container(request):
     """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""
-    if request.param == "dlab/gpu":
-        skip_gpu_image()
+    skip_unless_tested(request.param)
     yield from tracked_containers(request.param)
 
 
@@ -186,12 +234,17 @@ def gpu_host():
                     "and the NVIDIA container toolkit are needed)")
 
 
-def read_lock(path):
-    """{name: version} of a uv/pip-compile lock file (hashes and comments ignored)."""
+def read_lock(path, machine="x86_64"):
+    """{name: version} of a uv/pip-compile lock file as an image of MACHINE (x86_64, aarch64) installs
+    it: lines whose environment marker (`; platform_machine == ...`) does not hold there are left out."""
+    from packaging.markers import Marker
+    linux = {"platform_machine": machine, "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+             "implementation_name": "cpython", "platform_python_implementation": "CPython",
+             "python_version": "3.11", "python_full_version": "3.11.2"}
     pins = {}
     for line in pathlib.Path(path).read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s\\;]+)", line)
-        if match:
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s\\;]+)\s*(?:;([^\\]*))?", line)
+        if match and (not match.group(4) or Marker(match.group(4).strip()).evaluate(linux)):
             pins[match.group(1).lower().replace("_", "-").replace(".", "-")] = match.group(3)
     return pins
 

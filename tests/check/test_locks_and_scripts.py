@@ -50,6 +50,42 @@ def test_gpu_and_cpu_images_hold_the_same_framework_versions():
     assert "torchvision" in gpu and "jax-cuda12-plugin" in gpu
 
 
+# Where an arm64 image holds something else than the amd64 one, and why (images/cpu/requirements.in).
+ARM64_DIFFERENCES = {
+    "tensorflow-cpu": "has no aarch64 wheel: there, the plain tensorflow wheel is the CPU build (same version)",
+    "tensorflow": "the CPU build on aarch64, tensorflow-cpu's twin",
+    "torch": "PyPI's aarch64 torch is a CUDA build from 2.11 on; 2.10.0 is its newest CPU build",
+}
+
+
+@pytest.mark.parametrize("lock", ["images/base/bootstrap.lock", "images/base/requirements.lock",
+                                  "images/cpu/requirements.lock", "images/hub/requirements.lock"])
+def test_arm64_images_install_what_amd64_images_do(lock):
+    """dlab/base, dlab/cpu and dlab/hub for arm64 install their lock's aarch64 lines: the same
+    packages at the same versions as on amd64, but for the named differences."""
+    amd64, arm64 = read_lock(ROOT / lock, "x86_64"), read_lock(ROOT / lock, "aarch64")
+    differ = {name: (amd64.get(name), arm64.get(name)) for name in set(amd64) | set(arm64) if amd64.get(name) != arm64.get(name)}
+    assert set(differ) <= set(ARM64_DIFFERENCES), f"(amd64, arm64) versions differ: {differ}"
+    if "tensorflow-cpu" in amd64:
+        assert amd64["tensorflow-cpu"] == arm64["tensorflow"] and "tensorflow-cpu" not in arm64
+        assert all(amd64[name] == arm64[name] for name in ("keras", "jax", "jaxlib", "numpy"))
+        assert amd64["torch"].endswith("+cpu") and "+" not in arm64["torch"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "arm64", "gpu"], "dlab/gpu is built for amd64 only"),
+    (["--arch", "sparc", "cpu"], "unknown architecture 'sparc'"),
+])
+def test_builds_for_an_architecture_that_dlab_does_not_make_are_refused(args, message):
+    result = subprocess.run(["scripts/build-images.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_emulation_of_an_unknown_architecture_is_refused():
+    result = subprocess.run(["scripts/emulation.sh", "riscv64"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown architecture 'riscv64'" in result.stderr
+
+
 def run_as_nobody(*command):
     """Run a project script as an unprivileged user with no Docker engine reachable."""
     env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}

@@ -4,6 +4,10 @@ import ast
 
 import pytest
 
+from conftest import ARM64_CPU, ROOT, image_param, read_lock
+
+BACKENDS = ["tensorflow", "torch", "jax"]
+
 TENSORFLOW = """
 import tensorflow as tf
 x = tf.Variable(3.0)
@@ -66,8 +70,13 @@ def test_torch_autograd(framework_container):
     out = run_python(framework_container, TORCH)
     grad = ast.literal_eval(out.rsplit(" ", 1)[0])
     assert grad == [3.0, 12.0, 27.0]
-    # The same version in both images: the CPU build, and PyPI's CUDA build.
-    assert out.endswith("2.13.0+cpu" if framework_container.image == "dlab/cpu" else "2.13.0+cu130")
+    # The same version in both images: the CPU build, and PyPI's CUDA build. On arm64, the lock's
+    # (images/cpu/requirements.in says why it differs), a CPU build too.
+    if framework_container.name == "dlab/cpu":
+        locked = read_lock(ROOT / "images/cpu/requirements.lock", framework_container.machine)["torch"]
+        assert out.endswith(" " + locked.split("+")[0] + "+cpu")
+    else:
+        assert out.endswith("2.13.0+cu130")
 
 
 def test_jax_jit_grad(framework_container):
@@ -78,7 +87,12 @@ def test_jax_jit_grad(framework_container):
     assert platform == "cpu"
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "torch", "jax"])
+# Every backend in both images; on the emulated arm64 build, one Keras fit (its default backend's):
+# each costs a minute there (README, "Tests").
+@pytest.mark.parametrize("framework_container, backend",
+                         [pytest.param(image, backend, marks=image_param(image).marks, id=f"{image}-{backend}")
+                          for image, backend in [(i, b) for i in ("dlab/cpu", "dlab/gpu") for b in BACKENDS]
+                          + [(ARM64_CPU, "tensorflow")]], indirect=["framework_container"])
 def test_keras_fit_under_each_backend(framework_container, backend):
     out = run_python(framework_container, KERAS_FIT, "-e", f"KERAS_BACKEND={backend}").split()
     assert out[0] == backend
@@ -87,14 +101,17 @@ def test_keras_fit_under_each_backend(framework_container, backend):
     assert accuracy > 0.9, out
 
 
+@pytest.mark.parametrize("framework_container", [image_param("dlab/cpu"), image_param("dlab/gpu")], indirect=True)
 def test_keras_backend_defaults_to_tensorflow(framework_container):
     logs = framework_container.run_and_wait(command=["python", "-c", "import keras; print('RESULT', keras.backend.backend())"])
     assert result(logs) == "tensorflow"
 
 
-def test_thread_pools_follow_a_cpus_limit(cpu_container):
-    """With --cpus 1 every framework's compute pool has one thread, not one per host core."""
-    cpus, torch_threads, tf_compute, xla_flags = run_python(cpu_container, THREADS, "--cpus", "1").split(" ", 3)
+@pytest.mark.parametrize("framework_container", [image_param("dlab/cpu"), image_param(ARM64_CPU)], indirect=True)
+def test_thread_pools_follow_a_cpus_limit(framework_container):
+    """With --cpus 1 every framework's compute pool has one thread, not one per host core (the same
+    start hook on arm64)."""
+    cpus, torch_threads, tf_compute, xla_flags = run_python(framework_container, THREADS, "--cpus", "1").split(" ", 3)
     assert (cpus, torch_threads, tf_compute) == ("1", "1", "1")
     assert "intra_op_parallelism_threads=1" in xla_flags
 

@@ -93,7 +93,7 @@ def test_a_full_home_still_starts_jupyter(cpu_container):
 def test_the_labs_sync_is_a_hook_of_the_images_with_labs(container):
     """The labs' home sync belongs to dlab/cpu and dlab/gpu (images/common), not dlab/base; the thread
     pools' hook is every image's."""
-    has_labs = container.image != "dlab/base"
+    has_labs = container.name != "dlab/base"
     logs = container.run_and_wait(command=["bash", "-c", "ls /usr/local/bin/before-notebook.d /usr/local/bin/start-notebook.d; "
                                            "command -v dlab-home-init || echo no-home-init"])
     assert "10-dlab-threads.sh" in logs

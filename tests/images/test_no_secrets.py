@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from conftest import ROOT, docker, image_param, skip_gpu_image
+from conftest import ARM64_CPU, ROOT, docker, image_param, skip_gpu_image, skip_unless_tested
 
 CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
@@ -63,10 +63,10 @@ def test_no_ca_bundle_or_secret_in_any_layer(image):
     assert not leaks, leaks
 
 
-@pytest.mark.parametrize("image", [image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", "dlab/hub")])
+@pytest.mark.parametrize("image", [image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", "dlab/hub",
+                                                           ARM64_CPU, "dlab/hub:latest-arm64")])
 def test_no_secret_in_image_configuration_or_history(image):
-    if image == "dlab/gpu":
-        skip_gpu_image()
+    skip_unless_tested(image)
     config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
     env = "\n".join(config["Env"])
     assert "ca_bundle" not in env and "SSL_CERT_FILE" not in env and "PIP_CERT" not in env

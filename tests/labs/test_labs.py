@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, docker, image_param, skip_gpu_image, tracked_containers, wait_for
+from conftest import ARM64_CPU, ROOT, docker, image_param, skip_arm64, skip_gpu_image, tracked_containers, wait_for
 
 sys.path.insert(0, str(ROOT / "scripts"))
 # The curriculum, the report's MIME type and the backends: said once, in make bench's script.
@@ -104,7 +104,7 @@ def start_lab_server(image):
     for tracked in tracked_containers(image):
         cid = tracked.run_detached("-p", "127.0.0.1::8888", "-e", "JUPYTER_TOKEN=labs-test-token")
         wait_for(lambda: docker("exec", cid, "test", "-f", "/home/jovyan/labs/.dlab-labs.json", check=False).returncode == 0,
-                 60, message="the labs to be copied into ~/labs")
+                 180, message="the labs to be copied into ~/labs")
         yield tracked, cid
 
 
@@ -164,6 +164,18 @@ def test_lab_runs_and_its_lesson_holds(request, image, lab):
         assert docker("exec", cid, "test", "-s", path, check=False).returncode == 0, f"{lab} did not write {path}"
     pictures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
     assert lab == "00-welcome" or pictures >= 1, f"{lab} shows no plot"
+
+
+def test_a_lab_runs_headless_on_arm64():
+    """The Apple Silicon learner's image: lab 00 (TensorFlow, PyTorch and JAX multiply the same matrices)
+    runs in the arm64 build of dlab/cpu, emulated here, and its lesson holds. One lab, not all:
+    emulation is slow (README, "Tests")."""
+    skip_arm64(ARM64_CPU)
+    parameters, check, _ = RUNS["00-welcome"]
+    for _, cid in start_lab_server(ARM64_CPU):
+        report, _ = run_lab(cid, "00-welcome", parameters)
+        assert report["lesson"]["holds"] is True, report["lesson"]
+        assert check(report), report
 
 
 def test_labs_say_in_one_line_when_they_fall_back(lab_server):
