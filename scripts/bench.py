@@ -7,6 +7,7 @@ a fresh machine (the OS base included). BENCH_WARM=1 keeps the cache (rebuild fi
 import contextlib
 import json
 import os
+import platform
 import pathlib
 import re
 import subprocess
@@ -492,7 +493,51 @@ def bench_logins(seconds=60):
     write_readme_section("bench-logins", rows)
 
 
+def bench_arm64():
+    """The arm64 images (make build-arm64) from cold, on this machine: emulated where it is x86-64.
+    Each image is built alone (make build-arm64 builds dlab/hub beside the others), then the waits a
+    learner meets, beside the same waits on this machine's own dlab/cpu: the ratio is emulation's cost."""
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "host": platform.machine()}
+    print("bench: removing the arm64 images and the build cache for a cold build", flush=True)
+    images = [i for i in sh("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "dlab/*").split()
+              if i.endswith("-arm64")]
+    if images:
+        subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
+    sh("docker", "builder", "prune", "-af")
+    r["emulation_s"] = timed("scripts/emulation.sh", "arm64")
+    r["os_base_s"] = timed("scripts/os-base.sh", "arm64")
+    for image in ["base", "cpu", "hub"]:
+        r[f"{image}_build_s"] = timed("scripts/build-images.sh", "--arch", "arm64", image)
+        r[f"{image}_size_gb"] = size_gb(f"dlab/{image}:latest-arm64")
+    for image, key in [("dlab/cpu:latest-arm64", "arm64"), ("dlab/cpu", "native")]:
+        r[f"lab_ready_s_{key}"] = lab_ready_seconds(image)
+        for module in ["tensorflow", "torch", "jax"]:
+            r[f"import_{module}_s_{key}"] = import_seconds(image, module)
+    (ROOT / ".build").mkdir(exist_ok=True)
+    (ROOT / ".build" / "bench-arm64.json").write_text(json.dumps(r, indent=1))
+    print(json.dumps(r, indent=1), flush=True)
+    waits = [("`docker run` until JupyterLab answers", "lab_ready_s")] + [
+        (f"first `import {m}`", f"import_{m}_s") for m in ("tensorflow", "torch", "jax")]
+    rows = [
+        "| arm64 image | build, cold | size |",
+        "|---|---|---|",
+        f"| OS base (`debootstrap --arch arm64` or pull) | {r['os_base_s']:.0f} s | |",
+        *(f"| `dlab/{i}:latest-arm64` | {r[f'{i}_build_s']:.0f} s | {r[f'{i}_size_gb']:.2f} GB |" for i in ("base", "cpu", "hub")),
+        "",
+        f"| in `dlab/cpu` | arm64, emulated on {r['host']} | {r['host']}, native | ratio |",
+        "|---|---|---|---|",
+        *(f"| {what} | {r[key + '_arm64']:.1f} s | {r[key + '_native']:.1f} s | {r[key + '_arm64'] / r[key + '_native']:.1f}x |"
+          for what, key in waits),
+        "",
+        f"Measured by `make bench` (`BENCH_ONLY=arm64` for these alone) on {r['date']}, {r['cpus']} cores "
+        f"({r['host']}; QEMU {'set up in ' + format(r['emulation_s'], '.0f') + ' s' if r['emulation_s'] > 1 else 'already set up'}).",
+    ]
+    write_readme_section("bench-arm64", rows)
+
+
 def main():
+    if os.environ.get("BENCH_ONLY") == "arm64":
+        return bench_arm64()
     if os.environ.get("BENCH_ONLY") == "logins":
         return bench_logins()
     if os.environ.get("BENCH_ONLY") == "labs":
@@ -523,6 +568,8 @@ def main():
     bench_logins()
     bench_labs()
     bench_lessons()
+    if platform.machine() == "x86_64":
+        bench_arm64()
 
 
 def write_table(r):
