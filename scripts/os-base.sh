@@ -34,7 +34,10 @@ build_os() {
   COMPOSE_BAKE=false docker compose -f "$context/compose.yaml" --project-name dlab-os build --quiet >/dev/null
 }
 
-if timeout "${DLAB_PULL_TIMEOUT:-60}" docker pull -q --platform "linux/$arch" "$OFFICIAL" >/dev/null 2>&1; then
+# A pull that hangs where no registry answers gives up after DLAB_PULL_TIMEOUT seconds (macOS has no `timeout`).
+pull() { if command -v timeout >/dev/null; then timeout "${DLAB_PULL_TIMEOUT:-60}" docker pull "$@"; else docker pull "$@"; fi; }
+
+if pull -q --platform "linux/$arch" "$OFFICIAL" >/dev/null 2>&1; then
   digest=$(docker image inspect -f '{{index .RepoDigests 0}}' "$OFFICIAL")
   say "OS base: $digest (linux/$arch)"
   # A one-line build only to attach the provenance label to the pulled image.
