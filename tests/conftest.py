@@ -208,6 +208,16 @@ def container(request):
     yield from tracked_containers(request.param)
 
 
+@pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu")])
+def native_container(request):
+    """The same, for the images of this machine's architecture only: for the many start recipes of
+    tests/images/test_docker_stacks.py, whose start scripts the arm64 build shares (the image basics
+    run them there), and where emulation would cost minutes. (Also: QEMU's binfmt handler, as Debian
+    registers it, runs no setuid program, so sudo cannot work in an emulated container.)"""
+    skip_unless_tested(request.param)
+    yield from tracked_containers(request.param)
+
+
 @pytest.fixture(params=[image_param(i) for i in ("dlab/cpu", "dlab/gpu", ARM64_CPU)])
 def framework_container(request):
     """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""

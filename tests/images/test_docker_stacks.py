@@ -15,6 +15,12 @@ import requests
 
 from conftest import PROBLEM_LINE, docker, image_param, log_line, skip_gpu_image, tracked_containers, wait_for, wait_healthy
 
+
+@pytest.fixture
+def container(native_container):
+    """Here: the images of this machine's architecture (conftest's native_container says why)."""
+    return native_container
+
 # GEN_CERT's certificate is self-signed: requests are made with verify=False.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
