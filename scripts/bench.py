@@ -500,7 +500,7 @@ def bench_arm64():
     r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "host": platform.machine()}
     print("bench: removing the arm64 images and the build cache for a cold build", flush=True)
     images = [i for i in sh("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "dlab/*").split()
-              if i.endswith("-arm64")]
+              if i.endswith("-arm64")]  # dlab/os:bookworm-arm64 too: the OS base is timed as well
     if images:
         subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True)
     sh("docker", "builder", "prune", "-af")
