@@ -201,11 +201,16 @@ def skip_unless_tested(image):
         skip_arm64(image)
 
 
+def tested_containers(image):
+    """tracked_containers of IMAGE, skipped (saying why) where this run leaves the image out."""
+    skip_unless_tested(image)
+    yield from tracked_containers(image)
+
+
 @pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", ARM64_CPU)])
 def container(request):
     """A TrackedContainer of each image that every dlab image must satisfy."""
-    skip_unless_tested(request.param)
-    yield from tracked_containers(request.param)
+    yield from tested_containers(request.param)
 
 
 @pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu")])
@@ -214,15 +219,13 @@ def native_container(request):
     tests/images/test_docker_stacks.py, whose start scripts the arm64 build shares (the image basics
     run them there), and where emulation would cost minutes. (Also: QEMU's binfmt handler, as Debian
     registers it, runs no setuid program, so sudo cannot work in an emulated container.)"""
-    skip_unless_tested(request.param)
-    yield from tracked_containers(request.param)
+    yield from tested_containers(request.param)
 
 
 @pytest.fixture(params=[image_param(i) for i in ("dlab/cpu", "dlab/gpu", ARM64_CPU)])
 def framework_container(request):
     """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""
-    skip_unless_tested(request.param)
-    yield from tracked_containers(request.param)
+    yield from tested_containers(request.param)
 
 
 @pytest.fixture
