@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 
 from jupyterhub.roles import get_default_roles
+from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
 from dlab_hub import class_message
@@ -15,6 +16,27 @@ from dlab_settings import USERNAME_PATTERN
 
 INSTRUCTOR_GROUP = "instructors"  # its members write the course folder and read the hand-ins
 ADMIN_SCOPES = next(role["scopes"] for role in get_default_roles() if role["name"] == "admin")
+
+
+def opens_servers(scope):
+    """Does the scope, as JupyterHub expands it, let its holder into students' servers?"""
+    return any(s.split("!")[0] == "access:servers" for s in expand_scopes(frozenset([scope])))
+
+
+def without_server_access(scopes):
+    """The scopes, each one that opens servers replaced by those of its subscopes that do not: the
+    admin's `shares` holds `access:servers` (to share a server is to open it), so dropping
+    `access:servers` alone from the list left the organizer a consent page away from every server."""
+    kept = []
+    for scope in scopes:
+        if not opens_servers(scope):
+            kept.append(scope)
+        elif scope != "access:servers":
+            kept += without_server_access(scope_definitions.get(scope, {}).get("subscopes", []))
+    return list(dict.fromkeys(kept))
+
+
+ORGANIZER_SCOPES = without_server_access(ADMIN_SCOPES)
 
 
 @dataclass(frozen=True)
@@ -243,7 +265,7 @@ def configure(s, engine):
         # An explicit list: an organizer who was admin in an earlier release stops being one.
         {"name": "admin", "users": [admin] if s["DLAB_ORGANIZER_OPENS_SERVERS"] == "on" else [], "services": []},
         {"name": "organizer", "description": "Runs the class; does not open students' servers",
-         "scopes": [scope for scope in ADMIN_SCOPES if scope != "access:servers"], "users": [admin]},
+         "scopes": ORGANIZER_SCOPES, "users": [admin]},
     ]
 
     # --- Servers ready before the class (hub/dlab_prestart.py) -------------------------------

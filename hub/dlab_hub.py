@@ -8,6 +8,7 @@
   on first start with a generated password (there is no default password anywhere).
 """
 import asyncio
+import hashlib
 import hmac
 import html
 import json
@@ -17,7 +18,6 @@ import secrets
 import socket
 import time
 import urllib.request
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -27,8 +27,9 @@ from docker.utils import parse_bytes
 from oauthenticator.generic import GenericOAuthenticator
 from jupyterhub.utils import url_path_join
 from nativeauthenticator import NativeAuthenticator
-from nativeauthenticator.handlers import (DiscardHandler, LoginHandler, SignUpHandler, ToggleAuthorizationHandler,
-                                         admin_users_scope)
+from nativeauthenticator.handlers import (ChangePasswordHandler, DiscardHandler, LoginHandler, SignUpHandler,
+                                         ToggleAuthorizationHandler, admin_users_scope)
+from nativeauthenticator.orm import UserInfo
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Integer, List, Unicode, default
@@ -39,6 +40,9 @@ from dlab_swarm import GPU_RESOURCE, service_name, service_spec
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
                  "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, not a login
+# Longer than any username can be (USERNAME_PATTERN: 32 characters): refused before any other work,
+# so a megabyte "username" is neither normalized, nor looked up, nor remembered.
+MAX_NAME_CHARS = 64
 
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
 HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
@@ -201,30 +205,71 @@ _proxy_lookup = {"at": float("-inf"), "addresses": frozenset()}
 
 class RecentEvents:
     """Events per key within a sliding window (failed logins, sign-ups), kept in memory: a hub
-    restart forgets them, which only ever unblocks someone."""
+    restart forgets them, which only ever unblocks someone. Bounded whatever a flood sends: each
+    key is a 16-byte digest of what it stands for (a megabyte username costs 16 bytes), each keeps
+    at most `most` times (the largest count anyone asks about), keys whose window has passed are
+    dropped once a window, and past `keys` keys the oldest go."""
 
-    def __init__(self, window):
-        self.window = window
-        self.events = {}
+    def __init__(self, window, most, keys=50_000):
+        self.window, self.most, self.keys = window, most, keys
+        self.events = {}  # digest: [times], oldest key first
+        self.pruned = time.monotonic()
+
+    @staticmethod
+    def digest(key):
+        return hashlib.blake2b(repr(key).encode(errors="replace"), digest_size=16).digest()
+
+    def recent(self, digest, now):
+        return [t for t in self.events.get(digest, ()) if t > now - self.window]
 
     def count(self, key):
-        times = self.events.get(key)
-        if not times:
-            return 0
-        while times and times[0] < time.monotonic() - self.window:
-            times.popleft()
-        if not times:
-            del self.events[key]
-        return len(times)
+        return len(self.recent(self.digest(key), time.monotonic()))
 
     def add(self, key):
-        self.events.setdefault(key, deque()).append(time.monotonic())
-        if len(self.events) > 100_000:  # a flood of made-up names must not grow this without end
-            for stale in [k for k in list(self.events)[:50_000] if not self.count(k)]:
-                self.events.pop(stale, None)
+        digest, now = self.digest(key), time.monotonic()
+        times = self.recent(digest, now)[-(self.most - 1):] if self.most > 1 else []
+        self.events.pop(digest, None)  # re-inserted last: the dict's order is the keys' age
+        self.events[digest] = times + [now]
+        if now - self.pruned > self.window:
+            self.events = {d: ts for d, ts in self.events.items() if ts[-1] > now - self.window}
+            self.pruned = now
+        while len(self.events) > self.keys:
+            del self.events[next(iter(self.events))]
 
     def forget(self, key):
-        self.events.pop(key, None)
+        self.events.pop(self.digest(key), None)
+
+
+LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_prestart keeps holds itself now
+
+
+def checked_options(spawner, options):
+    """The options dlab offers, checked: {"profile": "cpu" or "gpu"}, the GPU one where offered.
+    Anything else is a 400 that says what to choose (a start through the REST API sends any JSON)."""
+    if not isinstance(options, dict):
+        raise web.HTTPError(400, 'The server\'s options are a JSON object, such as {"profile": "cpu"}.')
+    unknown = [key for key in options if key not in ("profile", LEGACY_HOLD_KEY)]
+    if unknown:
+        raise web.HTTPError(400, f"Unknown option {str(unknown[0])[:40]!r}: the only one is 'profile' ('cpu' or 'gpu').")
+    profile = options.get("profile", "cpu")
+    if profile not in ("cpu", "gpu"):
+        raise web.HTTPError(400, f"Unknown profile {str(profile)[:40]!r}: choose 'cpu' or 'gpu'.")
+    if profile == "gpu" and not spawner.gpus:
+        raise web.HTTPError(400, "This server offers no GPU profile (it has no GPU for Docker): choose 'cpu'.")
+    return {"profile": profile}
+
+
+def apply_checked_options(spawner, options):
+    """Spawner.apply_user_options. JupyterHub has stored the options as they were sent before this
+    runs, and keeps them for the next start and in every user listing: only the checked ones stay
+    stored (none when refused), so megabytes or a made-up key are neither kept nor trusted later."""
+    clean = {}
+    try:
+        clean = checked_options(spawner, options)
+    finally:
+        spawner.user_options = clean
+        spawner.orm_spawner.user_options = clean
+        spawner.db.commit()
 
 
 PROFILE_FORM = """
@@ -428,6 +473,10 @@ class DlabSpawner(DockerSpawner):
         # No form without a GPU: the student's server starts at once.
         return PROFILE_FORM.format(gpu_image=self.gpu_image, gpus=self.gpus) if self.gpus else ""
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return apply_checked_options
+
     @default("options_from_form")
     def _default_options_from_form(self):
         return lambda formdata: {"profile": formdata.get("profile", ["cpu"])[0]}
@@ -469,11 +518,7 @@ class DlabSpawner(DockerSpawner):
         return ip, port
 
     async def start_in_turn(self):
-        profile = self.user_options.get("profile", "cpu")
-        if profile not in ("cpu", "gpu"):
-            raise web.HTTPError(400, f"Unknown profile {str(profile)[:40]!r}: choose 'cpu' or 'gpu'.")
-        if profile == "gpu" and not self.gpus:
-            raise web.HTTPError(400, "This server offers no GPU profile (it has no GPU for Docker): choose 'cpu'.")
+        profile = checked_options(self, self.user_options)["profile"]
         self.image = self.gpu_image if profile == "gpu" else self.cpu_image
         host_config = dict(self.extra_host_config)
         host_config.pop("device_requests", None)
@@ -639,7 +684,10 @@ class ClassCodeSignUpHandler(SignUpHandler):
         if code and not hmac.compare_digest(self.get_body_argument("class_code", "").strip().encode(),
                                             code.encode()):
             return await self.refuse("That class code is not right: ask your organizer for it.", 403)
-        username = self.authenticator.normalize_username(self.get_body_argument("username", ""))
+        username = self.get_body_argument("username", "")
+        if len(username) > MAX_NAME_CHARS:
+            return await self.refuse(USERNAME_RULE)
+        username = self.authenticator.normalize_username(username)
         if not self.authenticator.validate_username(username):
             return await self.refuse(USERNAME_RULE)
         if (INSTITUTION_DIR / username).exists():  # a password here would open their server to whoever set it
@@ -650,7 +698,29 @@ class ClassCodeSignUpHandler(SignUpHandler):
             return await self.refuse(f"Choose a password of at least {self.authenticator.minimum_password_length} characters.")
         if len(password.encode()) > MAX_PASSWORD_BYTES:
             return await self.refuse(f"Choose a password of at most {MAX_PASSWORD_BYTES} bytes (about as many letters).")
-        return await super().post()
+        return await self.sign_up(username, password)
+
+    async def sign_up(self, username, password):
+        """NativeAuthenticator's sign-up, with bcrypt in the hashing thread (its own hashes on the
+        event loop, which every student's request goes through)."""
+        authenticator = self.authenticator
+        matches = password == self.get_body_argument("signup_password_confirmation", "")
+        taken = authenticator.user_exists(username)
+        user = None
+        if matches and not taken and authenticator.is_password_strong(password):
+            hashed = await authenticator.in_hashing_thread(self, bcrypt.hashpw, password.encode(), bcrypt.gensalt())
+            if hashed is None:
+                return await self.refuse(self.dlab_login_error, 503)
+            taken = authenticator.user_exists(username)  # another sign-up may have taken it meanwhile
+            if not taken:
+                user = authenticator.create_user(username, password, hashed=hashed)
+        alert, message = self.get_result_message(user, True, taken, matches, username in authenticator.admin_users)
+        html = await self.render_template(
+            "signup.html", ask_email=authenticator.ask_email_on_signup, result_message=message, alert=alert,
+            two_factor_auth=authenticator.allow_2fa, two_factor_auth_user=user.has_2fa if user else "",
+            two_factor_auth_value=user.otp_secret if user else "", recaptcha_key=authenticator.recaptcha_key,
+            tos=authenticator.tos)
+        self.finish(html)
 
     def get_result_message(self, user, *args):
         if user is not None and self.authenticator.class_code:
@@ -672,6 +742,41 @@ class DlabLoginHandler(LoginHandler):
             return self.redirect(self.get_next_url(user))
         error = getattr(self, "dlab_login_error", None) or "Invalid username or password."
         self.finish(await self._render(login_error=error, username=data.get("username", "")))
+
+
+class DlabChangePasswordHandler(ChangePasswordHandler):
+    """/hub/change-password: NativeAuthenticator checks the old password and hashes the new one
+    with bcrypt on the event loop, so a logged-in student posting in a loop stalled the hub. Here
+    both run in the hashing thread, and wrong old passwords count like failed logins."""
+
+    @web.authenticated
+    async def post(self):
+        user, authenticator = await self.get_current_user(), self.authenticator
+        old = self.get_body_argument("old_password", "", strip=False)
+        new = self.get_body_argument("new_password", "", strip=False)
+        key = ("change-password", client_address(self), user.name)
+        info = authenticator.get_user(user.name)
+        if info is None:  # signed in another way (the institution): no password here to change
+            alert, message = "alert-danger", f"{user.name} has no password on this server to change."
+        elif authenticator.allowed_failed_logins and authenticator.failed_logins.count(key) >= authenticator.allowed_failed_logins:
+            alert, message = "alert-danger", (f"Too many wrong current passwords: wait {authenticator.seconds_before_next_try} "
+                                              "seconds, then try again.")
+        elif len(old.encode()) > MAX_PASSWORD_BYTES or not await authenticator.check_password(old, bytes(info.password), self):
+            authenticator.failed_logins.add(key)
+            alert, message = "alert-danger", getattr(self, "dlab_login_error", None) or "Your current password was incorrect. Please try again."
+        elif new != self.get_body_argument("new_password_confirmation", "", strip=False):
+            alert, message = "alert-danger", "Your new password didn't match the confirmation. Please try again."
+        elif not authenticator.acceptable_password(new):
+            alert, message = "alert-danger", (f"Choose a password of at least {authenticator.minimum_password_length} characters "
+                                              f"and at most {MAX_PASSWORD_BYTES} bytes, not a common one.")
+        else:
+            hashed = await authenticator.in_hashing_thread(self, bcrypt.hashpw, new.encode(), bcrypt.gensalt())
+            if hashed is not None and authenticator.change_password(user.name, new, hashed=hashed):
+                authenticator.failed_logins.forget(key)
+                alert, message = "alert-success", "Your password has been changed successfully!"
+            else:
+                alert, message = "alert-danger", getattr(self, "dlab_login_error", None) or "Your password could not be changed: try again."
+        self.finish(await self.render_template("change-password.html", user_name=user.name, result_message=message, alert=alert))
 
 
 class ConfirmedAction:
@@ -752,14 +857,14 @@ class DlabAuthenticator(NativeAuthenticator):
         super().__init__(*args, **kwargs)
         # Failed logins count per (address, username): a stranger's guesses lock out the stranger's
         # address for that name, never the organizer logging in from elsewhere.
-        self.failed_logins = RecentEvents(self.seconds_before_next_try)
-        self.recent_signups = RecentEvents(3600)
+        self.failed_logins = RecentEvents(self.seconds_before_next_try, most=self.allowed_failed_logins or 1)
+        self.recent_signups = RecentEvents(3600, most=self.signups_per_hour)
         # bcrypt costs about a quarter of a second of CPU: run it in a thread (it releases the GIL),
         # one at a time, so that guesses never stall the event loop every student's request goes through.
         self.hashing = ThreadPoolExecutor(max_workers=self.password_checks, thread_name_prefix="dlab-bcrypt")
         self.waiting = 0
 
-    ours = {LoginHandler: DlabLoginHandler, SignUpHandler: ClassCodeSignUpHandler,
+    ours = {LoginHandler: DlabLoginHandler, SignUpHandler: ClassCodeSignUpHandler, ChangePasswordHandler: DlabChangePasswordHandler,
             ToggleAuthorizationHandler: ConfirmedToggleAuthorizationHandler, DiscardHandler: ConfirmedDiscardHandler}
 
     institution_issuer = Unicode("", config=True, help="DLAB_OIDC_ISSUER: sign-in with the institution too; \"\": not.")
@@ -778,8 +883,10 @@ class DlabAuthenticator(NativeAuthenticator):
         return handlers
 
     async def authenticate(self, handler, data):
-        username = self.normalize_username(data.get("username", ""))
-        password = data.get("password", "")
+        username, password = data.get("username", ""), data.get("password", "")
+        if len(username) > MAX_NAME_CHARS:
+            return None  # no account has such a name: nothing to look up or to remember
+        username = self.normalize_username(username)
         key = (client_address(handler), username)
         if self.allowed_failed_logins and self.failed_logins.count(key) >= self.allowed_failed_logins:
             self.log.warning("dlab: login as %r from %s refused: %d failed logins in the last %d s",
@@ -788,10 +895,10 @@ class DlabAuthenticator(NativeAuthenticator):
                                         f"{self.seconds_before_next_try} seconds, then try again.")
             return None
         info = self.get_user(username)
+        if info is None:
+            return None  # failures are counted for accounts alone: made-up names fill no memory
         # A password over bcrypt's 72 bytes is no account's password (bcrypt would raise, not say no).
-        good = info is not None and len(password.encode()) <= MAX_PASSWORD_BYTES and await self.check_password(
-            password, bytes(info.password), handler)
-        if not good:
+        if len(password.encode()) > MAX_PASSWORD_BYTES or not await self.check_password(password, bytes(info.password), handler):
             self.failed_logins.add(key)
             return None
         if not info.is_authorized:
@@ -800,24 +907,44 @@ class DlabAuthenticator(NativeAuthenticator):
         self.failed_logins.forget(key)
         return username
 
-    async def check_password(self, password, hashed, handler):
-        """bcrypt.checkpw in the hashing thread; False when too many logins already wait for it."""
+    async def in_hashing_thread(self, handler, function, *args):
+        """function(*args) (bcrypt's) in the hashing thread; None, with handler.dlab_login_error
+        saying so, when password_queue requests already wait for it."""
         if self.waiting >= self.password_queue:
-            self.log.warning("dlab: a login refused: %d logins already wait for a password check", self.waiting)
+            self.log.warning("dlab: a request refused: %d already wait for a password check", self.waiting)
             handler.dlab_login_error = "The class server is busy: try again in a minute."
-            return False
+            return None
         self.waiting += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.hashing, bcrypt.checkpw, password.encode(), hashed)
+            return await asyncio.get_running_loop().run_in_executor(self.hashing, function, *args)
         finally:
             self.waiting -= 1
 
-    def create_user(self, username, password, **kwargs):
+    async def check_password(self, password, hashed, handler):
+        """bcrypt.checkpw in the hashing thread; False when too many requests already wait for it."""
+        return bool(await self.in_hashing_thread(handler, bcrypt.checkpw, password.encode(), hashed))
+
+    def acceptable_password(self, password):
+        return len(password.encode()) <= MAX_PASSWORD_BYTES and self.is_password_strong(password)
+
+    def create_user(self, username, password, hashed=None, **kwargs):
+        """NativeAuthenticator's, with the bcrypt hash made beforehand (in the hashing thread) where
+        `hashed` is given; without, it hashes here (the organizer's account at the hub's start)."""
         # With a class code, sign-ups reach this only after ClassCodeSignUpHandler checked the code.
         if self.class_code:
             kwargs["is_authorized"] = True
-        return super().create_user(username, password, **kwargs)
+        if hashed is None:
+            return super().create_user(username, password, **kwargs)
+        username = self.normalize_username(username)
+        if (self.user_exists(username) or not self.validate_username(username) or not self.enable_signup
+                or not self.acceptable_password(password)):
+            return None
+        if self.open_signup or username in self.allowed_users | self.admin_users:  # get_authed_users, less its query per account
+            kwargs["is_authorized"] = True
+        info = UserInfo(username=username, password=hashed, **kwargs)
+        self.db.add(info)
+        self.db.commit()
+        return info
 
     def add_user(self, user):
         # Called at every start for each user in the database, the organizer included.
@@ -834,12 +961,15 @@ class DlabAuthenticator(NativeAuthenticator):
             self.log.info("dlab: created the organizer's account %r; its first password is in %s "
                           "(`make up` prints it) until it is changed at /hub/change-password", user.name, path)
 
-    def change_password(self, username, new_password):
-        if len(new_password.encode()) > MAX_PASSWORD_BYTES:
+    def change_password(self, username, new_password, hashed=None):
+        """NativeAuthenticator's, with the hash made beforehand where `hashed` is given (the
+        organizer's page for another account still hashes here)."""
+        info = self.get_user(username)
+        if info is None or not self.acceptable_password(new_password):
             return False  # the page then asks for another password
-        changed = super().change_password(username, new_password)
-        if changed:
-            (FIRST_PASSWORD_DIR / username).unlink(missing_ok=True)  # their own password now
-        if changed and username == self.normalize_username(self.organizer):
+        info.password = hashed or bcrypt.hashpw(new_password.encode(), bcrypt.gensalt())
+        self.db.commit()
+        (FIRST_PASSWORD_DIR / username).unlink(missing_ok=True)  # their own password now
+        if username == self.normalize_username(self.organizer):
             (SECRETS_DIR / "admin-password").unlink(missing_ok=True)
-        return changed
+        return True

@@ -5,13 +5,15 @@ time, one after another, so that thirty students who log in at once find Jupyter
     python -m dlab_prestart serve          the hub's `prestart` service: every day at DLAB_PRESTART_AT
                                            (if set), the same; always, the hold below
 
-A pre-started server is marked (its user_options say until when it is held) and kept from the idle
-culler until then (DLAB_PRESTART_HOLD minutes after it started): the service reports activity for
-it, as a student's open JupyterLab would. Runs in the hub's container, as a JupyterHub service whose
+A pre-started server is held from the idle culler until DLAB_PRESTART_HOLD minutes after it started:
+the service reports activity for it, as a student's open JupyterLab would. The holds are kept in the
+hub's state (HOLDS_FILE), which no student can write: a server's user_options are the student's to
+send, and once said how long it was held. Runs in the hub's container, as a JupyterHub service whose
 token lives in the hub's secrets (jupyterhub_config.py), so `make prestart` (docker exec) uses it too.
 """
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import sqlite3
@@ -23,8 +25,27 @@ from urllib.parse import quote
 
 from dlab_settings import SECRETS_DIR, STATE_DIR  # stdlib only: this service stays a small process
 
-HOLD_KEY = "dlab_held_until"  # in a pre-started server's user_options: a Unix time
 TOKEN_FILE = SECRETS_DIR / "prestart_token"
+HOLDS_FILE = STATE_DIR / "prestart-holds.json"  # {name: Unix time the hold ends}
+
+
+def holds(update=None, now=None):
+    """The holds that have not ended, {name: until}; with `update`, these are set first. One
+    writer at a time (make prestart and the service may both write), replaced whole."""
+    now = now or time.time()
+    with open(HOLDS_FILE.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            kept = json.loads(HOLDS_FILE.read_text())
+        except (OSError, ValueError):
+            kept = {}
+        kept = {name: until for name, until in kept.items() if isinstance(until, (int, float)) and until > now}
+        if update:
+            kept.update(update)
+            temporary = HOLDS_FILE.with_suffix(".new")
+            temporary.write_text(json.dumps(kept))
+            os.replace(temporary, HOLDS_FILE)
+        return kept
 
 
 def say(message):
@@ -95,8 +116,8 @@ def prestart(hub, names, hold_minutes, organizer, timeout=300):
         if "" in (user.get("servers") or {}):
             running.append(name)
             continue
-        held_until = int(time.time() + hold_minutes * 60)
-        status, answer = hub.call("POST", f"/users/{quote(name, safe='')}/server", {"profile": "cpu", HOLD_KEY: held_until})
+        holds({name: int(time.time() + hold_minutes * 60)})  # before the start: the culler may look meanwhile
+        status, answer = hub.call("POST", f"/users/{quote(name, safe='')}/server", {"profile": "cpu"})
         if status == 429:  # a limit of the hub's (DLAB_MAX_SERVERS, DLAB_SPAWN_LIMIT): the rest would meet it too
             failed.append((name, f"the hub said: {answer.get('message', 'too many servers')}"))
             say(f"stopped at {name} ({failed[-1][1]}): run make prestart again once there is room")
@@ -125,11 +146,10 @@ def hold(hub, now=None):
     """Report activity for every pre-started server whose hold has not ended, so the idle culler
     leaves it; returns the names held."""
     now = now or time.time()
-    held = []
+    held, until = [], holds(now=now)
     stamp = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat()
     for name, user in hub.users(active_only=True).items():
-        server = (user.get("servers") or {}).get("")
-        if server and (server.get("user_options") or {}).get(HOLD_KEY, 0) > now:
+        if (user.get("servers") or {}).get("") and name in until:
             status, _ = hub.call("POST", f"/users/{quote(name, safe='')}/activity", {"servers": {"": {"last_activity": stamp}}})
             if status == 204:
                 held.append(name)

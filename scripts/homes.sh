@@ -52,7 +52,8 @@ case $action in
     [ -n "$volumes" ] || { say "no homes to back up (no volume named ${prefix}-home-*)"; exit 0; }
     for volume in $volumes; do
       docker volume inspect "$volume" >/dev/null 2>&1 || { say "no home $volume: nothing to back up"; continue; }
-      tar_in_volume "$volume" ro -czf "/backup/$volume.tar.gz.part" -C /home/jovyan .
+      # --sparse: a student's `truncate -s 1T ~/x` is a hole, archived as one, not read as a terabyte of zeros.
+      tar_in_volume "$volume" ro --sparse -czf "/backup/$volume.tar.gz.part" -C /home/jovyan .
       mv "$dir/$volume.tar.gz.part" "$dir/$volume.tar.gz"   # complete archives only
       say "backed up $volume to $dir/$volume.tar.gz"
     done

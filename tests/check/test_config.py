@@ -5,11 +5,13 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from jupyterhub.scopes import expand_scopes
 from tornado import web
 
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "hub"))
+import dlab_config  # noqa: E402
 from dlab_config import Engine, configure  # noqa: E402
 from dlab_hub import DlabSpawner, DlabSwarmSpawner, gpu_device_requests  # noqa: E402
 from dlab_settings import load  # noqa: E402
@@ -92,7 +94,19 @@ def test_the_organizer_runs_the_class_but_opens_servers_only_when_allowed(opens)
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     assert roles["admin"]["users"] == (["teacher"] if opens == "on" else [])
     assert roles["organizer"]["users"] == ["teacher"] and c.DlabAuthenticator.organizer == "teacher"
-    assert "access:servers" not in roles["organizer"]["scopes"] and "admin:users" in roles["organizer"]["scopes"]
+    # The scopes as JupyterHub expands them: `shares` holds `access:servers` (JupyterHub 5.x), so a
+    # role that merely drops `access:servers` from its list still opens every student's server.
+    expanded = expand_scopes(frozenset(roles["organizer"]["scopes"]))
+    assert not [scope for scope in expanded if scope.startswith("access:servers")], sorted(expanded)
+    assert {"admin:users", "admin:servers", "read:shares", "users:shares"} <= expanded
+    assert "access:servers" in expand_scopes(frozenset(["shares"])), "the control: shares opens servers"
+
+
+def test_the_organizers_scopes_are_the_admins_less_opening_servers():
+    """Every scope of JupyterHub's admin role is the organizer's, but for what opens a server."""
+    admin = expand_scopes(frozenset(dlab_config.ADMIN_SCOPES))
+    organizer = expand_scopes(frozenset(dlab_config.ORGANIZER_SCOPES))
+    assert admin - organizer == {"access:servers", "shares"}
 
 
 def services(c):

@@ -9,8 +9,8 @@ from conftest import ROOT, dlab_home, docker, image_exists, in_volume
 PREFIX = "dlabbackuptest"
 
 
-def homes(*args, check=True):
-    return subprocess.run(["scripts/homes.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+def homes(*args, check=True, timeout=300):
+    return subprocess.run(["scripts/homes.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           check=check, env={**os.environ, "DLAB_PREFIX": PREFIX})
 
 
@@ -90,3 +90,26 @@ def test_the_course_and_hand_in_folders_are_backed_up_with_the_homes(volumes, tm
         assert in_volume(handin, "cat amy/lab1.txt; stat -c '%u' amy/lab1.txt").split() == ["amys-answer", "1000"]
     finally:
         docker("volume", "rm", "-f", course, handin, check=False)
+
+
+def test_a_sparse_file_a_student_makes_is_backed_up_as_a_hole(volumes, tmp_path):
+    """`truncate -s 1T ~/x` takes no disk, but tar without --sparse reads it as a terabyte of zeros:
+    make backup ran for hours. Here the backup of a plain home and of a home of its own size, each
+    holding a terabyte hole, finishes within the test's limit in archives of kilobytes, and the
+    restore makes the hole again (a terabyte long, nothing on disk)."""
+    amy, ben = volumes
+    for volume in (amy, ben):
+        in_volume(volume, "echo notes > notes.txt && truncate -s 1T huge")
+    try:
+        homes("backup", str(tmp_path), timeout=180)
+    finally:  # without --sparse, tar would still be reading zeros in its container
+        for volume in (amy, ben):
+            stuck = docker("ps", "-q", "--filter", f"volume={volume}").stdout.split()
+            if stuck:
+                docker("rm", "-f", *stuck, check=False)
+    for volume in (amy, ben):
+        assert (tmp_path / f"{volume}.tar.gz").stat().st_size < 1_000_000
+    docker("volume", "rm", amy)
+    homes("restore", str(tmp_path), "amy")
+    size, blocks, notes = in_volume(amy, "stat -c '%s %b' huge; cat notes.txt").split()
+    assert (int(size), notes) == (1024**4, "notes") and int(blocks) * 512 < 1_000_000
