@@ -761,8 +761,7 @@ class DlabChangePasswordHandler(ChangePasswordHandler):
         elif authenticator.allowed_failed_logins and authenticator.failed_logins.count(key) >= authenticator.allowed_failed_logins:
             alert, message = "alert-danger", (f"Too many wrong current passwords: wait {authenticator.seconds_before_next_try} "
                                               "seconds, then try again.")
-        elif len(old.encode()) > MAX_PASSWORD_BYTES or not await authenticator.check_password(old, bytes(info.password), self):
-            authenticator.failed_logins.add(key)
+        elif not await authenticator.counted_check(key, old, info, self):
             alert, message = "alert-danger", getattr(self, "dlab_login_error", None) or "Your current password was incorrect. Please try again."
         elif new != self.get_body_argument("new_password_confirmation", "", strip=False):
             alert, message = "alert-danger", "Your new password didn't match the confirmation. Please try again."
@@ -772,7 +771,6 @@ class DlabChangePasswordHandler(ChangePasswordHandler):
         else:
             hashed = await authenticator.in_hashing_thread(self, bcrypt.hashpw, new.encode(), bcrypt.gensalt())
             if hashed is not None and authenticator.change_password(user.name, new, hashed=hashed):
-                authenticator.failed_logins.forget(key)
                 alert, message = "alert-success", "Your password has been changed successfully!"
             else:
                 alert, message = "alert-danger", getattr(self, "dlab_login_error", None) or "Your password could not be changed: try again."
@@ -897,15 +895,22 @@ class DlabAuthenticator(NativeAuthenticator):
         info = self.get_user(username)
         if info is None:
             return None  # failures are counted for accounts alone: made-up names fill no memory
-        # A password over bcrypt's 72 bytes is no account's password (bcrypt would raise, not say no).
-        if len(password.encode()) > MAX_PASSWORD_BYTES or not await self.check_password(password, bytes(info.password), handler):
-            self.failed_logins.add(key)
+        if not await self.counted_check(key, password, info, handler):
             return None
         if not info.is_authorized:
             handler.dlab_login_error = f"User {username} has not been approved by the organizer yet."
             return None
-        self.failed_logins.forget(key)
         return username
+
+    async def counted_check(self, key, password, info, handler):
+        """Is password the account's? Counted as a failure under `key` before bcrypt runs and
+        forgotten when right: thirty tabs posting at once get no more checks than one would."""
+        self.failed_logins.add(key)
+        # A password over bcrypt's 72 bytes is no account's password (bcrypt would raise, not say no).
+        if len(password.encode()) > MAX_PASSWORD_BYTES or not await self.check_password(password, bytes(info.password), handler):
+            return False
+        self.failed_logins.forget(key)
+        return True
 
     async def in_hashing_thread(self, handler, function, *args):
         """function(*args) (bcrypt's) in the hashing thread; None, with handler.dlab_login_error

@@ -117,6 +117,12 @@ class HubStack:
         """A requests session logged in as username (fails the test if it cannot log in)."""
         ok, s = self.try_login(username, password)
         assert ok, f"login as {username} failed"
+        # With subdomains, JupyterHub (5.5 on) sets its session cookie for the parent domain
+        # (.localhost), and the XSRF token depends on it. Browsers send it back to localhost;
+        # cookielib never does (it calls the host localhost.local), so it is sent here by hand.
+        for cookie in list(s.cookies):
+            if cookie.name == "jupyterhub-session-id" and cookie.domain == ".localhost":
+                s.cookies.set(cookie.name, cookie.value, domain="localhost.local", path="/")
         # The XSRF token is tied to the login session: a page seen after login gives the new one,
         # which API calls made with the login cookie must echo (as JupyterHub's own pages do).
         s.get(self.url + "/hub/home", timeout=30).raise_for_status()

@@ -190,7 +190,10 @@ def test_pages_a_student_plants_never_run_in_a_classmates_or_the_organizers_brow
     log_in(organizer, hub.url, hub.admin, hub.admin_password, next_page="home")
     organizer.wait_for_url("**/hub/home")
     for path in ("/lab", f"/proxy/{PROXIED_PORT}/planted.html"):
-        opens_without_running(organizer, base + path)
+        # Refused, not a consent page away: JupyterHub's `shares` scope holds access:servers, and an
+        # organizer who kept it was shown "Authorize access", one click from the student's page.
+        assert opens_without_running(organizer, base + path) == 403, organizer.url
+        expect(organizer.locator("body")).not_to_contain_text("Authorize access")
         expect(organizer.locator("body")).not_to_contain_text("free exam answers")
         assert f"/user/{attacker}/lab" not in organizer.url
     # ... but still runs the class: approvals here; the admin panel in test_hub_browser.py (in a full

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from classload import PASSWORD, class_logs_in
 from conftest import docker
-from hubstack import PREFIX, wait_until
+from hubstack import PREFIX, auth, wait_until
 
 
 def approved_accounts(hub):
@@ -86,9 +86,17 @@ def prestart_every_approved_account_and_hold_one(hub):
     hub.restart(DLAB_IDLE_TIMEOUT="20", DLAB_CULL_EVERY="5", DLAB_PRESTART_HOLD="1")
     out = hub.script(["prestart", "early"], check=False)
     assert out.returncode == 0 and "1 started" in out.stderr, out.stderr
-    hub.api("POST", "/users/notheld")
-    hub.start_server("notheld")
-    wait_until(lambda: hub.server("notheld") is None, 120, "the idle culler to stop notheld's server")
+    # A student cannot hold their own server: a start through the REST API with an earlier release's
+    # hold option (a time far ahead: held for good; a string: the prestart service crashed on it, in
+    # a restart loop, and classmates' holds were lost) is a start like any other.
+    for name, hold in (("notheld", 10**12), ("stringhold", "forever")):
+        hub.api("POST", f"/users/{name}")
+        r = hub.request("POST", f"{hub.url}/hub/api/users/{name}/server", headers=auth(hub.user_token(name)),
+                        json={"profile": "cpu", "dlab_held_until": hold}, timeout=60)
+        assert r.status_code in (201, 202), r.text
+        hub.wait_ready(name)
+    for name in ("notheld", "stringhold"):
+        wait_until(lambda: hub.server(name) is None, 120, f"the idle culler to stop {name}'s server")
     assert hub.server("early") is not None, "the idle culler stopped a server during its hold"
     wait_until(lambda: hub.server("early") is None, 180, "the culler to stop early's server after its hold")
 

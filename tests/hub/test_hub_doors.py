@@ -1,0 +1,191 @@
+"""The doors the course tools opened (issue 33), each tried the way a student or an outsider would,
+against the real class: megabyte usernames from outside, a student's loop on the change-password
+page, options a student sends with a start, and a symlink a student plants for the root helper
+that moves a plain volume into a home of its own."""
+import json
+import re
+import secrets
+import threading
+import time
+
+import requests
+
+from conftest import dlab_home, docker
+from hubstack import HOMES_DIR, PREFIX, auth, xsrf
+
+PASSWORD = "a-long-password-1"
+
+
+def account(hub, name):
+    """An approved account with a password (one login made the hub's user)."""
+    if hub.api("GET", f"/users/{name}").status_code == 404:
+        hub.signup(name, PASSWORD)
+        hub.approve(name)
+        hub.session(name, PASSWORD)
+    return name
+
+
+def hub_rss():
+    """The resident memory of the hub's process (JupyterHub, in the hub's container), in bytes."""
+    top = docker("top", f"{PREFIX}-hub", "-eo", "pid,args").stdout.splitlines()[1:]
+    pid = next(line.split()[0] for line in top if "jupyterhub --config" in line and "tini" not in line)
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def while_probing(hub, work, probe_timeout):
+    """Run work() while /hub/health is probed every 0.2 s; returns the probes that failed to answer
+    within probe_timeout (a hub whose event loop is busy answers none)."""
+    done, failed = threading.Event(), []
+
+    def probe():
+        while not done.is_set():
+            try:
+                if not hub.request("GET", hub.url + "/hub/health", timeout=probe_timeout).ok:
+                    failed.append("not ok")
+            except requests.RequestException as error:
+                failed.append(type(error).__name__)
+            time.sleep(0.2)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        work()
+    finally:
+        done.set()
+        prober.join(probe_timeout + 5)
+    return failed
+
+
+def in_threads(count, target, *args):
+    threads = [threading.Thread(target=target, args=(i, *args), daemon=True) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+
+
+def test_megabyte_usernames_from_outside_leave_nothing_in_the_hubs_memory(hub):
+    """The failed-login tracker kept every username it was given: 300 failed logins with distinct
+    1 MB names grew the hub by 300 MB, for good. Now a name longer than any username is refused
+    before any work, each answered with the login form, and the hub's memory stays where it was."""
+    hub.restart()
+    before, answers = hub_rss(), []
+
+    def outsider(i):
+        s = hub.new_session()
+        token = xsrf(s.get(hub.url + "/hub/login", timeout=30).text)
+        for n in range(30):
+            name = f"{i:02d}{n:02d}" + secrets.token_hex(8) * 62_500  # 1 MB, a new one each time
+            r = s.post(hub.url + "/hub/login", data={"username": name, "password": "guess", "_xsrf": token},
+                       timeout=120, allow_redirects=False)
+            answers.append((r.status_code, "Invalid username or password" in r.text))
+
+    in_threads(10, outsider)
+    grown = hub_rss() - before
+    assert len(answers) == 300 and set(answers) == {(200, True)}, set(answers)
+    assert grown < 100 * 1024**2, f"the hub grew by {grown // 1024**2} MB after 300 MB of usernames"
+    # An account's own login still works, and the hub remembers failures of real accounts only.
+    account(hub, "mem-check")
+    assert hub.try_login("mem-check", PASSWORD)[0]
+
+
+def test_a_students_loop_on_change_password_and_a_burst_of_sign_ups_do_not_stall_the_hub(hub):
+    """NativeAuthenticator checked the current password and hashed new ones with bcrypt (a quarter
+    of a second of CPU each) on the hub's event loop, which every request of the class goes
+    through: one logged-in student posting wrong current passwords from 30 tabs, or 24 sign-ups at
+    once, held every other request for seconds. Now bcrypt runs in the hashing threads, a student's
+    wrong current passwords lock that page like failed logins, and the hub answers its health
+    probe all along."""
+    hub.restart()
+    student = account(hub, "pwloop")
+    s = hub.session(student, PASSWORD)
+    token = xsrf(s.get(hub.url + "/hub/change-password", timeout=30).text)
+    said, deadline = [], time.monotonic() + 15
+
+    def tab(i):
+        while time.monotonic() < deadline:
+            r = s.post(hub.url + "/hub/change-password", timeout=60, data={
+                "old_password": f"wrong-{i}", "new_password": "another-password-2",
+                "new_password_confirmation": "another-password-2", "_xsrf": token})
+            said.append((r.status_code, "Too many wrong current passwords" in r.text))
+
+    failed = while_probing(hub, lambda: in_threads(30, tab), probe_timeout=3)
+    assert failed == [], f"the hub did not answer {len(failed)} health probes within 3 s: {failed[:5]}"
+    assert len(said) >= 100 and {code for code, _ in said} == {200}, len(said)
+    assert sum(not locked for _, locked in said) <= 5, "wrong current passwords were not limited to 5 a minute"
+    assert not hub.try_login(student, "another-password-2")[0] and hub.try_login(student, PASSWORD)[0]
+
+    def sign_up(i):
+        hub.signup(f"burst{i}-{secrets.token_hex(2)}", PASSWORD)
+
+    failed = while_probing(hub, lambda: in_threads(24, sign_up), probe_timeout=3)
+    assert failed == [], f"the hub did not answer {len(failed)} health probes within 3 s: {failed[:5]}"
+    listing = hub.session(hub.admin, hub.admin_password).get(hub.url + "/hub/authorize", timeout=30).text
+    assert len(set(re.findall(r"burst\d+-[0-9a-f]{4}", listing))) == 24, "the sign-ups did not all make an account"
+
+
+def test_a_start_takes_only_the_options_dlab_offers_and_stores_nothing_else(hub):
+    """user_options are the student's to send through the REST API, and JupyterHub stores them for
+    the next start and shows them in every user listing: a megabyte of them, an unknown key, or a
+    profile that is not a string is refused with a short message, and nothing of it is kept."""
+    hub.restart()
+    student = account(hub, "optioneer")
+    token = hub.user_token(student)
+    url = f"{hub.url}/hub/api/users/{student}/server"
+    for options, says in (({"profile": "cpu", "notes": "x" * 1_000_000}, "Unknown option 'notes'"),
+                          ({"profile": ["cpu"]}, "Unknown profile"),
+                          ({"profile": {"image": "dlab/hub:latest"}}, "Unknown profile")):
+        r = hub.request("POST", url, headers=auth(token), json=options, timeout=60)
+        assert r.status_code == 400 and says in r.text and len(r.text) < 400, (r.status_code, r.text[:300])
+        stored = hub.api("GET", f"/users/{student}").json()["servers"]
+        assert stored == {}, f"a refused start left {json.dumps(stored)[:200]}"
+    listing = hub.api("GET", "/users").text
+    assert "x" * 1000 not in listing and "dlab/hub" not in listing
+    # The options dlab offers start the server, and only they are kept for the next start.
+    r = hub.request("POST", url, headers=auth(token), json={"profile": "cpu"}, timeout=60)
+    assert r.status_code in (201, 202), r.text
+    assert hub.wait_ready(student)["user_options"] == {"profile": "cpu"}
+    hub.stop_server(student)
+
+
+def test_a_symlink_planted_in_a_home_never_leads_the_home_helper_into_a_classmates(hub):
+    """When a plain volume meets an existing home of its own size (a restore into a missing volume,
+    an engine reinstalled, `docker volume prune -a`), the root helper copies the volume's files into
+    the home. It did so with cp -a, which writes through a symlink the home already holds: a student
+    who planted `notes.txt -> /homes/<classmate's image>` and whose old volume holds a notes.txt
+    overwrote a classmate's home. Now no link in the home is followed: the classmate's image is
+    untouched, and the student's files arrive in their own home, the links replaced."""
+    hub.restart()
+    attacker, victim = account(hub, "linker"), account(hub, "linked")
+    for name in (attacker, victim):
+        hub.start_server(name)
+    out, error = hub.run_code(victim, "open('mine.txt', 'w').write('victim-data'); print('ok')")
+    assert (out.strip(), error) == ("ok", None)
+    victim_image = f"/homes/{PREFIX}-home-{victim}.ext4"
+    plant = (f"import os; os.symlink({victim_image!r}, 'notes.txt'); os.symlink('/homes', 'shelf'); "
+             "os.symlink('/homes/dev', 'devices'); print('planted')")
+    out, error = hub.run_code(attacker, plant)
+    assert (out.strip(), error) == ("planted", None)
+    hub.stop_server(attacker)
+    hub.stop_server(victim)
+    before = dlab_home(HOMES_DIR, f"sha256sum {victim_image}").stdout.split()[0]
+
+    # The attacker's volume goes missing and comes back plain, holding the attacker's old files
+    # (as a restore of an archive of the plain home would).
+    volume = f"{PREFIX}-home-{attacker}"
+    docker("volume", "rm", volume)
+    docker("run", "--rm", "--user", "1000:100", "--entrypoint", "bash", "-v", f"{volume}:/home/jovyan", "dlab/cpu:latest",
+           "-c", "cd /home/jovyan && echo overwritten > notes.txt && mkdir -p shelf devices "
+                 f"&& echo overwritten > shelf/{PREFIX}-home-{victim}.ext4 && echo x > devices/{PREFIX}-home-{victim}")
+    hub.start_server(attacker)
+    after = dlab_home(HOMES_DIR, f"sha256sum {victim_image}").stdout.split()[0]
+    assert after == before, "the home helper wrote into the classmate's home through a planted link"
+    out, error = hub.run_code(attacker, "import os; print(open('notes.txt').read().strip(), os.path.islink('notes.txt'), "
+                                        "os.path.islink('shelf'), sorted(os.listdir('shelf')))")
+    assert error is None and out.split(maxsplit=3)[:3] == ["overwritten", "False", "False"], out
+    hub.start_server(victim)
+    out, error = hub.run_code(victim, "print(open('mine.txt').read())")
+    assert (out.strip(), error) == ("victim-data", None)
+    hub.stop_server(attacker)
+    hub.stop_server(victim)
