@@ -3,6 +3,7 @@ remove-accounts ROSTER=class.csv` removes them at the end of a course.
 
     python -m dlab_accounts add --url URL < roster.csv     report on stderr, password sheet (HTML) on stdout
     python -m dlab_accounts remove < roster.csv            report on stderr
+    python -m dlab_accounts reset-admin                    a lost organizer's password: a new first one
 
 A roster is a CSV file, one student a line: `username[,name[,email]]`, with an optional header line
 (`username,name,email`), blank lines and `#` comments. Every line is checked first; a bad one is
@@ -30,7 +31,7 @@ from urllib.parse import quote
 import bcrypt
 
 from dlab_prestart import TOKEN_FILE, Hub
-from dlab_settings import FIRST_PASSWORD_DIR, STATE_DIR, USERNAME_PATTERN
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR, USERNAME_PATTERN
 EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 NAME = re.compile(r"[^\x00-\x1f\x7f]{0,100}")
 # No 0/O, 1/l/I: a password copied from paper by a student.
@@ -165,13 +166,36 @@ def remove(hub, text, organizer):
     return removed, problems
 
 
+def reset_organizer(organizer):
+    """A new first password for the organizer, written in place of the old one's hash and into
+    SECRETS_DIR/admin-password (where `make up` reads it). The account's row is never absent: a
+    sign-up under the organizer's name while this runs finds the name taken."""
+    password = new_password(16)
+    db = database()
+    try:
+        changed = db.execute("UPDATE users_info SET password = ?, is_authorized = 1 WHERE username = ?",
+                             (bcrypt.hashpw(password.encode(), bcrypt.gensalt()), organizer)).rowcount
+        db.commit()
+    finally:
+        db.close()
+    if not changed:
+        say(f"no account {organizer!r} here: the hub makes it, with a first password, when it starts")
+        return 1
+    fd = os.open(SECRETS_DIR / "admin-password", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="dlab_accounts", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["add", "remove"])
+    parser.add_argument("action", choices=["add", "remove", "reset-admin"])
     parser.add_argument("--url", default="", help="the class server's address, printed on the sheet")
     parser.add_argument("--organizer", required=True)
     parser.add_argument("--password-length", type=int, default=12)
     args = parser.parse_args(argv)
+    if args.action == "reset-admin":
+        return reset_organizer(args.organizer)
     hub = Hub(os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"), TOKEN_FILE.read_text().strip())
     text = sys.stdin.read()
     if args.action == "add":

@@ -283,12 +283,11 @@ print(f"{url.rstrip('/')}/hub/user-redirect/git-pull?{urllib.parse.urlencode(que
 PY
     ;;
   reset-admin)
-    # A lost admin password: forget the admin's password, so that the hub makes a new one on restart.
+    # A lost admin password: a new first one, written in place (hub/dlab_accounts.py). The account
+    # is never deleted meanwhile, so no sign-up can take the organizer's name. The restart drops
+    # what the hub's database session holds of the old password.
     hub_running
-    docker exec "$hub" python -c 'import sqlite3, sys
-db = sqlite3.connect("/srv/jupyterhub/jupyterhub.sqlite")
-db.execute("DELETE FROM users_info WHERE username = ?", (sys.argv[1],))
-db.commit()' "$DLAB_ADMIN"
+    docker exec "$hub" python -m dlab_accounts reset-admin --organizer "$DLAB_ADMIN"
     docker restart "$hub" >/dev/null
     exec "$0" up
     ;;

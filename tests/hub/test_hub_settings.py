@@ -1,6 +1,8 @@
 """Settings an organizer changes in .env: the GPU profile, a class code, the admin's password, a
 wrong value. Each test restarts the test hub with its settings."""
 
+import threading
+
 import pytest
 import requests
 
@@ -67,13 +69,32 @@ def test_class_code_approves_a_signup_at_once(hub):
 
 
 def test_reset_admin_gives_a_new_first_password(hub):
+    """reset-admin used to delete the organizer's account and restart the hub, which made it anew:
+    in between, a sign-up under the organizer's name became the organizer. Here a student signs
+    up as the organizer in a loop all along; every try finds the name taken."""
     hub.restart()
-    old = hub.admin_password
-    out = hub.script("reset-admin", check=False)
+    old, said, done = hub.admin_password, [], threading.Event()
+
+    def squat():
+        while not done.is_set():
+            try:
+                said.append(hub.signup(hub.admin, "squatters-password-9"))
+            except requests.RequestException:
+                pass  # the hub restarting
+
+    squatter = threading.Thread(target=squat, daemon=True)
+    squatter.start()
+    try:
+        out = hub.script("reset-admin", check=False)
+    finally:
+        done.set()
+        squatter.join(60)
     assert out.returncode == 0, out.stderr
+    assert any("already in use" in m for m in said), {m[:80] for m in said}
+    assert not [m for m in said if "sent to the admin" in m], "a sign-up took the organizer's name"
     hub._admin_password = None
     assert hub.admin_password != old and f"admin's first password: {hub.admin_password}" in out.stderr
-    assert not hub.try_login(hub.admin, old)[0]
+    assert not hub.try_login(hub.admin, old)[0] and not hub.try_login(hub.admin, "squatters-password-9")[0]
     assert hub.session(hub.admin, hub.admin_password)
     hub._admin_token = None
 
