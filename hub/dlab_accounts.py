@@ -178,9 +178,9 @@ def reset_organizer(organizer):
         db.commit()
     finally:
         db.close()
-    if not changed:
-        say(f"no account {organizer!r} here: the hub makes it, with a first password, when it starts")
-        return 1
+    if not changed:  # scripts/hub.sh restarts the hub next, which makes it
+        say(f"no account {organizer!r} yet: the hub makes it, with a first password, as it restarts")
+        return 0
     fd = os.open(SECRETS_DIR / "admin-password", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(password + "\n")
