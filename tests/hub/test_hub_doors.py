@@ -16,15 +16,6 @@ from hubstack import HOMES_DIR, PREFIX, auth, xsrf
 PASSWORD = "a-long-password-1"
 
 
-def account(hub, name):
-    """An approved account with a password (one login made the hub's user)."""
-    if hub.api("GET", f"/users/{name}").status_code == 404:
-        hub.signup(name, PASSWORD)
-        hub.approve(name)
-        hub.session(name, PASSWORD)
-    return name
-
-
 def hub_rss():
     """The resident memory of the hub's process (JupyterHub, in the hub's container), in bytes."""
     top = docker("top", f"{PREFIX}-hub", "-eo", "pid,args").stdout.splitlines()[1:]
@@ -86,7 +77,7 @@ def test_megabyte_usernames_from_outside_leave_nothing_in_the_hubs_memory(hub):
     assert len(answers) == 300 and set(answers) == {(200, True)}, set(answers)
     assert grown < 100 * 1024**2, f"the hub grew by {grown // 1024**2} MB after 300 MB of usernames"
     # An account's own login still works, and the hub remembers failures of real accounts only.
-    account(hub, "mem-check")
+    hub.student("mem-check", PASSWORD)
     assert hub.try_login("mem-check", PASSWORD)[0]
 
 
@@ -98,7 +89,7 @@ def test_a_students_loop_on_change_password_and_a_burst_of_sign_ups_do_not_stall
     wrong current passwords lock that page like failed logins, and the hub answers its health
     probe all along."""
     hub.restart()
-    student = account(hub, "pwloop")
+    student = hub.student("pwloop", PASSWORD)
     s = hub.session(student, PASSWORD)
     token = xsrf(s.get(hub.url + "/hub/change-password", timeout=30).text)
     said, deadline = [], time.monotonic() + 15
@@ -130,7 +121,7 @@ def test_a_start_takes_only_the_options_dlab_offers_and_stores_nothing_else(hub)
     the next start and shows them in every user listing: a megabyte of them, an unknown key, or a
     profile that is not a string is refused with a short message, and nothing of it is kept."""
     hub.restart()
-    student = account(hub, "optioneer")
+    student = hub.student("optioneer", PASSWORD)
     token = hub.user_token(student)
     url = f"{hub.url}/hub/api/users/{student}/server"
     for options, says in (({"profile": "cpu", "notes": "x" * 1_000_000}, "Unknown option 'notes'"),
@@ -157,7 +148,7 @@ def test_a_symlink_planted_in_a_home_never_leads_the_home_helper_into_a_classmat
     overwrote a classmate's home. Now no link in the home is followed: the classmate's image is
     untouched, and the student's files arrive in their own home, the links replaced."""
     hub.restart()
-    attacker, victim = account(hub, "linker"), account(hub, "linked")
+    attacker, victim = hub.student("linker", PASSWORD), hub.student("linked", PASSWORD)
     for name in (attacker, victim):
         hub.start_server(name)
     out, error = hub.run_code(victim, "open('mine.txt', 'w').write('victim-data'); print('ok')")

@@ -96,15 +96,6 @@ print('ptrace:', libc.ptrace(PTRACE_ATTACH, server, 0, 0), os.strerror(ctypes.ge
 """
 
 
-def account(hub, name):
-    """An approved account with a password, as a student gets one."""
-    if hub.api("GET", f"/users/{name}").status_code == 404:
-        hub.signup(name, PASSWORD)
-        hub.approve(name)
-    hub.session(name, PASSWORD)  # the first login makes the hub's user (and fails on a name taken elsewhere)
-    return name
-
-
 def planted_token_notes(hub, user):
     return [t["note"] for t in hub.api("GET", f"/users/{user}/tokens").json()["api_tokens"] if t["note"] == "planted"]
 
@@ -154,7 +145,7 @@ def opens_without_running(page, url):
 
 def test_pages_a_student_plants_never_run_in_a_classmates_or_the_organizers_browser(hub, browser):
     hub.restart()
-    attacker, victim = account(hub, "trudy"), account(hub, "wendy")
+    attacker, victim = hub.student("trudy", PASSWORD), hub.student("wendy", PASSWORD)
     plant(hub, attacker, victim)
     wendy = victim_with_a_secret(hub, browser, victim)
 
@@ -223,7 +214,7 @@ def test_with_subdomains_a_students_page_cannot_reach_the_hub_or_a_classmate(hub
     server on a host of its own. Even an organizer who chose to open students' servers
     (DLAB_ORGANIZER_OPENS_SERVERS=on) runs the planted page there without harm."""
     hub.restart(DLAB_SUBDOMAIN_HOST=f"http://localhost:{hub.port}", DLAB_ORGANIZER_OPENS_SERVERS="on")
-    attacker, victim = account(hub, "trudy"), account(hub, "wendy")
+    attacker, victim = hub.student("trudy", PASSWORD), hub.student("wendy", PASSWORD)
     fresh_start(hub, attacker)
     student(hub, attacker, f"""
 import pathlib, subprocess, sys, time, urllib.request
