@@ -79,8 +79,8 @@ def test_reset_admin_gives_a_new_first_password(hub):
         while not done.is_set():
             try:
                 said.append(hub.signup(hub.admin, "squatters-password-9"))
-            except requests.RequestException:
-                pass  # the hub restarting
+            except (requests.RequestException, AssertionError):
+                pass  # the hub restarting: no answer, or the proxy's error page (no sign-up form)
 
     squatter = threading.Thread(target=squat, daemon=True)
     squatter.start()
