@@ -251,6 +251,8 @@ def configure(s, engine):
         # images/base/dlab-firewall: the hub's API port and, with egress, the internet; nothing
         # else (no classmate, not the host, no private or link-local address).
         "DLAB_FIREWALL": "egress" if s["DLAB_EGRESS"] == "on" else "closed",
+        # images/base/dlab_links.py: the hosts course links may clone from (empty: any).
+        "DLAB_LINK_HOSTS": s["DLAB_LINK_HOSTS"],
     }
     c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
     c.Spawner.start_timeout = s["DLAB_START_TIMEOUT"]  # a first start of a large image must not trip it

@@ -209,6 +209,12 @@ SETTINGS = [
             "`on`: students' containers reach the internet (`pip install`, `git clone`); `off`: the "
             "hub only. Either way never a classmate's container, this machine's other ports, or a "
             "private or link-local address.", "hub"),
+    Setting("DLAB_LINK_HOSTS", "", pattern(r"([a-z0-9]([a-z0-9.-]*[a-z0-9])?)?([ ,]+[a-z0-9]([a-z0-9.-]*[a-z0-9])?)*",
+                                           "host names separated by spaces or commas, like github.com "
+                                           "gitlab.uni.example, or empty", re.IGNORECASE),
+            "The hosts course links (`make link`) may take repositories from; empty: any https host. "
+            "Whatever is set, a link only ever clones an http(s) repository into a visible folder of the "
+            "home. See [Course material by link](organizer.md#course-material-by-link-nbgitpuller).", "both"),
     Setting("DLAB_SUBDOMAIN_HOST", "", pattern(r"(https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?)?",
                                                "a URL like https://class.example.org (scheme and host, "
                                                "lowercase, no path), or empty"),

@@ -270,14 +270,21 @@ case ${1:-} in
   link)
     [ -n "${2:-}" ] || { say "which repository? make link REPO=https://github.com/you/course [BRANCH=main] [OPEN=lab1.ipynb]"; exit 2; }
     python3 - "$class_url" "$2" "${3:-}" "${4:-}" <<'PY'
-import sys, urllib.parse
+import os, re, sys, urllib.parse
 url, repo, branch, path = sys.argv[1:]
-if urllib.parse.urlsplit(repo).scheme not in ("https", "http") or " " in repo:
+repo = repo.rstrip("/")
+parts = urllib.parse.urlsplit(repo)
+if parts.scheme not in ("https", "http") or not parts.hostname or re.search(r"[\s\\]", repo):
     sys.exit(f"dlab: {repo!r} is not a git repository's https:// URL (like https://github.com/you/course)")
-folder = repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")  # where nbgitpuller puts it
-query = {"repo": repo, **({"branch": branch} if branch else {})}
+hosts = {h.lower() for h in re.split(r"[\s,]+", os.environ.get("DLAB_LINK_HOSTS", "")) if h}
+if hosts and parts.hostname.lower() not in hosts:
+    sys.exit(f"dlab: {parts.hostname} is not in DLAB_LINK_HOSTS ({', '.join(sorted(hosts))}): students' "
+             "servers would refuse the link; add the host to DLAB_LINK_HOSTS in .env, then make up")
+# The folder in each home, named explicitly (students' servers refuse hidden folders).
+folder = repo.rsplit("/", 1)[-1].removesuffix(".git").lstrip(".") or "course-material"
 if folder in ("course", "handin", "handins", "labs"):  # dlab's own folders in the home
-    folder = query["targetpath"] = f"{folder}-material"
+    folder = f"{folder}-material"
+query = {"repo": repo, **({"branch": branch} if branch else {}), "targetpath": folder}
 query["urlpath"] = f"lab/tree/{folder}/{path.lstrip('/')}".rstrip("/")
 print(f"{url.rstrip('/')}/hub/user-redirect/git-pull?{urllib.parse.urlencode(query)}")
 PY

@@ -29,6 +29,9 @@ if os.environ.get("GEN_CERT", "").lower() not in ("", "0", "no", "false"):
 # NB_USER=root NB_UID=0 NB_GID=0 with --user root (docker-stacks): the user asked for a server as root.
 if os.getuid() == 0 and os.environ.get("NB_USER") == "root" and os.environ.get("NB_UID") == "0":
     c.ServerApp.allow_root = True
+# Course links (/git-pull): dlab_links serves nbgitpuller's pages after checking each link's
+# repository and folder, and escapes what the page shows; nbgitpuller's own, unchecked, is off.
+c.ServerApp.jpserver_extensions = {"nbgitpuller": False, "dlab_links": True}
 # There is no browser in the container.
 c.ServerApp.open_browser = False
 # One Ctrl-C stops the server (no "Shutdown this Jupyter server (y/[n])?" prompt under `docker run -it`).

@@ -141,6 +141,15 @@ def test_a_class_of_its_own_names_everything_by_its_prefix():
     assert c.DockerSpawner.environment["DLAB_FIREWALL"] == "closed" and c.DlabSpawner.home_size == ""
 
 
+def test_the_hosts_course_links_may_take_from_reach_every_students_server():
+    assert config()[0].DockerSpawner.environment["DLAB_LINK_HOSTS"] == ""
+    c, _ = config(DLAB_LINK_HOSTS="github.com, gitlab.uni.example")
+    assert c.DockerSpawner.environment["DLAB_LINK_HOSTS"] == "github.com, gitlab.uni.example"
+    _, _, problems, _ = load({"DLAB_LINK_HOSTS": "https://github.com/x"})
+    assert problems == ["DLAB_LINK_HOSTS='https://github.com/x' is not host names separated by spaces or commas, "
+                        "like github.com gitlab.uni.example, or empty"]
+
+
 # --- The spawner ---------------------------------------------------------------------------------
 
 def spawner(name="alice", **traits):

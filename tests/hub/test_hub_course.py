@@ -4,6 +4,7 @@ through the hub, a message to the class, and GPUs spread over the cards."""
 import json
 import re
 import subprocess
+import urllib.parse
 
 import pytest
 
@@ -96,12 +97,75 @@ def test_course_material_by_link_keeps_the_students_edits(hub, browser, git_host
     hub.stop_server(student)
 
 
+def test_a_link_a_student_sends_plants_nothing_and_runs_no_script(hub, browser, git_host):
+    """A student writes course links and sends them to an instructor, who clicks each one in
+    chromium: a link to the repository the student handed in, links that put the organizer's
+    material into the folders Python and Jupyter start from, and a link whose page name is a script.
+    Each is refused (or shown escaped), and nothing lands in the instructor's home."""
+    repo, _, _ = git_host
+    hub.restart()
+    mallory, tutor = approved(hub, "link-mallory"), approved(hub, "link-tutor")
+    make_instructor(hub, tutor)
+    for name in (mallory, tutor):
+        if not hub.server(name):
+            hub.start_server(name)
+    in_home(hub, tutor, "rm -rf planted course-copy .ipython/profile_default/startup/lab1.py .local/share/jupyter/kernels/planted")
+    # The student hands in a repository whose Python file writes a mark wherever it runs.
+    in_home(hub, mallory, "mkdir -p handin/planted && cd handin/planted && git init -q -b main && "
+                          "echo \"open('/home/jovyan/PLANTED', 'w')\" > 00-planted.py && git add -A && "
+                          "git -c user.email=m@example.org -c user.name=M commit -qm planted")
+    assert "00-planted.py" in in_home(hub, tutor, "ls handins/link-mallory/planted")
+
+    context = browser.new_context()
+    scripts_run = []
+    context.expose_binding("planted", lambda source: scripts_run.append(source["page"].url))
+    page = context.new_page()
+    log_in(page, hub.url, tutor, PASSWORD, next_page="home")
+    page.wait_for_url("**/hub/home**", timeout=60_000)
+
+    def click(query):
+        page.goto(f"{hub.url}/hub/user-redirect/git-pull?{query}")
+        return page.content()
+
+    quote = urllib.parse.quote
+    for query, why in [
+        (f"repo={quote('/srv/handins/link-mallory/planted')}&targetpath=planted", "is not an https:// URL"),
+        (f"repo={quote(repo)}&targetpath={quote('.ipython/profile_default/startup')}", "hidden folder (.ipython)"),
+        (f"repo={quote(repo)}&targetpath={quote('.local/share/jupyter/kernels/planted')}", "hidden folder (.local)"),
+        (f"repo={quote(repo)}&targetpath={quote('../../../srv/handins')}", "climbs out"),
+        (f"repo={quote(repo)}&targetpath=handins", "passes through handins"),
+    ]:
+        html = click(query)
+        assert "This course link was refused" in html and why in html, (query, page.inner_text("body")[:500])
+    # nbgitpuller's event stream, opened directly, refuses the same.
+    api = context.request.get(f"{hub.user_url(tutor)}/git-pull/api?repo={quote(repo)}"
+                              f"&targetpath={quote('.ipython/profile_default/startup')}", timeout=120_000)
+    assert api.status == 400, (api.status, api.text()[:300])
+    page.wait_for_timeout(3000)  # a clone that was let through would be done by now
+    assert in_home(hub, tutor, r"find . \( -name lab1.py -o -name 00-planted.py -o -name planted \) -print") == ""
+
+    # A page name that is markup: the status page shows it as text, and its script never runs.
+    query = f"repo={quote(repo)}&targetpath=course-copy&urlpath={quote('lab/tree/<img src=x onerror=planted()>')}"
+    status_page = context.request.get(f"{hub.user_url(tutor)}/git-pull?{query}", timeout=60_000).text()
+    assert "<img src=x" not in status_page and "&lt;img src=x onerror=planted()&gt;" in status_page, status_page[-3000:]
+    page.goto(f"{hub.url}/hub/user-redirect/git-pull?{query}")
+    page.wait_for_timeout(3000)
+    assert scripts_run == [], scripts_run
+    assert "PLANTED" not in in_home(hub, tutor, "ls")
+    context.close()
+    hub.stop_server(mallory)
+    hub.stop_server(tutor)
+
+
 def test_a_link_to_something_that_is_not_a_repository_is_refused(hub):
     hub.restart()
     out = hub.script(["link", "course.git"], check=False)
     assert out.returncode != 0 and "is not a git repository's https:// URL" in out.stderr
     out = hub.script(["link", ""], check=False)
     assert out.returncode == 2 and "which repository?" in out.stderr
+    # The organizer who named the hosts links may take from: make link says so before students would.
+    out = hub.script(["link", "https://gitlab.example.org/t/course"], settings={"DLAB_LINK_HOSTS": "github.com"}, check=False)
+    assert out.returncode != 0 and "gitlab.example.org is not in DLAB_LINK_HOSTS (github.com)" in out.stderr
 
 
 # --- The course folder and the hand-in folders -------------------------------------------------------

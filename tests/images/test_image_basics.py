@@ -219,7 +219,8 @@ def test_the_venv_is_writable_by_the_user(base_container):
 def test_the_resource_meter_knows_docker_runs_limits(base_container):
     """make lab / docker run --memory --cpus: jupyter-resource-usage reads the cgroup's limits (the
     class server passes them as MEM_LIMIT and CPU_LIMIT, tests/hub checks that); without limits it
-    shows the memory in use alone. nbgitpuller's /git-pull answers too (course material by link)."""
+    shows the memory in use alone. nbgitpuller's /git-pull answers too
+    (course material by link), through dlab's check of each link."""
     limited = base_container.run_detached("-p", "127.0.0.1::8888", "--memory", "700m", "--cpus", "1.5")
     free = base_container.run_detached("-p", "127.0.0.1::8888")
     for cid, memory, cpu in ((limited, 700 * 2**20, 1.5), (free, None, None)):
@@ -230,7 +231,9 @@ def test_the_resource_meter_knows_docker_runs_limits(base_container):
         limits = metrics.get("limits", {})  # 0 or absent: no limit
         assert metrics["rss"] > 0 and (limits.get("memory", {}).get("rss") or None) == memory, metrics
         assert (limits.get("cpu", {}).get("cpu") or None) == cpu, metrics
-    assert requests.get(f"{url}/git-pull", headers=auth, timeout=10).status_code in (200, 400)
+    # Course links go through dlab_links, which refuses one into a folder of the server.
+    link = requests.get(f"{url}/git-pull?repo=/srv/data&targetpath=data", headers=auth, timeout=10)
+    assert link.status_code == 400 and "This course link was refused" in link.text, link.text[:500]
 
 
 def test_start_singleuser_py_is_jupyterhubs_entry_point(base_container):
