@@ -75,7 +75,7 @@ backup: ## copy every student's home, the course and hand-in folders to $(BACKUP
 restore: ## put homes back from $(BACKUP_DIR) (USERS="alice bob"; default: every archive there)
 	@scripts/homes.sh restore $(BACKUP_DIR) $(USERS)
 
-delete-home: ## delete students' homes for good (USERS="alice"; their servers stopped first)
+delete-home: ## delete students' homes and hand-in folders for good, which frees their names (USERS="alice"; servers stopped first)
 	@if [ -z "$(USERS)" ]; then echo "dlab: whose? make delete-home USERS=alice" >&2; exit 2; fi
 	@scripts/homes.sh delete $(USERS)
 

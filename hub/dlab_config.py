@@ -207,6 +207,9 @@ def configure(s, engine):
         c.DockerSpawner.volumes = {f"{shared}/homes/{{username}}": "/home/jovyan",
                                    f"{shared}/data": {"bind": "/srv/data", "mode": "ro"}}
         c.DlabSpawner.home_size = ""  # a folder of the shared file system: its quota is the NFS server's
+    # A name whose home or hand-in folder outlived its account is not free for a sign-up: the
+    # files are a former student's (DlabAuthenticator.kept_files).
+    c.DlabAuthenticator.home_volume = next(iter(c.DockerSpawner.volumes))
     c.DockerSpawner.extra_create_kwargs = {
         "labels": {"org.dlab.hub": prefix, "org.dlab.user": "{raw_username}"},
         # The container starts as root only for start.sh to set up dlab-firewall in its own network

@@ -114,6 +114,14 @@ def docker_client():
         ) from error
 
 
+def volume_exists(name):
+    try:
+        docker.from_env(timeout=30).volumes.get(name)
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
 def memory_total():
     """The machine's memory in bytes (/proc/meminfo shows the host's inside a container)."""
     with open("/proc/meminfo") as f:
@@ -690,6 +698,13 @@ class ClassCodeSignUpHandler(SignUpHandler):
         username = self.authenticator.normalize_username(username)
         if not self.authenticator.validate_username(username):
             return await self.refuse(USERNAME_RULE)
+        if self.find_user(username) is None and not self.authenticator.user_exists(username):
+            kept = await self.authenticator.kept_files(username)
+            if kept:  # a removed account's files: whoever signs up next under its name would get them
+                self.log.warning("dlab: sign-up as %s refused: %s of a removed account", username, " and ".join(kept))
+                return await self.refuse(f"The name {username} belonged to an earlier account, whose {' and '.join(kept)} "
+                                         "are kept: choose another name, or ask your organizer (if the name is yours, "
+                                         "make accounts gives it back with its files).", 409)
         if (INSTITUTION_DIR / username).exists():  # a password here would open their server to whoever set it
             return await self.refuse(f"{username} signs in with {self.authenticator.institution.login_service}: "
                                      "use that button on the login page.")
@@ -866,6 +881,25 @@ class DlabAuthenticator(NativeAuthenticator):
             ToggleAuthorizationHandler: ConfirmedToggleAuthorizationHandler, DiscardHandler: ConfirmedDiscardHandler}
 
     institution_issuer = Unicode("", config=True, help="DLAB_OIDC_ISSUER: sign-in with the institution too; \"\": not.")
+    home_volume = Unicode("", config=True, help="Each home's volume (or folder), as DockerSpawner.volumes names it: {username}.")
+
+    async def kept_files(self, username):
+        """What a removed account left under this name: ["home", "hand-in folder"], either or none.
+        Removing an account keeps its files (make remove-accounts HOMES=keep, the admin panel's
+        delete, a restore onto a new machine), so its name is taken until the organizer gives the
+        account back (make accounts) or deletes them (make delete-home)."""
+        kept = []
+        if self.home_volume:
+            home = self.home_volume.format(username=DockerSpawner._escape(username))
+            if home.startswith("/"):
+                exists = os.path.exists(home)
+            else:
+                exists = await asyncio.to_thread(volume_exists, home)
+            if exists:
+                kept.append("home")
+        if (HANDIN_DIR / username).exists():
+            kept.append("hand-in folder")
+        return kept
 
     @property
     def institution(self):

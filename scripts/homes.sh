@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # homes.sh backup DIR [USER...] | restore DIR [USER...] | delete USER...: the students' homes (volumes
 # PREFIX-home-<user>, the name escaped as the hub does) and the class's course and hand-in folders (PREFIX-course, PREFIX-handin) to
-# and from DIR/<volume>.tar.gz, or homes deleted for good. `make backup`,
+# and from DIR/<volume>.tar.gz (with USERS, their hand-in folders too, to DIR/PREFIX-handin-<user>.tar.gz),
+# or homes and hand-in folders deleted for good. `make backup`,
 # `make restore` and `make delete-home` call it. Owners and modes are kept (tar runs as root in a
 # throwaway dlab/cpu container). Restore into, or delete, a stopped server's home only.
 set -euo pipefail
@@ -36,6 +37,16 @@ attach_home() {
   homes=$(homes_of "$1")
   if [ -n "$homes" ]; then home_helper "$homes" dlab-home attach "$1"; fi
 }
+# A student's hand-in folder, PREFIX-handin/<user> (named as the account, unescaped), holds files?
+handin_volume=${prefix}-handin
+has_handin() {
+  docker volume inspect "$handin_volume" >/dev/null 2>&1 &&
+    docker run --rm --user root --entrypoint test --network none -v "$handin_volume:/handin:ro" "$image" -d "/handin/$1"
+}
+# A username from the command line names a folder: nothing that climbs out of the volume.
+check_user() {
+  case $1 in ""|*/*|.*) say "$1 is not a username"; exit 2 ;; esac
+}
 refuse_in_use() {
   if [ -n "$(docker ps -q --filter "volume=$1")" ]; then
     say "$1 is in use by a running server: stop it first (admin panel, or make down)"; exit 1
@@ -57,6 +68,16 @@ case $action in
       mv "$dir/$volume.tar.gz.part" "$dir/$volume.tar.gz"   # complete archives only
       say "backed up $volume to $dir/$volume.tar.gz"
     done
+    # These students' hand-in folders too, each its own archive (open it with tar -xzf by hand).
+    for user in "$@"; do
+      check_user "$user"
+      has_handin "$user" || continue
+      archive=${prefix}-handin-$(home_volume "$user" | sed "s/^${prefix}-home-//").tar.gz
+      docker run --rm --user root --entrypoint tar --network none -v "$handin_volume:/handin:ro" \
+        -v "$(cd "$dir" && pwd):/backup" "$image" --sparse -czf "/backup/$archive.part" -C "/handin/$user" .
+      mv "$dir/$archive.part" "$dir/$archive"
+      say "backed up $user's hand-in folder to $dir/$archive"
+    done
     ;;
   restore)
     [ -d "$dir" ] || { say "no backup folder $dir"; exit 1; }
@@ -76,14 +97,26 @@ case $action in
     ;;
   delete)
     # dir is the first user here: delete USER...
+    # The home and the hand-in folder: then the name is free for a new account (the hub refuses a
+    # sign-up under a name whose files are kept).
     for user in "$dir" "$@"; do
-      volume=$(home_volume "$user")
-      docker volume inspect "$volume" >/dev/null 2>&1 || { say "no home $volume"; exit 1; }
-      refuse_in_use "$volume"
-      homes=$(homes_of "$volume")
-      docker volume rm "$volume" >/dev/null
-      if [ -n "$homes" ]; then home_helper "$homes" dlab-home forget "$volume"; fi
-      say "deleted $volume: $user's files are gone"
+      check_user "$user"
+      volume=$(home_volume "$user") found=
+      if docker volume inspect "$volume" >/dev/null 2>&1; then
+        refuse_in_use "$volume"
+        homes=$(homes_of "$volume")
+        docker volume rm "$volume" >/dev/null
+        if [ -n "$homes" ]; then home_helper "$homes" dlab-home forget "$volume"; fi
+        say "deleted $volume: $user's home is gone"
+        found=1
+      fi
+      if has_handin "$user"; then
+        # rm -rf removes the links a student made inside, never what they point to.
+        docker run --rm --user root --entrypoint rm --network none -v "$handin_volume:/handin" "$image" -rf -- "/handin/$user"
+        say "deleted $user's hand-in folder"
+        found=1
+      fi
+      [ -n "$found" ] || { say "no home $volume and no hand-in folder of $user"; exit 1; }
     done
     ;;
   *) usage ;;

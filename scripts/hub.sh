@@ -259,7 +259,8 @@ case ${1:-} in
       if [ "$homes" = archive ]; then scripts/homes.sh backup "${BACKUP_DIR:-backups}" "${with_home[@]}"; fi
       scripts/homes.sh delete "${with_home[@]}"
     elif [ ${#with_home[@]} -gt 0 ]; then
-      say "their ${#with_home[@]} homes are kept: make backup USERS=..., make delete-home USERS=... when you choose"
+      say "their ${#with_home[@]} homes and hand-in folders are kept, and so their names stay taken (no sign-up gets" \
+          "them): make backup USERS=..., then make delete-home USERS=... when you choose"
     fi
     ;;
   message)

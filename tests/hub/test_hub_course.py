@@ -404,7 +404,8 @@ def test_a_roster_becomes_accounts_and_its_bad_lines_are_named(hub, tmp_path):
         assert "30 accounts removed" in out.stderr, out.stderr
         assert all(hub.api("GET", f"/users/{name}").status_code == 404 for name in names)
         assert hub.container("roster-07") is None and not hub.try_login("roster-07", "my-own-password-7")[0]
-        assert [p.name for p in archive.iterdir()] == [f"{PREFIX}-home-roster-2d07.tar.gz"]
+        assert sorted(p.name for p in archive.iterdir()) == [f"{PREFIX}-handin-roster-2d07.tar.gz",
+                                                            f"{PREFIX}-home-roster-2d07.tar.gz"]
         assert docker("volume", "inspect", f"{PREFIX}-home-roster-2d07", check=False).returncode != 0
     finally:
         hub.script(["remove-accounts", str(roster), "delete"], check=False)

@@ -1,16 +1,17 @@
 """The doors the course tools opened (issue 33), each tried the way a student or an outsider would,
 against the real class: megabyte usernames from outside, a student's loop on the change-password
-page, options a student sends with a start, and a symlink a student plants for the root helper
-that moves a plain volume into a home of its own."""
+page, options a student sends with a start, a symlink a student plants for the root helper
+that moves a plain volume into a home of its own, and a removed student's name taken by the next sign-up."""
 import json
 import re
 import secrets
+import subprocess
 import threading
 import time
 
 import requests
 
-from conftest import dlab_home, docker
+from conftest import ROOT, dlab_home, docker
 from hubstack import HOMES_DIR, PREFIX, auth, xsrf
 
 PASSWORD = "a-long-password-1"
@@ -180,3 +181,39 @@ def test_a_symlink_planted_in_a_home_never_leads_the_home_helper_into_a_classmat
     assert (out.strip(), error) == ("victim-data", None)
     hub.stop_server(attacker)
     hub.stop_server(victim)
+
+
+def test_a_removed_students_files_never_reach_a_new_account_of_the_same_name(hub):
+    """A student writes a diary in the home and an essay in the hand-in folder; the organizer
+    deletes the account in the admin panel. Whoever signs up next under the name is refused, and
+    nothing waits for the organizer to approve by mistake. make delete-home then deletes both and
+    frees the name: the new account starts with an empty home and an empty hand-in folder."""
+    hub.restart()
+    name = "freed-ana"
+    hub.student(name, PASSWORD)
+    hub.start_server(name)
+    out, error = hub.run_code(name, "open('/home/jovyan/diary.txt', 'w').write('private notes')\n"
+                                    "open('/home/jovyan/handin/essay.txt', 'w').write('my essay')")
+    assert error is None, error
+    assert hub.api("DELETE", f"/users/{name}").status_code == 204  # the admin panel's delete (stops the server)
+
+    message = hub.signup(name, "someone-elses-password")
+    assert (f"The name {name} belonged to an earlier account, whose home and hand-in folder are kept" in message
+            and "make accounts gives it back" in message), message
+    assert not hub.try_login(name, "someone-elses-password")[0]
+    organizer = hub.session(hub.admin, hub.admin_password)
+    assert f"/hub/authorize/{name}" not in organizer.get(f"{hub.url}/hub/authorize", timeout=30).text
+
+    # make delete-home: the home and the hand-in folder go, and the name is free again.
+    deleted = subprocess.run(["scripts/homes.sh", "delete", name], cwd=ROOT, env=hub.env(hub.settings or {}),
+                             capture_output=True, text=True, timeout=300)
+    assert deleted.returncode == 0 and f"deleted {name}'s hand-in folder" in deleted.stderr, deleted.stderr
+    hub.student(name, "a-new-students-password")
+    hub.start_server(name)
+    out, error = hub.run_code(name, "import os\nprint(os.path.exists('/home/jovyan/diary.txt'), os.listdir('/home/jovyan/handin'))")
+    assert error is None and out.strip() == "False []", (out, error)
+    hub.stop_server(name)
+    # A name that is not a username deletes nothing outside the hand-in volume.
+    refused = subprocess.run(["scripts/homes.sh", "delete", "../handin"], cwd=ROOT, env=hub.env(hub.settings or {}),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "../handin is not a username" in refused.stderr
