@@ -20,9 +20,14 @@ tested against a real class in tests/hub/test_hub_links.py.
 """
 import os
 import re
+import subprocess
 import urllib.parse
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\%]")  # % too: a page name must not hide a ".." in %2e%2e
+_URL = re.compile(r"[A-Za-z0-9._~:/@+=&?-]{1,2000}")  # what a repository's URL needs; nothing for markup
+# Everything else (nbgitpuller's `backup`, which moves a folder aside and puts the link's in its
+# place; `targetPath` beside `targetpath`, which the two pages read differently) is refused.
+KNOWN = {"repo", "targetpath", "targetPath", "branch", "depth", "urlpath", "urlPath", "subpath", "subPath", "app"}
 _BRANCH = re.compile(r"[\w][\w./-]{0,254}")
 
 
@@ -47,21 +52,36 @@ def _relative(value, what):
     return parts
 
 
+def origin_of(path):
+    """The URL a git working copy pulls from (remote.origin.url), or None."""
+    try:
+        out = subprocess.run(["git", "-C", path, "config", "--get", "remote.origin.url"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def check_link(args, home, hosts=frozenset(), parent=""):
-    """The folder (an absolute path under `home`) that a link's `args` (a dict of its query
-    parameters, one string each) would clone into; LinkRefused saying why, when the link does
-    anything but put a repository into a visible folder of the home."""
+    """A link's query parameters (`args`, one string each), checked: returns (the folder it clones
+    into, an absolute path under `home`; the parameters nbgitpuller may see, every one of them
+    checked, the folder named explicitly). LinkRefused says why, when the link would do anything
+    but put a repository into a visible folder of the home."""
+    unknown = sorted(set(args) - KNOWN)
+    if unknown:
+        raise LinkRefused(f"the link has parameters a course link does not take: {', '.join(unknown)}")
     repo = args.get("repo") or ""
-    url = urllib.parse.urlsplit(repo) if not _UNSAFE.search(repo) and " " not in repo else None
+    url = urllib.parse.urlsplit(repo) if _URL.fullmatch(repo) else None
     if not url or url.scheme not in ("https", "http") or not url.hostname:
         raise LinkRefused(f"the repository {repo!r} is not an https:// URL (like https://github.com/you/course)")
     if hosts and url.hostname.lower() not in hosts:
         raise LinkRefused(f"this class takes course material from {', '.join(sorted(hosts))} only, "
                           f"not from {url.hostname}")
     # Without a folder, nbgitpuller names it after the repository: the URL's last part.
-    target = args.get("targetpath") or args.get("targetPath") or repo.rsplit("/", 1)[-1]
-    parts = _relative(parent, "folder NBGITPULLER_PARENTPATH") + _relative(target, "folder")
-    if not parts:
+    target = args["targetpath"] if "targetpath" in args else args.get("targetPath", repo.rsplit("/", 1)[-1])
+    target_parts = _relative(target, "folder")
+    parts = _relative(parent, "folder NBGITPULLER_PARENTPATH") + target_parts
+    if not target_parts:
         raise LinkRefused(f"the link names no folder to put {repo!r} in (does the URL end with a /?)")
     for part in parts:
         if part.startswith("."):
@@ -75,16 +95,25 @@ def check_link(args, home, hosts=frozenset(), parent=""):
         if os.path.islink(path):
             raise LinkRefused(f"the folder {target!r} passes through {part}, a link to another place "
                               "(such as the course or hand-in folder): a link puts material in your home only")
+    if os.path.lexists(path) and origin_of(path) != repo:
+        # nbgitpuller would pull the folder's own origin (any branch the link names) and commit
+        # the work in it: only the repository that made the folder may update it.
+        raise LinkRefused(f"the folder {target!r} exists and is not a copy of {repo}: choose another folder")
+    query = {"repo": repo, "targetpath": "/".join(target_parts)}
     for key in ("urlpath", "urlPath", "subpath", "subPath"):
         if args.get(key):
             _relative(args[key], "page to open")
+            query[key] = args[key]
     branch = args.get("branch")
     if branch and not _BRANCH.fullmatch(branch) or ".." in (branch or ""):
         raise LinkRefused(f"the branch {branch!r} is not a branch name")
     depth = args.get("depth")
     if depth and not re.fullmatch(r"\d{1,6}", depth):
         raise LinkRefused(f"the depth {depth!r} is not a whole number")
-    return path
+    if args.get("app") not in (None, "", "lab", "notebook"):
+        raise LinkRefused(f"the app {args['app']!r} is not lab or notebook")
+    query.update({key: args[key] for key in ("branch", "depth", "app") if args.get(key)})
+    return path, query
 
 
 # --- The server extension ------------------------------------------------------------------------
@@ -112,9 +141,13 @@ def _load_jupyter_server_extension(app):
         """Check the link in prepare(), before nbgitpuller's get() does any work."""
 
         def checked(self):
+            """Check the link, then let nbgitpuller see the checked parameters alone."""
             args = {key: self.get_argument(key) for key in self.request.arguments}
+            for key in ("_xsrf", "token"):  # the page's own request, and the server's login: not the link's
+                args.pop(key, None)
             home = os.path.expanduser(self.settings["server_root_dir"])
-            return check_link(args, home, hosts, parent)
+            _, query = check_link(args, home, hosts, parent)
+            self.request.arguments = {key: [value.encode()] for key, value in query.items()}
 
     class CheckedPage(Checked, handlers.UIHandler):
         @web.authenticated

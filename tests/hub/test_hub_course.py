@@ -109,7 +109,8 @@ def test_a_link_a_student_sends_plants_nothing_and_runs_no_script(hub, browser, 
     for name in (mallory, tutor):
         if not hub.server(name):
             hub.start_server(name)
-    in_home(hub, tutor, "rm -rf planted course-copy .ipython/profile_default/startup/lab1.py .local/share/jupyter/kernels/planted")
+    in_home(hub, tutor, "rm -rf planted course-copy .ipython/profile_default/startup/lab1.py .local/share/jupyter/kernels/planted"
+                        " && mkdir -p grades && echo 'ana,1.0' > grades/marks.csv")
     # The student hands in a repository whose Python file writes a mark wherever it runs.
     in_home(hub, mallory, "mkdir -p handin/planted && cd handin/planted && git init -q -b main && "
                           "echo \"open('/home/jovyan/PLANTED', 'w')\" > 00-planted.py && git add -A && "
@@ -134,6 +135,10 @@ def test_a_link_a_student_sends_plants_nothing_and_runs_no_script(hub, browser, 
         (f"repo={quote(repo)}&targetpath={quote('.local/share/jupyter/kernels/planted')}", "hidden folder (.local)"),
         (f"repo={quote(repo)}&targetpath={quote('../../../srv/handins')}", "climbs out"),
         (f"repo={quote(repo)}&targetpath=handins", "passes through handins"),
+        # nbgitpuller's backup moves a folder aside and puts the link's in its place; an existing
+        # folder it would update from its own origin, committing the work in it.
+        (f"repo={quote(repo)}&targetpath=grades&backup=true", "does not take: backup"),
+        (f"repo={quote(repo)}&targetpath=grades", "exists and is not a copy of"),
     ]:
         html = click(query)
         assert "This course link was refused" in html and why in html, (query, page.inner_text("body")[:500])
@@ -143,6 +148,7 @@ def test_a_link_a_student_sends_plants_nothing_and_runs_no_script(hub, browser, 
     assert api.status == 400, (api.status, api.text()[:300])
     page.wait_for_timeout(3000)  # a clone that was let through would be done by now
     assert in_home(hub, tutor, r"find . \( -name lab1.py -o -name 00-planted.py -o -name planted \) -print") == ""
+    assert in_home(hub, tutor, "ls -a grades").split() == [".", "..", "marks.csv"]
 
     # A page name that is markup: the status page shows it as text, and its script never runs.
     query = f"repo={quote(repo)}&targetpath=course-copy&urlpath={quote('lab/tree/<img src=x onerror=planted()>')}"
