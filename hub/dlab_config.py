@@ -225,6 +225,10 @@ def configure(s, engine):
     # of the group INSTRUCTOR_GROUP (the admin page's Groups).
     c.DlabSpawner.course_volume = f"{shared}/course" if shared else f"{prefix}-course"
     c.DlabSpawner.handin_volume = f"{shared}/handin" if shared else f"{prefix}-handin"
+    c.DlabAuthenticator.handin_volume = "" if shared else f"{prefix}-handin"
+    # Each student's hand-in folder is a file system of its own (PREFIX-handin-<name>), made like
+    # the homes; on a swarm, a folder of the shared file system (its quota is the NFS server's).
+    c.DlabSpawner.handin_size = s["DLAB_HANDIN_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
     c.DlabSpawner.organizer = admin
     c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
     c.DockerSpawner.notebook_dir = "/home/jovyan"

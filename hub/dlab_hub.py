@@ -389,6 +389,12 @@ class DlabSpawner(DockerSpawner):
         (images/hub/dlab-home), made on first use, moved into from a plain volume of an earlier
         release, attached again after a reboot."""
         name = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
+        await self.ensure_sized_volume(name, self.home_size)
+
+    async def ensure_sized_volume(self, name, size, old=None, labels=None):
+        """The volume `name` as a file system of its own of `size` (images/hub/dlab-home): made on
+        first use, with the files of a plain volume of that name or, for a new one, of the folder
+        `old` (a host path) copied in; attached again after a reboot."""
         device = f"{self.homes_dir}/dev/{name}"
         try:
             volume = await self.docker("inspect_volume", name)
@@ -398,19 +404,22 @@ class DlabSpawner(DockerSpawner):
         binds = {self.homes_dir: {"bind": "/homes", "mode": "rw"}, "/dev": {"bind": "/dev", "mode": "rw"}}
         if plain:
             binds[name] = {"bind": "/old", "mode": "ro"}
-        status, said = await self.run_helper(["dlab-home", "ensure", name, self.home_size], binds=binds,
+        elif volume is None and old:
+            binds[old] = {"bind": "/old", "mode": "ro"}
+        status, said = await self.run_helper(["dlab-home", "ensure", name, size], binds=binds,
                                              network_mode="none", **HOME_HELPER_PRIVILEGES)
         if status != 0:
-            self.log.error("dlab: %s's home %s could not be prepared: %s", self.user.name, name, said)
+            self.log.error("dlab: %s's volume %s could not be prepared: %s", self.user.name, name, said)
             raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log"
                                 f" ({said.splitlines()[-1] if said else f'dlab-home exited with {status}'}).")
         if said:
             self.log.info("%s", said)
         if plain:
-            self.log.info("dlab: %s's home %s moved from a plain volume into its own file system", self.user.name, name)
+            self.log.info("dlab: %s's volume %s moved from a plain volume into its own file system", self.user.name, name)
             await self.docker("remove_volume", name)
         if volume is None or plain:
-            await self.docker("create_volume", name=name, driver="local", labels={"org.dlab.hub": self.prefix},
+            await self.docker("create_volume", name=name, driver="local",
+                              labels={"org.dlab.hub": self.prefix, **(labels or {})},
                               driver_opts={"type": "ext4", "device": device, "o": "nosuid,nodev"})
 
     # --- The course folder and the hand-in folders -------------------------------------------
@@ -423,29 +432,64 @@ class DlabSpawner(DockerSpawner):
         return (self.user.admin or self.user.name == self.organizer
                 or any(group.name == self.instructor_group for group in self.user.groups))
 
+    handin_size = Unicode("", config=True, help='Size of each student\'s hand-in folder, as "1G" (dlab-home); '
+                          '"": folders of the one hand-in volume, no limit.')
+
     async def class_folders(self):
         """The folders the class shares, as DockerSpawner volumes for this user. An instructor
         writes /srv/course and reads every hand-in at /srv/handins; a student reads /srv/course and
-        writes /srv/handin, their own folder of the hand-in volume and the only one their container
-        holds. Mounted outside the home (a full home must still start: Docker would have to make the
+        writes /srv/handin, their own hand-in folder and the only one their container holds.
+        Mounted outside the home (a full home must still start: Docker would have to make the
         mount points in it); the image's start-up hook links them into the home (~/course...)."""
         folders = {}
         if self.course_volume:
             folders[self.course_volume] = {"bind": "/srv/course", "mode": "rw" if self.is_instructor() else "ro"}
-        if self.handin_volume and self.is_instructor():
+        if not self.handin_volume:
+            return folders
+        shared_folders = self.handin_volume.startswith("/")  # on a swarm: on the shared file system
+        if shared_folders:
+            mountpoint = self.handin_volume
+        else:
+            mountpoint = (await self.docker("inspect_volume", self.handin_volume))["Mountpoint"]
+        if self.is_instructor() and self.handin_size and not shared_folders:
+            # Each student's hand-in is a volume of its own (below), at /srv/handins/<name>; a
+            # folder of the shared volume from an earlier release until its student's next start.
+            folders.update(await self.every_handin(mountpoint))
+        elif self.is_instructor():
             folders[self.handin_volume] = {"bind": "/srv/handins", "mode": "ro"}
-        elif self.handin_volume:
+        elif self.handin_size and not shared_folders:
+            # A file system of handin_size (like the homes): a student who fills their hand-in
+            # folder stops there, and the hub's database, the homes and the classmates' hand-ins
+            # keep their room. Its files came from the folder of an earlier release, if any.
+            volume = f"{self.handin_volume}-{self.escaped_name}"
+            before = f"{mountpoint}/{self.user.name}" if (HANDIN_DIR / self.user.name).is_dir() else None
+            await self.ensure_sized_volume(volume, self.handin_size, old=before, labels={"org.dlab.handin": self.user.name})
+            folders[volume] = {"bind": "/srv/handin", "mode": "rw"}
+        else:
             # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
             # group `users` (the students' gid 100) and setgid, so the student's files keep it.
             # Named after the account, as the instructor knows it (a name has no slash and no "..").
             folder = HANDIN_DIR / self.user.name
             folder.mkdir(exist_ok=True)
             folder.chmod(0o2770)
-            if self.handin_volume.startswith("/"):  # a folder (on a swarm: on the shared file system)
-                source = f"{self.handin_volume}/{self.user.name}"
-            else:
-                source = f"{(await self.docker('inspect_volume', self.handin_volume))['Mountpoint']}/{self.user.name}"
-            folders[source] = {"bind": "/srv/handin", "mode": "rw"}
+            folders[f"{mountpoint}/{self.user.name}"] = {"bind": "/srv/handin", "mode": "rw"}
+        return folders
+
+    async def every_handin(self, mountpoint):
+        """Every student's hand-in volume, read-only at /srv/handins/<name>, attached first (a
+        reboot detaches them); the folders of an earlier release's shared volume for the rest."""
+        found = await self.docker("volumes", filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.handin"]})
+        volumes = {v["Labels"]["org.dlab.handin"]: v["Name"] for v in (found or {}).get("Volumes") or []}
+        if volumes:
+            status, said = await self.run_helper(["dlab-home", "attach", *volumes.values()], network_mode="none",
+                                                 binds={self.homes_dir: {"bind": "/homes", "mode": "rw"},
+                                                        "/dev": {"bind": "/dev", "mode": "rw"}}, **HOME_HELPER_PRIVILEGES)
+            if status != 0:
+                self.log.error("dlab: the hand-in folders could not be attached for %s: %s", self.user.name, said)
+        folders = {volume: {"bind": f"/srv/handins/{name}", "mode": "ro"} for name, volume in volumes.items()}
+        for folder in sorted(HANDIN_DIR.iterdir()) if HANDIN_DIR.is_dir() else ():
+            if folder.is_dir() and folder.name not in volumes:
+                folders[f"{mountpoint}/{folder.name}"] = {"bind": f"/srv/handins/{folder.name}", "mode": "ro"}
         return folders
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
@@ -882,6 +926,7 @@ class DlabAuthenticator(NativeAuthenticator):
 
     institution_issuer = Unicode("", config=True, help="DLAB_OIDC_ISSUER: sign-in with the institution too; \"\": not.")
     home_volume = Unicode("", config=True, help="Each home's volume (or folder), as DockerSpawner.volumes names it: {username}.")
+    handin_volume = Unicode("", config=True, help="The hand-in volume; each student's own is named after it (DlabSpawner).")
 
     async def kept_files(self, username):
         """What a removed account left under this name: ["home", "hand-in folder"], either or none.
@@ -897,7 +942,8 @@ class DlabAuthenticator(NativeAuthenticator):
                 exists = await asyncio.to_thread(volume_exists, home)
             if exists:
                 kept.append("home")
-        if (HANDIN_DIR / username).exists():
+        handin = f"{self.handin_volume}-{DockerSpawner._escape(username)}" if self.handin_volume else ""
+        if (HANDIN_DIR / username).exists() or (handin and await asyncio.to_thread(volume_exists, handin)):
             kept.append("hand-in folder")
         return kept
 

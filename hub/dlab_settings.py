@@ -183,6 +183,11 @@ SETTINGS = [
             "device, in `DLAB_HOMES_DIR`; it takes on disk only what is written): a student who fills "
             "it stops there. A larger value applies to homes made afterwards. `0`: plain Docker "
             "volumes without a limit (for machines without loop devices).", "both"),
+    Setting("DLAB_HANDIN_SIZE", "1G", Kind("a size of at least 64M, like 500M or 1G (0: hand-in folders without "
+                                           "a size limit)", _home_size),
+            "Each student's hand-in folder (`~/handin`) is a file system of its own of this size, "
+            "made like the homes, so a student who fills it stops there. Applies where homes have a "
+            "size (`DLAB_HOME_SIZE` not 0). `0`: folders of one volume without a limit.", "hub"),
     Setting("DLAB_HOMES_DIR", "/var/lib/dlab/homes",
             pattern(r"/(?!.*(^|/)\.\.(/|$))[\w./-]*", "an absolute path on this machine (no ..)"),
             "Where the homes' images (`<volume>.ext4`) live on this machine.", "both"),

@@ -43,6 +43,8 @@ has_handin() {
   docker volume inspect "$handin_volume" >/dev/null 2>&1 &&
     docker run --rm --user root --entrypoint test --network none -v "$handin_volume:/handin:ro" "$image" -d "/handin/$1"
 }
+# A student's own hand-in volume (DLAB_HANDIN_SIZE), PREFIX-handin-<user escaped as for homes>.
+handin_of() { home_volume "$1" | sed "s/^${prefix}-home-/${prefix}-handin-/"; }
 # A username from the command line names a folder: nothing that climbs out of the volume.
 check_user() {
   case $1 in ""|*/*|.*) say "$1 is not a username"; exit 2 ;; esac
@@ -56,9 +58,9 @@ case $action in
   backup)
     mkdir -p "$dir"
     if [ $# -gt 0 ]; then  # these students' homes only
-      volumes=$(for user in "$@"; do home_volume "$user"; done)
+      volumes=$(for user in "$@"; do home_volume "$user"; handin_of "$user"; done)
     else  # every home, and the class's course and hand-in folders
-      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin)$" || true)
+      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin|handin-.+)$" || true)
     fi
     [ -n "$volumes" ] || { say "no homes to back up (no volume named ${prefix}-home-*)"; exit 0; }
     for volume in $volumes; do
@@ -68,11 +70,13 @@ case $action in
       mv "$dir/$volume.tar.gz.part" "$dir/$volume.tar.gz"   # complete archives only
       say "backed up $volume to $dir/$volume.tar.gz"
     done
-    # These students' hand-in folders too, each its own archive (open it with tar -xzf by hand).
+    # These students' hand-in folders of an earlier release (folders of the one hand-in volume),
+    # each to the archive their own volume's would have: a restore puts it there.
     for user in "$@"; do
       check_user "$user"
       has_handin "$user" || continue
-      archive=${prefix}-handin-$(home_volume "$user" | sed "s/^${prefix}-home-//").tar.gz
+      archive=$(handin_of "$user").tar.gz
+      [ ! -e "$dir/$archive" ] || continue  # the volume's archive, just made
       docker run --rm --user root --entrypoint tar --network none -v "$handin_volume:/handin:ro" \
         -v "$(cd "$dir" && pwd):/backup" "$image" --sparse -czf "/backup/$archive.part" -C "/handin/$user" .
       mv "$dir/$archive.part" "$dir/$archive"
@@ -82,9 +86,13 @@ case $action in
   restore)
     [ -d "$dir" ] || { say "no backup folder $dir"; exit 1; }
     if [ $# -gt 0 ]; then
-      archives=$(for user in "$@"; do echo "$dir/$(home_volume "$user").tar.gz"; done)
+      archives=$(for user in "$@"; do
+                   echo "$dir/$(home_volume "$user").tar.gz"
+                   if [ -f "$dir/$(handin_of "$user").tar.gz" ]; then echo "$dir/$(handin_of "$user").tar.gz"; fi
+                 done)
     else  # every home, and the course and hand-in folders
-      archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz "$dir/${prefix}-course.tar.gz" "$dir/${prefix}-handin.tar.gz" 2>/dev/null || true)
+      archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz "$dir/${prefix}-course.tar.gz" "$dir/${prefix}-handin.tar.gz" \
+                    "$dir"/"${prefix}"-handin-*.tar.gz 2>/dev/null || true)
     fi
     [ -n "$archives" ] || { say "no ${prefix}-home-*.tar.gz in $dir"; exit 1; }
     for archive in $archives; do
@@ -101,22 +109,23 @@ case $action in
     # sign-up under a name whose files are kept).
     for user in "$dir" "$@"; do
       check_user "$user"
-      volume=$(home_volume "$user") found=
-      if docker volume inspect "$volume" >/dev/null 2>&1; then
+      found=
+      for volume in "$(home_volume "$user")" "$(handin_of "$user")"; do
+        docker volume inspect "$volume" >/dev/null 2>&1 || continue
         refuse_in_use "$volume"
         homes=$(homes_of "$volume")
         docker volume rm "$volume" >/dev/null
         if [ -n "$homes" ]; then home_helper "$homes" dlab-home forget "$volume"; fi
-        say "deleted $volume: $user's home is gone"
+        say "deleted $volume: $user's $([[ $volume == "$handin_volume"-* ]] && echo hand-in folder || echo home) is gone"
         found=1
-      fi
+      done
       if has_handin "$user"; then
         # rm -rf removes the links a student made inside, never what they point to.
         docker run --rm --user root --entrypoint rm --network none -v "$handin_volume:/handin" "$image" -rf -- "/handin/$user"
         say "deleted $user's hand-in folder"
         found=1
       fi
-      [ -n "$found" ] || { say "no home $volume and no hand-in folder of $user"; exit 1; }
+      [ -n "$found" ] || { say "no home $(home_volume "$user") and no hand-in folder of $user"; exit 1; }
     done
     ;;
   *) usage ;;

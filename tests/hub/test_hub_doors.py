@@ -207,7 +207,7 @@ def test_a_removed_students_files_never_reach_a_new_account_of_the_same_name(hub
     # make delete-home: the home and the hand-in folder go, and the name is free again.
     deleted = subprocess.run(["scripts/homes.sh", "delete", name], cwd=ROOT, env=hub.env(hub.settings or {}),
                              capture_output=True, text=True, timeout=300)
-    assert deleted.returncode == 0 and f"deleted {name}'s hand-in folder" in deleted.stderr, deleted.stderr
+    assert deleted.returncode == 0 and f"{name}'s hand-in folder" in deleted.stderr, deleted.stderr
     hub.student(name, "a-new-students-password")
     hub.start_server(name)
     out, error = hub.run_code(name, "import os\nprint(os.path.exists('/home/jovyan/diary.txt'), os.listdir('/home/jovyan/handin'))")
@@ -217,3 +217,54 @@ def test_a_removed_students_files_never_reach_a_new_account_of_the_same_name(hub
     refused = subprocess.run(["scripts/homes.sh", "delete", "../handin"], cwd=ROOT, env=hub.env(hub.settings or {}),
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "../handin is not a username" in refused.stderr
+
+
+def test_a_student_who_fills_the_handin_folder_leaves_the_class_its_room(hub):
+    """A student fills ~/handin, with one large file and with a flood of empty files: each stops at
+    the hand-in folder's own size (DLAB_HANDIN_SIZE, 64M here) and its inodes, on disk the folder
+    takes no more, and a classmate still hands in. The classmate's hand-in folder of an earlier
+    release (a folder of the one hand-in volume) arrives in their own at their next start, and the
+    organizer reads both."""
+    hub.restart()
+    filler, classmate = hub.student("fill-handin", PASSWORD), hub.student("fill-mate", PASSWORD)
+    # The classmate's hand-in from before: a folder of the shared hand-in volume.
+    docker("exec", f"{PREFIX}-hub", "sh", "-c", "mkdir -p /srv/handin/fill-mate && chmod 2770 /srv/handin/fill-mate")
+    docker("run", "--rm", "--user", "1000:100", "--entrypoint", "sh", "-v", f"{PREFIX}-handin:/h", "dlab/hub:latest", "-c",
+           "echo 'week 1 essay' > /h/fill-mate/essay.txt")
+    for name in (filler, classmate):
+        if not hub.server(name):
+            hub.start_server(name)
+    out, error = hub.run_code(filler, "import os, subprocess\n"
+                                      "big = subprocess.run(['fallocate', '-l', '200M', '/home/jovyan/handin/big'], capture_output=True, text=True)\n"
+                                      "print(big.returncode, big.stderr.strip())\n"
+                                      "if os.path.exists('/home/jovyan/handin/big'): os.remove('/home/jovyan/handin/big')\n"
+                                      "os.makedirs('/home/jovyan/handin/many', exist_ok=True)\n"
+                                      "n = 0\n"
+                                      "try:\n"
+                                      "    while n < 40000:\n"
+                                      "        open(f'/home/jovyan/handin/many/{n}', 'w').close()\n"
+                                      "        n += 1\n"
+                                      "except OSError as e:\n"
+                                      "    print(n, e.errno)\n", timeout=300)
+    assert error is None, error
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, f"the hand-in folder took a 200 MB file and 40000 files: {out}"
+    big, many = lines
+    assert big.startswith("1 ") and "No space left on device" in big, out
+    files, errno = map(int, many.split())
+    assert errno == 28 and files < 40000, out  # ENOSPC: the folder's inodes ran out
+    # On the machine's disk, the hand-in folder is its own image, no larger than its size.
+    used = dlab_home(HOMES_DIR, f"du -k --apparent-size /homes/{PREFIX}-handin-fill-2dhandin.ext4 | cut -f1").stdout
+    assert int(used) <= 64 * 1024, used
+
+    # The classmate hands in, and finds the week-1 essay from before.
+    out, error = hub.run_code(classmate, "open('/home/jovyan/handin/week2.txt', 'w').write('week 2')\n"
+                                         "print(open('/home/jovyan/handin/essay.txt').read().strip())")
+    assert error is None and out.strip() == "week 1 essay", (out, error)
+    # The organizer reads both hand-in folders, each the student's own.
+    hub.start_server(hub.admin)
+    out, error = hub.run_code(hub.admin, "import os\nh = '/home/jovyan/handins'\n"
+                                         "print(sorted(os.listdir(h + '/fill-mate')), os.path.exists(h + '/fill-handin/many'))")
+    assert error is None and out.strip() == "['essay.txt', 'week2.txt'] True", (out, error)
+    for name in (filler, classmate, hub.admin):
+        hub.stop_server(name)
