@@ -31,7 +31,7 @@ from urllib.parse import quote
 import bcrypt
 
 from dlab_prestart import TOKEN_FILE, Hub
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR, USERNAME_PATTERN
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, name_fits
 EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 NAME = re.compile(r"[^\x00-\x1f\x7f]{0,100}")
 # No 0/O, 1/l/I: a password copied from paper by a student.
@@ -57,9 +57,9 @@ def read_roster(text, organizer="admin"):
             continue
         username, name, email = (cells + ["", ""])[:3]
         username = username.lower()
-        if not re.match(USERNAME_PATTERN, username):
+        if not re.match(USERNAME_PATTERN, username) or not name_fits(username):
             problems.append((number, f"{username!r} is not a username: 1 to 32 letters, digits, dots, dashes or "
-                                     "underscores, starting with a letter or a digit"))
+                                     "underscores, starting with a letter or a digit (in other scripts than Latin, at most about 20)"))
         elif username == organizer:
             problems.append((number, f"{username!r} is the organizer's account"))
         elif username in seen:

@@ -34,11 +34,12 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Integer, List, Unicode, default
 
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR, name_fits
 from dlab_swarm import GPU_RESOURCE, service_name, service_spec
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
-                 "starts with a letter or a digit (no spaces or slashes; capitals count as small letters).")
+                 "starts with a letter or a digit (no spaces or slashes; capitals count as small letters; "
+                 "in other scripts than Latin, at most about 20 letters).")
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit: a longer password would be an error, not a login
 # Longer than any username can be (USERNAME_PATTERN: 32 characters): refused before any other work,
 # so a megabyte "username" is neither normalized, nor looked up, nor remembered.
@@ -927,6 +928,10 @@ class DlabAuthenticator(NativeAuthenticator):
     institution_issuer = Unicode("", config=True, help="DLAB_OIDC_ISSUER: sign-in with the institution too; \"\": not.")
     home_volume = Unicode("", config=True, help="Each home's volume (or folder), as DockerSpawner.volumes names it: {username}.")
     handin_volume = Unicode("", config=True, help="The hand-in volume; each student's own is named after it (DlabSpawner).")
+
+    def validate_username(self, username):
+        """The pattern (sign-up, the REST API, the admin page), and a name its home can be named after."""
+        return super().validate_username(username) and name_fits(username)
 
     async def kept_files(self, username):
         """What a removed account left under this name: ["home", "hand-in folder"], either or none.

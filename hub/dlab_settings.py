@@ -29,6 +29,22 @@ from pathlib import Path
 # slashes, no "..". JupyterHub lowercases them first, so "Alice" and "alice" are one account.
 USERNAME_PATTERN = r"^[^\W_][\w.-]{0,31}\Z"
 
+
+def escaped_name(username):
+    """The name as Docker objects carry it (DockerSpawner's escape, scripts/lib.sh's home_volume):
+    letters and digits as they are, every other byte as -xx."""
+    return "".join(c if c.isascii() and c.isalnum() else "".join(f"-{b:02x}" for b in c.encode()) for c in username)
+
+
+# A home's image is DLAB_HOMES_DIR/<prefix>-handin-<escaped name>.ext4.new, and a file name holds at
+# most 255 bytes: 32 CJK characters would make 288 on their own. 200 leaves room for any prefix.
+MAX_ESCAPED_NAME = 200
+
+
+def name_fits(username):
+    """Whether a username's Docker objects and home images can be named (22 CJK characters can)."""
+    return len(escaped_name(username)) <= MAX_ESCAPED_NAME
+
 # Inside dlab/hub: the hub's database and secrets (the hub-state volume), read by dlab_hub.py and
 # dlab_prestart.py alike.
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))

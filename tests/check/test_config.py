@@ -415,3 +415,19 @@ def test_the_institutions_names_are_checked_like_any_username(claim, domain, giv
     else:
         assert authenticator.user_info_to_username({claim: given}) == name
         assert (tmp_path / "institution" / name).exists()  # no sign-up may take this name later
+
+
+def test_a_username_is_accepted_only_where_its_home_can_be_named():
+    """A home's image is named after the escaped name (-xx per byte beyond letters and digits), and
+    a file name holds 255 bytes: 27 CJK characters once passed sign-up and never got a home."""
+    from dockerspawner import DockerSpawner
+
+    from dlab_hub import DlabAuthenticator
+    from dlab_settings import escaped_name, name_fits
+    for name in ("ana", "ana.b_c-d", "Ünal", "学生", "ана"):
+        assert escaped_name(name) == DockerSpawner._escape(name)
+    assert name_fits("学" * 22) and not name_fits("学" * 27) and name_fits("a" * 32)
+    authenticator = DlabAuthenticator.__new__(DlabAuthenticator)  # its checks alone, without a hub's database
+    authenticator.username_pattern = r"^[^\W_][\w.-]{0,31}\Z"
+    assert authenticator.validate_username("学" * 22) and not authenticator.validate_username("学" * 27)
+    assert len(f"dlab-handin-{escaped_name('学' * 22)}.ext4.new") <= 255
