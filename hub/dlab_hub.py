@@ -25,6 +25,7 @@ import docker
 from dockerspawner import DockerSpawner, SwarmSpawner
 from docker.utils import parse_bytes
 from oauthenticator.generic import GenericOAuthenticator
+from jupyterhub import orm
 from jupyterhub.utils import url_path_join
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (ChangePasswordHandler, DiscardHandler, LoginHandler, SignUpHandler,
@@ -477,20 +478,33 @@ class DlabSpawner(DockerSpawner):
         return folders
 
     async def every_handin(self, mountpoint):
-        """Every student's hand-in volume, read-only at /srv/handins/<name>, attached first (a
-        reboot detaches them); the folders of an earlier release's shared volume for the rest."""
+        """Every student's hand-in volume, read-only at /srv/handins/<name>: made now for the
+        accounts that have none yet (empty and sparse), so that the instructor's server holds the
+        volume a student writes later; attached first (a reboot detaches them). A folder of an
+        earlier release's shared volume shows until its student's next start moves it."""
         found = await self.docker("volumes", filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.handin"]})
         volumes = {v["Labels"]["org.dlab.handin"]: v["Name"] for v in (found or {}).get("Volumes") or []}
-        if volumes:
-            status, said = await self.run_helper(["dlab-home", "attach", *volumes.values()], network_mode="none",
-                                                 binds={self.homes_dir: {"bind": "/homes", "mode": "rw"},
-                                                        "/dev": {"bind": "/dev", "mode": "rw"}}, **HOME_HELPER_PRIVILEGES)
+        before = {folder.name for folder in HANDIN_DIR.iterdir() if folder.is_dir()} if HANDIN_DIR.is_dir() else set()
+        students = [user.name for user in self.user.db.query(orm.User)
+                    if not (user.admin or user.name == self.organizer or any(g.name == self.instructor_group for g in user.groups))]
+        new = {name: f"{self.handin_volume}-{self.escape(name)}" for name in students if name not in volumes and name not in before}
+        helper = {"network_mode": "none", "binds": {self.homes_dir: {"bind": "/homes", "mode": "rw"},
+                                                    "/dev": {"bind": "/dev", "mode": "rw"}}, **HOME_HELPER_PRIVILEGES}
+        if new or volumes:
+            status, said = await self.run_helper(["dlab-home", "ensure-each", self.handin_size, *new.values(),
+                                                  *volumes.values()], **helper)
             if status != 0:
-                self.log.error("dlab: the hand-in folders could not be attached for %s: %s", self.user.name, said)
+                self.log.error("dlab: the hand-in folders could not be prepared for %s: %s", self.user.name, said)
+                raise web.HTTPError(503, f"The hand-in folders could not be prepared: {said.splitlines()[-1] if said else status}")
+        device = f"{self.homes_dir}/dev/"
+        for name, volume in new.items():
+            await self.docker("create_volume", name=volume, driver="local",
+                              labels={"org.dlab.hub": self.prefix, "org.dlab.handin": name},
+                              driver_opts={"type": "ext4", "device": device + volume, "o": "nosuid,nodev"})
+        volumes.update(new)
         folders = {volume: {"bind": f"/srv/handins/{name}", "mode": "ro"} for name, volume in volumes.items()}
-        for folder in sorted(HANDIN_DIR.iterdir()) if HANDIN_DIR.is_dir() else ():
-            if folder.is_dir() and folder.name not in volumes:
-                folders[f"{mountpoint}/{folder.name}"] = {"bind": f"/srv/handins/{folder.name}", "mode": "ro"}
+        for name in sorted(before - set(volumes)):
+            folders[f"{mountpoint}/{name}"] = {"bind": f"/srv/handins/{name}", "mode": "ro"}
         return folders
 
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")

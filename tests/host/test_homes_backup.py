@@ -71,7 +71,7 @@ def test_restore_refuses_a_home_in_use_and_a_missing_archive(volumes, tmp_path):
 
 def test_the_course_and_hand_in_folders_are_backed_up_with_the_homes(volumes, tmp_path):
     """make backup takes the class's course folder and hand-in folders (PREFIX-course,
-    PREFIX-handin) with every home; make backup USERS=amy takes amy's home alone; make restore puts
+    PREFIX-handin) with every home; make backup USERS=amy takes amy's home and hand-in folder; make restore puts
     the folders back with their owners."""
     amy, _ = volumes
     course, handin = f"{PREFIX}-course", f"{PREFIX}-handin"
@@ -80,7 +80,10 @@ def test_the_course_and_hand_in_folders_are_backed_up_with_the_homes(volumes, tm
         in_volume(handin, "mkdir -p amy && echo amys-answer > amy/lab1.txt")
         in_volume(amy, "echo amy > amy.txt")
         homes("backup", str(tmp_path / "one"), "amy")
-        assert [p.name for p in (tmp_path / "one").iterdir()] == [f"{amy}.tar.gz"]
+        assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [f"{handin}-amy.tar.gz", f"{amy}.tar.gz"]
+        # amy's hand-in folder, archived as her own hand-in volume's would be (a restore makes it).
+        listed = subprocess.run(["tar", "-tzf", str(tmp_path / "one" / f"{handin}-amy.tar.gz")], capture_output=True, text=True)
+        assert "./lab1.txt" in listed.stdout.split(), listed.stdout
         out = homes("backup", str(tmp_path / "all"))
         names = sorted(p.name for p in (tmp_path / "all").iterdir())
         assert f"{course}.tar.gz" in names and f"{handin}.tar.gz" in names, out.stderr
