@@ -28,7 +28,7 @@ REGISTRY ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 
-.PHONY: help docker build build-gpu build-arm64 build-amd64 up down swarm-check swarm-push k8s-values prestart accounts remove-accounts message link backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu build-arm64 build-amd64 up down swarm-check swarm-push k8s-values prestart accounts remove-accounts signups message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ accounts: ## a class's accounts from a roster (ROSTER=class.csv: username[,name[
 
 remove-accounts: ## remove a roster's accounts at the end of a course (HOMES=keep, archive (to BACKUP_DIR, then deleted) or delete)
 	@BACKUP_DIR=$(BACKUP_DIR) scripts/hub.sh remove-accounts "$(ROSTER)" $(or $(HOMES),keep)
+
+signups: ## the sign-ups waiting for approval, and the accounts made by sign-up by address (CLEAR=pending or CLEAR=ADDRESS removes them)
+	@scripts/hub.sh signups "$(CLEAR)"
 
 message: ## show a message on every hub page (TEXT="Lab 4 starts at 14:00"; TEXT= removes it)
 	@scripts/hub.sh message "$(TEXT)"

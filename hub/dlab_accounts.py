@@ -4,6 +4,9 @@ remove-accounts ROSTER=class.csv` removes them at the end of a course.
     python -m dlab_accounts add --url URL < roster.csv     report on stderr, password sheet (HTML) on stdout
     python -m dlab_accounts remove < roster.csv            report on stderr
     python -m dlab_accounts reset-admin                    a lost organizer's password: a new first one
+    python -m dlab_accounts signups [--clear pending|ADDRESS]  the sign-ups waiting, and who signed up
+                                                           from where; clear the waiting ones, or the
+                                                           accounts one address made
 
 A roster is a CSV file, one student a line: `username[,name[,email]]`, with an optional header line
 (`username,name,email`), blank lines and `#` comments. Every line is checked first; a bad one is
@@ -21,17 +24,19 @@ import base64
 import csv
 import html
 import io
+import json
 import os
 import re
 import secrets
 import sqlite3
 import sys
+import time
 from urllib.parse import quote
 
 import bcrypt
 
 from dlab_prestart import TOKEN_FILE, Hub
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR, USERNAME_PATTERN, name_fits
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, STATE_DIR, USERNAME_PATTERN, name_fits
 EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 NAME = re.compile(r"[^\x00-\x1f\x7f]{0,100}")
 # No 0/O, 1/l/I: a password copied from paper by a student.
@@ -146,15 +151,13 @@ def remove(hub, text, organizer):
         existing = existing_accounts(db)
         for entry in entries:
             name = entry["username"]
-            status, answer = hub.call("DELETE", f"/users/{quote(name, safe='')}")  # stops the server first
-            if status not in (204, 404):
-                problems.append((entry["line"], f"the hub answered {status} for {name}: {answer}"))
-                continue
-            if name not in existing and status == 404:
+            if name not in existing and hub.call("GET", f"/users/{quote(name, safe='')}")[0] == 404:
                 say(f"line {entry['line']}: {name} has no account")
                 continue
-            db.execute("DELETE FROM users_info WHERE username = ?", (name,))
-            db.commit()
+            problem = remove_account(hub, db, name)  # stops the server first
+            if problem:
+                problems.append((entry["line"], problem))
+                continue
             (FIRST_PASSWORD_DIR / name).unlink(missing_ok=True)
             removed.append(name)
             say(f"removed {name}")  # scripts/hub.sh reads these lines (the homes to archive or delete)
@@ -187,9 +190,67 @@ def reset_organizer(organizer):
     return 0
 
 
+def recorded_signups():
+    """The hub's record of sign-ups (hub/dlab_hub.py's record_signup), oldest first."""
+    try:
+        lines = SIGNUPS_FILE.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def remove_account(hub, db, name):
+    """An account gone: its server stopped and its JupyterHub user deleted (files kept, so its name
+    stays taken while they are), and its row in NativeAuthenticator's table."""
+    status, answer = hub.call("DELETE", f"/users/{quote(name, safe='')}")
+    if status not in (204, 404):
+        return f"the hub answered {status} for {name}: {answer}"
+    db.execute("DELETE FROM users_info WHERE username = ?", (name,))
+    db.commit()
+    return None
+
+
+def signups(hub, organizer, clear=""):
+    """Print the sign-ups waiting for approval and the sign-ups by address; with clear="pending",
+    remove every waiting one; with clear=ADDRESS, every account made by a sign-up from it."""
+    db = database()
+    try:
+        waiting = [name for (name,) in db.execute("SELECT username FROM users_info WHERE is_authorized = 0 ORDER BY username")]
+        existing = {name for (name,) in db.execute("SELECT username FROM users_info")}
+        records = [r for r in recorded_signups() if r["username"] in existing]
+        since = {r["username"]: r for r in records}  # the latest sign-up of each existing account
+        if clear:
+            names = waiting if clear == "pending" else [r["username"] for r in since.values() if r["address"] == clear]
+            names = [name for name in names if name != organizer]
+            if not names:
+                say(f"no {'sign-up waits for approval' if clear == 'pending' else f'account signed up from {clear}'}")
+            problems = [problem for problem in (remove_account(hub, db, name) for name in names) if problem]
+            for name in names:
+                say(f"removed {name}")
+            for problem in problems:
+                say(problem)
+            return 1 if problems else 0
+        when = lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r["time"]))  # noqa: E731
+        print(f"{len(waiting)} sign-ups wait for your approval (/hub/authorize; make signups CLEAR=pending removes them all):")
+        for name in waiting:
+            record = since.get(name)
+            print(f"  {name:<34} {when(record) + ' from ' + record['address'] if record else ''}")
+        by_address = {}
+        for record in since.values():
+            by_address.setdefault(record["address"], []).append(record)
+        print("accounts made by sign-up, by address (make signups CLEAR=ADDRESS removes an address's):")
+        for address, made in sorted(by_address.items(), key=lambda item: -len(item[1])):
+            names = ", ".join(r["username"] for r in made[:8]) + (", ..." if len(made) > 8 else "")
+            print(f"  {address:<20} {len(made):>4}  {when(made[0])} to {when(made[-1])}  {names}")
+        return 0
+    finally:
+        db.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="dlab_accounts", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["add", "remove", "reset-admin"])
+    parser.add_argument("action", choices=["add", "remove", "reset-admin", "signups"])
+    parser.add_argument("--clear", default="", help="signups: pending, or an address")
     parser.add_argument("--url", default="", help="the class server's address, printed on the sheet")
     parser.add_argument("--organizer", required=True)
     parser.add_argument("--password-length", type=int, default=12)
@@ -197,6 +258,8 @@ def main(argv=None):
     if args.action == "reset-admin":
         return reset_organizer(args.organizer)
     hub = Hub(os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"), TOKEN_FILE.read_text().strip())
+    if args.action == "signups":
+        return signups(hub, args.organizer, args.clear)
     text = sys.stdin.read()
     if args.action == "add":
         made, problems = add(hub, text, args.url, args.organizer, args.password_length)

@@ -144,6 +144,7 @@ def configure(s, engine):
     c.NativeAuthenticator.allowed_failed_logins = 5  # per address and name; then that address waits
     c.NativeAuthenticator.seconds_before_next_try = 60  # a minute (the organizer elsewhere is never locked out)
     c.DlabAuthenticator.signups_per_hour = s["DLAB_SIGNUPS_PER_HOUR"]  # a leaked class code cannot make accounts without end
+    c.DlabAuthenticator.pending_signups = s["DLAB_PENDING_SIGNUPS"]  # sign-ups waiting for approval, at most
     # bcrypt (about 0.3 s of CPU a login) runs off the event loop, one check per core at once: a
     # class logging in together waits half as long on 2 cores, and guesses still queue (password_queue).
     c.DlabAuthenticator.password_checks = engine.cpus

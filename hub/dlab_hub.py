@@ -8,6 +8,8 @@
   on first start with a generated password (there is no default password anywhere).
 """
 import asyncio
+import datetime
+import fcntl
 import hashlib
 import hmac
 import html
@@ -17,6 +19,7 @@ import pathlib
 import secrets
 import socket
 import time
+import unicodedata
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,7 +28,9 @@ import docker
 from dockerspawner import DockerSpawner, SwarmSpawner
 from docker.utils import parse_bytes
 from oauthenticator.generic import GenericOAuthenticator
-from jupyterhub import orm
+from confusable_homoglyphs.confusables import confusables_data
+from jupyterhub import apihandlers, orm
+from jupyterhub.apihandlers.users import UserTokenListAPIHandler
 from jupyterhub.utils import url_path_join
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (ChangePasswordHandler, DiscardHandler, LoginHandler, SignUpHandler,
@@ -35,7 +40,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Integer, List, Unicode, default
 
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, STATE_DIR, name_fits
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, STATE_DIR, name_fits
 from dlab_swarm import GPU_RESOURCE, service_name, service_spec
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
@@ -213,6 +218,56 @@ def proxy_addresses():
 _proxy_lookup = {"at": float("-inf"), "addresses": frozenset()}
 
 
+# --- Names that look alike ---------------------------------------------------------------------
+# Unicode's confusables (the data of confusable-homoglyphs): each character joined with those that
+# look like it, each group named by its smallest character. Cyrillic "а" and Latin "a" are one
+# group, "l" and "1" another; distinct Latin letters and digits stay apart.
+_looks_like = {}
+
+
+def _group(c):
+    while _looks_like.get(c, c) != c:
+        c = _looks_like[c]
+    return c
+
+
+for _c, _homoglyphs in confusables_data.items():
+    for _h in (h["c"] for h in _homoglyphs):
+        if len(_c) == 1 and len(_h) == 1:
+            _a, _b = _group(_c), _group(_h)
+            if _a != _b:
+                _looks_like[max(_a, _b)] = min(_a, _b)
+
+
+def skeleton(name):
+    """What a name looks like: its Unicode compatibility form (fullwidth "ａ" is "a"), small
+    letters, each character as its group's."""
+    return "".join(_group(c) for c in unicodedata.normalize("NFKC", name).casefold())
+
+
+# --- Bounds on what one request may leave behind ----------------------------------------------
+SIGNUPS_KEPT = 10_000  # lines of SIGNUPS_FILE: past them, the oldest half goes
+
+
+def record_signup(username, address, approved):
+    """A line for `make signups` (when, who, from which address, approved by the class code); the
+    file keeps at most SIGNUPS_KEPT lines."""
+    line = json.dumps({"time": int(time.time()), "username": username, "address": address, "approved": approved})
+    with open(SIGNUPS_FILE, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line + "\n")
+        if f.tell() > SIGNUPS_KEPT * 120:  # about SIGNUPS_KEPT lines: keep the newest half
+            f.seek(0)
+            lines = f.readlines()[-SIGNUPS_KEPT // 2:]
+            f.seek(0)
+            f.truncate()
+            f.writelines(lines)
+
+
+TOKENS_PER_HOUR = 20  # API tokens a user may make in an hour (the token page, the REST API)
+TOKENS_KEPT = 100  # a user's unexpired tokens (their server's and their logins' included)
+
+
 class RecentEvents:
     """Events per key within a sliding window (failed logins, sign-ups), kept in memory: a hub
     restart forgets them, which only ever unblocks someone. Bounded whatever a flood sends: each
@@ -251,6 +306,33 @@ class RecentEvents:
 
 
 LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_prestart keeps holds itself now
+
+
+recent_tokens = RecentEvents(3600, most=TOKENS_PER_HOUR)
+
+
+class BoundedTokensHandler(UserTokenListAPIHandler):
+    """POST /hub/api/users/NAME/tokens (and the token page, which calls it): at most
+    TOKENS_PER_HOUR new tokens an hour and TOKENS_KEPT unexpired ones a user; JupyterHub's own has
+    no bound, and each token is a row of the hub's database."""
+
+    async def post(self, user_name):
+        user = self.find_user(user_name)
+        if user is not None:
+            if recent_tokens.count(user.name) >= TOKENS_PER_HOUR:
+                raise web.HTTPError(429, f"{user.name} made {TOKENS_PER_HOUR} tokens in the last hour: try again later.")
+            now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            if sum(1 for t in user.api_tokens if not t.expires_at or t.expires_at > now) >= TOKENS_KEPT:
+                raise web.HTTPError(403, f"{user.name} holds {TOKENS_KEPT} tokens: revoke some on the token page "
+                                         "(/hub/token) first.")
+            recent_tokens.add(user.name)
+        return await super().post(user_name)
+
+
+# JupyterHub reads its API's routes from this list when it starts (after its configuration, which
+# imports this module): the bounded handler takes the tokens' route.
+apihandlers.default_handlers[:] = [(route[0], BoundedTokensHandler, *route[2:]) if route[1] is UserTokenListAPIHandler
+                                   else route for route in apihandlers.default_handlers]
 
 
 def checked_options(spawner, options):
@@ -758,6 +840,14 @@ class ClassCodeSignUpHandler(SignUpHandler):
         if not self.authenticator.validate_username(username):
             return await self.refuse(USERNAME_RULE)
         if self.find_user(username) is None and not self.authenticator.user_exists(username):
+            if self.authenticator.looks_like_an_account(username):
+                return await self.refuse(f"The name {username} looks like the name of an account that exists already "
+                                         "(a letter of another alphabet, or another form of one): choose another.", 409)
+            if not code and self.authenticator.pending() >= self.authenticator.pending_signups:
+                self.log.warning("dlab: sign-up as %s refused: %d sign-ups wait for approval", username,
+                                 self.authenticator.pending())
+                return await self.refuse("Too many sign-ups are waiting for the organizer's approval: ask your "
+                                         "organizer to approve yours, or try again later.", 429)
             kept = await self.authenticator.kept_files(username)
             if kept:  # a removed account's files: whoever signs up next under its name would get them
                 self.log.warning("dlab: sign-up as %s refused: %s of a removed account", username, " and ".join(kept))
@@ -788,6 +878,7 @@ class ClassCodeSignUpHandler(SignUpHandler):
             taken = authenticator.user_exists(username)  # another sign-up may have taken it meanwhile
             if not taken:
                 user = authenticator.create_user(username, password, hashed=hashed)
+                record_signup(username, client_address(self), bool(authenticator.class_code))
         alert, message = self.get_result_message(user, True, taken, matches, username in authenticator.admin_users)
         html = await self.render_template(
             "signup.html", ask_email=authenticator.ask_email_on_signup, result_message=message, alert=alert,
@@ -942,6 +1033,19 @@ class DlabAuthenticator(NativeAuthenticator):
     institution_issuer = Unicode("", config=True, help="DLAB_OIDC_ISSUER: sign-in with the institution too; \"\": not.")
     home_volume = Unicode("", config=True, help="Each home's volume (or folder), as DockerSpawner.volumes names it: {username}.")
     handin_volume = Unicode("", config=True, help="The hand-in volume; each student's own is named after it (DlabSpawner).")
+
+    pending_signups = Integer(100, config=True, help="Sign-ups that may wait for approval at once; more are refused.")
+
+    def pending(self):
+        """Sign-ups waiting for the organizer's approval."""
+        return self.db.query(UserInfo).filter(UserInfo.is_authorized == False).count()  # noqa: E712 (SQL)
+
+    def looks_like_an_account(self, username):
+        """Whether another account's name looks like this one (Cyrillic "а" for Latin "a",
+        fullwidth letters, "1" for "l"): the organizer would see two names that read the same."""
+        names = {name for (name,) in self.db.query(UserInfo.username)} | {name for (name,) in self.db.query(orm.User.name)}
+        looks = skeleton(username)
+        return any(name != username and skeleton(name) == looks for name in names)
 
     def validate_username(self, username):
         """The pattern (sign-up, the REST API, the admin page), and a name its home can be named after."""

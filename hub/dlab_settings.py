@@ -50,6 +50,7 @@ def name_fits(username):
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
 SECRETS_DIR = STATE_DIR / "secrets"
 FIRST_PASSWORD_DIR = STATE_DIR / "first-password"  # an empty file per roster account on its sheet's password
+SIGNUPS_FILE = STATE_DIR / "signups.jsonl"  # a line per sign-up: when, who, from where (make signups)
 
 
 class Invalid(ValueError):
@@ -281,6 +282,9 @@ SETTINGS = [
             "Servers running at once; the next student sees \"Active user limit exceeded. Try again in a "
             "few minutes.\" `auto`: one per 512 MiB of the machine's memory beyond 2 GiB (44 on 24 GiB), "
             "so a leaked class code cannot run the machine out of memory; `0`: no limit.", "hub"),
+    Setting("DLAB_PENDING_SIGNUPS", "100", whole(1),
+            "Sign-ups that may wait for the organizer's approval at once (without a class code); more are "
+            "refused until the organizer approves or clears some (`make signups`).", "hub"),
     Setting("DLAB_SIGNUPS_PER_HOUR", "100", whole(1),
             "Sign-up attempts one address may make in an hour (\"Too many sign-ups from your network\"): "
             "a class behind one router shares an address, so keep it above the class's size.", "hub"),

@@ -10,6 +10,8 @@
 #                    a first password on a sheet written beside the roster (ROSTER-passwords.html);
 #   remove-accounts ROSTER [keep|archive|delete]  remove them at the end of a course; their homes
 #                    kept (default), archived to backups/ and then deleted, or deleted;
+#   signups [pending|ADDRESS]  the sign-ups waiting for approval and the accounts made by sign-up,
+#                    by address; with an argument, remove the waiting ones or an address's accounts;
 #   message [TEXT]   a message on every hub page (empty: none); no one's server restarts;
 #   link REPO [BRANCH] [PATH]  the nbgitpuller link that puts REPO into each student's home.
 # Settings: .env beside compose.yaml (see .env.example), or the file DLAB_ENV_FILE names.
@@ -263,6 +265,10 @@ case ${1:-} in
           "them): make backup USERS=..., then make delete-home USERS=... when you choose"
     fi
     ;;
+  signups)
+    hub_running
+    docker exec "$hub" python -m dlab_accounts signups --organizer "$DLAB_ADMIN" --clear "${2:-}"
+    ;;
   message)
     hub_running
     printf '%s' "${*:2}" | docker exec -i "$hub" sh -c 'cat > /srv/jupyterhub/message.new && mv /srv/jupyterhub/message.new /srv/jupyterhub/message'
@@ -305,7 +311,7 @@ PY
     docker ps --filter "label=org.dlab.hub=$prefix" --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}'
     ;;
   *)
-    echo "usage: $0 up|down|status|prestart|reset-admin|accounts|remove-accounts|message|link" >&2
+    echo "usage: $0 up|down|status|prestart|reset-admin|accounts|remove-accounts|signups|message|link" >&2
     exit 2
     ;;
 esac

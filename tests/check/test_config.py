@@ -431,3 +431,12 @@ def test_a_username_is_accepted_only_where_its_home_can_be_named():
     authenticator.username_pattern = r"^[^\W_][\w.-]{0,31}\Z"
     assert authenticator.validate_username("学" * 22) and not authenticator.validate_username("学" * 27)
     assert len(f"dlab-handin-{escaped_name('学' * 22)}.ext4.new") <= 255
+
+
+def test_names_that_look_alike_have_one_skeleton_and_distinct_letters_do_not():
+    from dlab_hub import skeleton
+    assert skeleton("ana") == skeleton("аna") == skeleton("ａｎａ") == skeleton("ANA")  # Cyrillic а, fullwidth
+    assert skeleton("paul") == skeleton("pau1") == skeleton("раul")  # 1 for l, Cyrillic р and а
+    assert skeleton("ana") != skeleton("ama") and skeleton("olga") != skeleton("olea")
+    assert skeleton("zoë") != skeleton("zoe")  # a letter of its own, not a look-alike
+    assert len({skeleton(c) for c in "abcdefghijklmnopqrstuvwxyz023456789._-"}) == 38

@@ -1,7 +1,8 @@
 """The doors the course tools opened (issue 33), each tried the way a student or an outsider would,
 against the real class: megabyte usernames from outside, a student's loop on the change-password
 page, options a student sends with a start, a symlink a student plants for the root helper
-that moves a plain volume into a home of its own, and a removed student's name taken by the next sign-up."""
+that moves a plain volume into a home of its own, a removed student's name taken by the next sign-up,
+a hand-in folder filled, and floods of sign-ups, look-alike names and tokens."""
 import json
 import re
 import secrets
@@ -12,7 +13,7 @@ import time
 import requests
 
 from conftest import ROOT, dlab_home, docker
-from hubstack import HOMES_DIR, PREFIX, auth, xsrf
+from hubstack import HOMES_DIR, PREFIX, auth, on_class_network, xsrf
 
 PASSWORD = "a-long-password-1"
 
@@ -268,3 +269,70 @@ def test_a_student_who_fills_the_handin_folder_leaves_the_class_its_room(hub):
     assert error is None and out.strip() == "['essay.txt', 'week2.txt'] True", (out, error)
     for name in (filler, classmate, hub.admin):
         hub.stop_server(name)
+
+
+PUPPETS_FROM_ELSEWHERE = """
+import re, requests, socket
+print(socket.gethostbyname(socket.gethostname()))
+for i in range(12):
+    s = requests.Session()
+    page = s.get(url + '/hub/signup', timeout=30)
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    r = s.post(url + '/hub/signup', timeout=60, data={{'username': f'puppet-{{i}}', 'signup_password': {password!r},
+               'signup_password_confirmation': {password!r}, 'class_code': {code!r}, '_xsrf': token}})
+    print('account is ready' in r.text)
+"""
+
+
+def test_sign_ups_are_bounded_look_alikes_refused_and_the_organizer_clears_them_in_bulk(hub, tmp_path):
+    """A class of 30 signs up with the class code from one classroom's address; a name that looks like
+    one of theirs (Cyrillic letters, fullwidth forms) is refused; someone at another address makes 12
+    puppet accounts, which the organizer finds by address and removes in one command. Without a class
+    code, at most DLAB_PENDING_SIGNUPS wait for approval, and the organizer clears them all at once.
+    A student's loop on the token API stops at 20 tokens an hour."""
+    code = "kernel-42"
+    hub.restart(DLAB_CLASS_CODE=code, DLAB_PENDING_SIGNUPS="5")
+    roster = tmp_path / "room.csv"
+    roster.write_text("".join(f"room-{i:02d}\n" for i in range(30)))
+    try:
+        signing_up_together(hub, code, tmp_path)
+    finally:  # 30 approved accounts would each get a server in test_hub_prestart
+        hub.script(["remove-accounts", str(roster), "delete"], check=False)
+
+
+def signing_up_together(hub, code, tmp_path):
+    answers = [hub.signup(f"room-{i:02d}", PASSWORD, class_code=code) for i in range(30)]
+    assert all("account is ready" in answer or "already exists" in answer for answer in answers), answers
+    for look_alike in ("rооm-01", "ｒｏｏｍ-02", "rοom-03"):  # Cyrillic о; fullwidth letters; Greek ο
+        answer = hub.signup(look_alike, PASSWORD, class_code=code)
+        assert "looks like the name of an account that exists already" in answer, (look_alike, answer)
+    assert hub.api("GET", "/users/r%D0%BE%D0%BEm-01").status_code == 404
+
+    out = on_class_network(PUPPETS_FROM_ELSEWHERE.format(password=PASSWORD, code=code), timeout=300)
+    elsewhere, *made = out.split()
+    assert made == ["True"] * 12, out
+    listing = hub.script(["signups"]).stdout
+    assert re.search(rf"^\s+{re.escape(elsewhere)}\s+12\s", listing, re.M), listing
+    cleared = hub.script(["signups", elsewhere])
+    assert cleared.stderr.count("removed puppet-") == 12, cleared.stderr
+    assert all(hub.api("GET", f"/users/puppet-{i}").status_code == 404 for i in range(12))
+    assert not hub.try_login("puppet-3", PASSWORD)[0] and hub.try_login("room-07", PASSWORD)[0]
+
+    # Without a class code: five wait for the organizer, the sixth is told to wait.
+    hub.restart(DLAB_PENDING_SIGNUPS="5")
+    hub.script(["signups", "pending"])  # what earlier tests left waiting
+    answers = [hub.signup(f"waiting-{i}", PASSWORD) for i in range(6)]
+    assert all("sent to the admin" in answer for answer in answers[:5]), answers
+    assert "Too many sign-ups are waiting for the organizer" in answers[5], answers[5]
+    listing = hub.script(["signups"]).stdout
+    assert "5 sign-ups wait for your approval" in listing and "waiting-4" in listing, listing
+    cleared = hub.script(["signups", "pending"])
+    assert all(f"removed waiting-{i}" in cleared.stderr for i in range(5)), cleared.stderr
+    assert "sent to the admin" in hub.signup("waiting-5", PASSWORD)
+    hub.script(["signups", "pending"])
+
+    # A student's loop on the token API.
+    session = hub.session("room-07", PASSWORD)
+    made = [session.post(f"{hub.url}/hub/api/users/room-07/tokens", json={"note": f"loop {i}"}, timeout=30).status_code
+            for i in range(25)]
+    assert made[:20] == [201] * 20 and made[20:] == [429] * 5, made
