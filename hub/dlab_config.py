@@ -4,6 +4,7 @@ what the Docker engine answered (an `Engine`) into a traitlets Config, plus line
 log. It reads no file, asks no engine and writes nothing, so `make check` tests it without Docker;
 jupyterhub_config.py gathers the real answers and the secrets around it.
 """
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -161,6 +162,8 @@ def configure(s, engine):
         c.InstitutionAuthenticator.scope = ["openid", "profile", "email"]
         c.InstitutionAuthenticator.username_claim = s["DLAB_OIDC_USERNAME_CLAIM"]
         c.InstitutionAuthenticator.email_domain = s["DLAB_OIDC_EMAIL_DOMAIN"]
+        # Names the provider may sign in (empty: all of them); GitHub's sign-in needs them (dlab_settings).
+        c.InstitutionAuthenticator.allowed_names = {name.lower() for name in re.split(r"[\s,]+", s["DLAB_OIDC_ALLOWED_USERS"]) if name}
         c.InstitutionAuthenticator.login_service = s["DLAB_OIDC_NAME"]
         c.InstitutionAuthenticator.allow_all = True  # whoever the institution signs in (the provider decides)
         c.JupyterHub.template_vars["institution_login"] = s["DLAB_OIDC_NAME"]  # the login page's button

@@ -38,7 +38,7 @@ from nativeauthenticator.handlers import (ChangePasswordHandler, DiscardHandler,
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Any, Integer, List, Unicode, default
+from traitlets import Any, Integer, List, Set, Unicode, default
 
 from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, STATE_DIR, name_fits
 from dlab_swarm import GPU_RESOURCE, service_name, service_spec
@@ -979,6 +979,7 @@ class InstitutionAuthenticator(GenericOAuthenticator):
 
     email_domain = Unicode("", config=True, help="With an email as the username: the only domain, dropped.")
     native = Any(help="The DlabAuthenticator whose accounts are the class's own.")
+    allowed_names = Set(config=True, help="The names that may sign in (DLAB_OIDC_ALLOWED_USERS); empty: all.")
 
     def user_info_to_username(self, user_info):
         name = str(super().user_info_to_username(user_info))
@@ -991,6 +992,9 @@ class InstitutionAuthenticator(GenericOAuthenticator):
         if not self.validate_username(name):
             raise web.HTTPError(403, f"{self.login_service} calls you {name[:40]!r}, which cannot be a username here: "
                                 "ask the organizer for a class account.")
+        if self.allowed_names and name not in self.allowed_names:
+            raise web.HTTPError(403, f"{name} is not on this class's list for {self.login_service}: ask the organizer "
+                                "to add you (DLAB_OIDC_ALLOWED_USERS), or for a class account.")
         if self.native.user_exists(name):
             raise web.HTTPError(403, f"{name} is an account of this class server: log in with its password, "
                                 f"not with {self.login_service} (or ask the organizer).")

@@ -227,6 +227,11 @@ SETTINGS = [
     Setting("DLAB_OIDC_EMAIL_DOMAIN", "", pattern(r"([a-z0-9-]+\.)+[a-z]{2,}|", "a domain like uni.example, or empty"),
             "With an email as the username claim: only addresses of this domain sign in, and the part "
             "before the @ is the username (`ana@uni.example` is `ana`).", "hub"),
+    Setting("DLAB_OIDC_ALLOWED_USERS", "", pattern(r"[\w.@-]+([ ,]+[\w.@-]+)*|", "usernames separated by spaces or "
+                                                   "commas, or empty"),
+            "Who may sign in with the institution: these names alone (as the provider gives them, after "
+            "`DLAB_OIDC_EMAIL_DOMAIN`). Empty: anyone the provider signs in. Needed with GitHub, which "
+            "signs in every GitHub user.", "hub"),
     Setting("DLAB_EGRESS", "on", ON_OFF,
             "`on`: students' containers reach the internet (`pip install`, `git clone`); `off`: the "
             "hub only. Either way never a classmate's container, this machine's other ports, or a "
@@ -351,6 +356,10 @@ def load(environ, env_file=None, applies=("hub", "host", "both")):
             values[setting.name] = value
         except Invalid as error:
             problems.append(str(error))
+    if (re.fullmatch(r"https?://(www\.)?github\.com/?", parsed.get("DLAB_OIDC_ISSUER") or "")
+            and not parsed.get("DLAB_OIDC_ALLOWED_USERS")):
+        problems.append("DLAB_OIDC_ISSUER is GitHub, which signs in every GitHub user: list the class's GitHub "
+                        "logins in DLAB_OIDC_ALLOWED_USERS (like ana-gh, ben-gh), or use the institution's own provider")
     if parsed.get("DLAB_OIDC_ISSUER") and not (parsed.get("DLAB_OIDC_CLIENT_ID") and parsed.get("DLAB_OIDC_CLIENT_SECRET")):
         problems.append("DLAB_OIDC_ISSUER is set but DLAB_OIDC_CLIENT_ID or DLAB_OIDC_CLIENT_SECRET is empty: set "
                         "both (the provider gives them when you register the class server)")

@@ -440,3 +440,18 @@ def test_names_that_look_alike_have_one_skeleton_and_distinct_letters_do_not():
     assert skeleton("ana") != skeleton("ama") and skeleton("olga") != skeleton("olea")
     assert skeleton("zoë") != skeleton("zoe")  # a letter of its own, not a look-alike
     assert len({skeleton(c) for c in "abcdefghijklmnopqrstuvwxyz023456789._-"}) == 38
+
+
+def test_github_sign_in_admits_only_the_class_it_lists():
+    """GitHub signs in every GitHub user: without a list of the class's logins, make up stops."""
+    github = {"DLAB_OIDC_ISSUER": "https://github.com", "DLAB_OIDC_CLIENT_ID": "id", "DLAB_OIDC_CLIENT_SECRET": "secret",
+              "DLAB_OIDC_USERNAME_CLAIM": "login"}
+    _, _, problems, _ = load(github, applies=("hub", "both"))
+    assert problems == ["DLAB_OIDC_ISSUER is GitHub, which signs in every GitHub user: list the class's GitHub logins "
+                        "in DLAB_OIDC_ALLOWED_USERS (like ana-gh, ben-gh), or use the institution's own provider"]
+    c, _ = config(engine=Engine(images=BUILT, oidc={"authorization_endpoint": "https://github.com/login/oauth/authorize"}),
+                  **github, DLAB_OIDC_ALLOWED_USERS="Ana-GH, ben-gh")
+    assert c.InstitutionAuthenticator.allowed_names == {"ana-gh", "ben-gh"}
+    # An institution's own provider restricts who it signs in: no list needed.
+    _, _, problems, _ = load({**github, "DLAB_OIDC_ISSUER": "https://login.uni.example/realms/students"}, applies=("hub", "both"))
+    assert problems == []

@@ -31,7 +31,7 @@ def provider(hub):
         wait_until(lambda: hub.request("GET", f"http://127.0.0.1:{port}/.well-known/openid-configuration", timeout=5).ok,
                    60, "the identity provider")
         hub.restart(DLAB_OIDC_ISSUER=issuer, DLAB_OIDC_CLIENT_ID="dlab-class", DLAB_OIDC_CLIENT_SECRET="s3cret-of-the-class",
-                    DLAB_OIDC_NAME="Test University")
+                    DLAB_OIDC_NAME="Test University", DLAB_OIDC_ALLOWED_USERS=f"ola.nordmann, {hub.admin}, kari")
         yield port
     finally:
         docker("rm", "-f", PROVIDER, check=False)
@@ -66,6 +66,11 @@ def test_a_student_signs_in_with_the_institution(hub, provider):
             other = browser.new_context().new_page()
             sign_in_with_the_institution(other, hub, hub.admin)
             expect(other.locator("body")).to_contain_text(f"{hub.admin} is an account of this class server", timeout=30_000)
+            # Nor anyone the organizer did not list (DLAB_OIDC_ALLOWED_USERS), like every other GitHub user.
+            stranger = browser.new_context().new_page()
+            sign_in_with_the_institution(stranger, hub, "Per.Hansen")
+            expect(stranger.locator("body")).to_contain_text("per.hansen is not on this class's list", timeout=30_000)
+            assert hub.api("GET", "/users/per.hansen").status_code == 404
             # Nor under a name that is no username here.
             third = browser.new_context().new_page()
             sign_in_with_the_institution(third, hub, "ola nordmann")
