@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import docker
+import tornado.httpserver
+from tornado import httputil
 from dockerspawner import DockerSpawner, SwarmSpawner
 from docker.utils import parse_bytes
 from oauthenticator.generic import GenericOAuthenticator
@@ -328,6 +330,58 @@ class BoundedTokensHandler(UserTokenListAPIHandler):
             recent_tokens.add(user.name)
         return await super().post(user_name)
 
+
+# Request bodies: JupyterHub's server holds a request's body in memory until the handler runs, up to
+# tornado's default 100 MB; no page or API call of the hub takes more than a few kilobytes (uploads
+# go to the students' servers, not through the hub). A larger body is read and dropped as it comes,
+# and answered 413 with a message: closing the connection instead (tornado's max_body_size) makes
+# the proxy, still sending, answer 503. JupyterHub makes its HTTPServer after reading its
+# configuration, which imports this module.
+MAX_BODY_BYTES = 2 * 1024**2
+TOO_LARGE = (f"This class server takes requests of at most {MAX_BODY_BYTES // 1024**2} MB: this one was larger, "
+             "and was not read. (Files go to your own server: upload them in JupyterLab.)\n").encode()
+
+
+class BoundedBody(httputil.HTTPMessageDelegate):
+    """One request's delegate, wrapped: past MAX_BODY_BYTES its body goes nowhere, and the
+    answer is 413 without the request reaching JupyterHub."""
+
+    def __init__(self, delegate, connection):
+        self.delegate, self.connection, self.received, self.too_large = delegate, connection, 0, False
+
+    def headers_received(self, start_line, headers):
+        length = headers.get("Content-Length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.too_large = True
+            return None
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        self.received += len(chunk)
+        self.too_large = self.too_large or self.received > MAX_BODY_BYTES  # a chunked body
+        return None if self.too_large else self.delegate.data_received(chunk)
+
+    def finish(self):
+        if not self.too_large:
+            return self.delegate.finish()
+        self.connection.write_headers(httputil.ResponseStartLine("HTTP/1.1", 413, "Content Too Large"),
+                                      httputil.HTTPHeaders({"Content-Type": "text/plain; charset=UTF-8",
+                                                            "Content-Length": str(len(TOO_LARGE))}), TOO_LARGE)
+        self.connection.finish()
+        return None
+
+    def on_connection_close(self):
+        if not self.too_large:
+            self.delegate.on_connection_close()
+
+
+class BoundedBodyHTTPServer(tornado.httpserver.HTTPServer):
+    def start_request(self, server_conn, request_conn):
+        return BoundedBody(super().start_request(server_conn, request_conn), request_conn)
+
+
+# Read and dropped up to 64 GB; a larger Content-Length, which nothing honest sends, closes the connection.
+tornado.httpserver.HTTPServer.configure(BoundedBodyHTTPServer, max_body_size=64 * 1024**3)
 
 # JupyterHub reads its API's routes from this list when it starts (after its configuration, which
 # imports this module): the bounded handler takes the tokens' route.

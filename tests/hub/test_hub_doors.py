@@ -83,6 +83,31 @@ def test_megabyte_usernames_from_outside_leave_nothing_in_the_hubs_memory(hub):
     assert hub.try_login("mem-check", PASSWORD)[0]
 
 
+def test_huge_request_bodies_from_outside_are_answered_413_and_never_held(hub):
+    """No page or API call of the hub takes more than a few kilobytes, but tornado held up to 100 MB
+    of each request's body in memory: 12 clients posting 60 MB bodies at once grew the hub by
+    hundreds of megabytes, and a body past the bound got the proxy's 503. Now a body past 2 MB is
+    read and dropped as it comes, and answered 413 with a message; the hub keeps answering."""
+    hub.restart()
+    before, answers = hub_rss(), []
+    body = b"username=x&password=" + b"y" * 60_000_000
+
+    def outsider(i):
+        for path in ("/hub/login", "/hub/signup", f"/hub/api/users/student-{i}/tokens"):
+            r = requests.post(hub.url + path, data=body, timeout=120,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+            answers.append((r.status_code, "takes requests of at most 2 MB" in r.text))
+
+    failed = while_probing(hub, lambda: in_threads(12, outsider), probe_timeout=10)
+    grown = hub_rss() - before
+    assert len(answers) == 36 and set(answers) == {(413, True)}, set(answers)
+    assert grown < 100 * 1024**2, f"the hub grew by {grown // 1024**2} MB while 2 GB of bodies came in"
+    assert failed == [], failed
+    # What the hub takes still works.
+    hub.student("body-check", PASSWORD)
+    assert hub.try_login("body-check", PASSWORD)[0]
+
+
 def test_a_students_loop_on_change_password_and_a_burst_of_sign_ups_do_not_stall_the_hub(hub):
     """NativeAuthenticator checked the current password and hashed new ones with bcrypt (a quarter
     of a second of CPU each) on the hub's event loop, which every request of the class goes
