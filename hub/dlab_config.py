@@ -224,8 +224,7 @@ def configure(s, engine):
         "healthcheck": {"test": ["NONE"]},
     }
     # The course folder (~/course: instructors write, students read) and the hand-in folders
-    # (~/handin: the student's own; instructors read them all at ~/handins), two volumes that the
-    # hub holds too (compose.yaml). Instructors: the organizer, JupyterHub admins, and the members
+    # (~/handin: the student's own; instructors read them all at ~/handins). Instructors: the organizer, JupyterHub admins, and the members
     # of the group INSTRUCTOR_GROUP (the admin page's Groups).
     c.DlabSpawner.course_volume = f"{shared}/course" if shared else f"{prefix}-course"
     c.DlabSpawner.handin_volume = f"{shared}/handin" if shared else f"{prefix}-handin"
@@ -233,6 +232,7 @@ def configure(s, engine):
     # Each student's hand-in folder is a file system of its own (PREFIX-handin-<name>), made like
     # the homes; on a swarm, a folder of the shared file system (its quota is the NFS server's).
     c.DlabSpawner.handin_size = s["DLAB_HANDIN_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
+    c.DlabSpawner.course_size = s["DLAB_COURSE_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
     c.DlabSpawner.organizer = admin
     c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
     c.DockerSpawner.notebook_dir = "/home/jovyan"

@@ -505,8 +505,8 @@ class DlabSpawner(DockerSpawner):
     helper_image = Unicode("dlab/hub:latest", config=True, help="The image that runs dlab-home.")
 
     async def prepare_home(self):
-        if self.home_size:
-            await self.ensure_home()
+        """Before a start, before the class folders: nothing here (ensure_sized_volumes makes the
+        homes of a size); on a swarm, the home's folder."""
 
     async def run_helper(self, command, **host_config):
         """Run command as root in a throwaway helper container (helper_image) on the hub's engine;
@@ -522,43 +522,78 @@ class DlabSpawner(DockerSpawner):
             await self.docker("remove_container", helper["Id"], force=True)
         return status, said
 
-    async def ensure_home(self):
-        """Before a start: the student's home volume is their own file system of home_size
-        (images/hub/dlab-home), made on first use, moved into from a plain volume of an earlier
-        release, attached again after a reboot."""
-        name = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
-        await self.ensure_sized_volume(name, self.home_size)
+    _shared_locks = {}  # volume: asyncio.Lock, for the volumes every student mounts (the course)
 
-    async def ensure_sized_volume(self, name, size, old=None, labels=None):
-        """The volume `name` as a file system of its own of `size` (images/hub/dlab-home): made on
+    async def ensure_sized_volumes(self, wanted):
+        """Before a start, in one run of the root helper: each (volume, size, folder from before,
+        labels) in `wanted` a file system of its own of that size (images/hub/dlab-home), made on
         first use, with the files of a plain volume of that name or, for a new one, of the folder
-        `old` (a host path) copied in; attached again after a reboot."""
-        device = f"{self.homes_dir}/dev/{name}"
-        try:
-            volume = await self.docker("inspect_volume", name)
-        except docker.errors.NotFound:
-            volume = None
-        plain = volume is not None and (volume.get("Options") or {}).get("device") != device
+        from before (a host path) copied in; attached again after a reboot. The home, the hand-in
+        folder and the course folder: a student who fills one stops there, and the hub's database,
+        the other homes and folders keep their room."""
+        device = f"{self.homes_dir}/dev/"
+        found, later = {}, []
+        for name, *_ in wanted:
+            try:
+                found[name] = await self.docker("inspect_volume", name)
+            except docker.errors.NotFound:
+                found[name] = None
+        for item in wanted:
+            name = item[0]
+            shared = name == self.course_volume  # every student's server mounts it
+            volume = found[name]
+            if shared and (volume is None or (volume.get("Options") or {}).get("device") != device + name):
+                later.append(item)  # made or moved once, by one start at a time (below)
+        now = [item for item in wanted if item not in later]
+        if now:
+            await self.run_dlab_home(now, found)
+        for item in later:
+            name = item[0]
+            lock = DlabSpawner._shared_locks.setdefault(name, asyncio.Lock())
+            async with lock:
+                try:
+                    found[name] = await self.docker("inspect_volume", name)
+                except docker.errors.NotFound:
+                    found[name] = None
+                volume = found[name]
+                if volume is not None and (volume.get("Options") or {}).get("device") != device + name:
+                    users = await self.docker("containers", filters={"volume": name})
+                    if users:  # moved when no running server holds it: each start would copy it again
+                        self.log.info("dlab: %s is in use by %d servers; it moves into its own file system "
+                                      "at a start when none is", name, len(users))
+                        continue
+                await self.run_dlab_home([item], found)
+
+    async def run_dlab_home(self, wanted, found):
+        device = f"{self.homes_dir}/dev/"
         binds = {self.homes_dir: {"bind": "/homes", "mode": "rw"}, "/dev": {"bind": "/dev", "mode": "rw"}}
-        if plain:
-            binds[name] = {"bind": "/old", "mode": "ro"}
-        elif volume is None and old:
-            binds[old] = {"bind": "/old", "mode": "ro"}
-        status, said = await self.run_helper(["dlab-home", "ensure", name, size], binds=binds,
-                                             network_mode="none", **HOME_HELPER_PRIVILEGES)
+        script, plain = ["set -e"], {}
+        for number, (name, size, before, _) in enumerate(wanted):
+            volume = found[name]
+            plain[name] = volume is not None and (volume.get("Options") or {}).get("device") != device + name
+            old = f"/old/{number}"
+            if plain[name]:
+                binds[name] = {"bind": old, "mode": "ro"}
+            elif volume is None and before:
+                binds[before] = {"bind": old, "mode": "ro"}
+            script.append(f"dlab-home ensure {name} {size} {old}")  # names and sizes are [A-Za-z0-9._-]
+        status, said = await self.run_helper(["sh", "-c", "\n".join(script)], binds=binds, network_mode="none",
+                                             **HOME_HELPER_PRIVILEGES)
         if status != 0:
-            self.log.error("dlab: %s's volume %s could not be prepared: %s", self.user.name, name, said)
+            self.log.error("dlab: %s's volumes %s could not be prepared: %s", self.user.name,
+                           ", ".join(name for name, *_ in wanted), said)
             raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log"
                                 f" ({said.splitlines()[-1] if said else f'dlab-home exited with {status}'}).")
         if said:
             self.log.info("%s", said)
-        if plain:
-            self.log.info("dlab: %s's volume %s moved from a plain volume into its own file system", self.user.name, name)
-            await self.docker("remove_volume", name)
-        if volume is None or plain:
-            await self.docker("create_volume", name=name, driver="local",
-                              labels={"org.dlab.hub": self.prefix, **(labels or {})},
-                              driver_opts={"type": "ext4", "device": device, "o": "nosuid,nodev"})
+        for name, _, _, labels in wanted:
+            if plain[name]:
+                await self.docker("remove_volume", name)
+                self.log.info("dlab: %s moved from a plain volume into its own file system", name)
+            if found[name] is None or plain[name]:
+                await self.docker("create_volume", name=name, driver="local",
+                                  labels={"org.dlab.hub": self.prefix, **labels},
+                                  driver_opts={"type": "ext4", "device": device + name, "o": "nosuid,nodev"})
 
     # --- The course folder and the hand-in folders -------------------------------------------
     course_volume = Unicode("", config=True, help="The course folder's volume: /srv/course (~/course), read-only to students.")
@@ -572,18 +607,25 @@ class DlabSpawner(DockerSpawner):
 
     handin_size = Unicode("", config=True, help='Size of each student\'s hand-in folder, as "1G" (dlab-home); '
                           '"": folders of the one hand-in volume, no limit.')
+    course_size = Unicode("", config=True, help='Size of the course folder, as "10G" (dlab-home); "": a plain volume.')
 
     async def class_folders(self):
-        """The folders the class shares, as DockerSpawner volumes for this user. An instructor
-        writes /srv/course and reads every hand-in at /srv/handins; a student reads /srv/course and
-        writes /srv/handin, their own hand-in folder and the only one their container holds.
-        Mounted outside the home (a full home must still start: Docker would have to make the
-        mount points in it); the image's start-up hook links them into the home (~/course...)."""
-        folders = {}
+        """The folders the class shares, as DockerSpawner volumes for this user, and those of them
+        that are file systems of a size (for ensure_sized_volumes). An instructor writes
+        /srv/course and reads every hand-in at /srv/handins; a student reads /srv/course and writes
+        /srv/handin, their own hand-in folder and the only one their container holds. Mounted
+        outside the home (a full home must still start: Docker would have to make the mount points
+        in it); the image's start-up hook links them into the home (~/course...)."""
+        folders, sized = {}, []
         if self.course_volume:
             folders[self.course_volume] = {"bind": "/srv/course", "mode": "rw" if self.is_instructor() else "ro"}
+            if self.course_size and not self.course_volume.startswith("/"):
+                # A file system of course_size: an instructor who fills it stops there.
+                sized.append((self.course_volume, self.course_size, None, {}))
+            elif not self.course_volume.startswith("/"):
+                await self.ensure_plain_course()
         if not self.handin_volume:
-            return folders
+            return folders, sized
         shared_folders = self.handin_volume.startswith("/")  # on a swarm: on the shared file system
         if shared_folders:
             mountpoint = self.handin_volume
@@ -596,12 +638,11 @@ class DlabSpawner(DockerSpawner):
         elif self.is_instructor():
             folders[self.handin_volume] = {"bind": "/srv/handins", "mode": "ro"}
         elif self.handin_size and not shared_folders:
-            # A file system of handin_size (like the homes): a student who fills their hand-in
-            # folder stops there, and the hub's database, the homes and the classmates' hand-ins
-            # keep their room. Its files came from the folder of an earlier release, if any.
+            # A file system of handin_size, like the home; its files came from the student's folder
+            # of an earlier release's shared volume, if any.
             volume = f"{self.handin_volume}-{self.escaped_name}"
             before = f"{mountpoint}/{self.user.name}" if (HANDIN_DIR / self.user.name).is_dir() else None
-            await self.ensure_sized_volume(volume, self.handin_size, old=before, labels={"org.dlab.handin": self.user.name})
+            sized.append((volume, self.handin_size, before, {"org.dlab.handin": self.user.name}))
             folders[volume] = {"bind": "/srv/handin", "mode": "rw"}
         else:
             # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
@@ -611,7 +652,22 @@ class DlabSpawner(DockerSpawner):
             folder.mkdir(exist_ok=True)
             folder.chmod(0o2770)
             folders[f"{mountpoint}/{self.user.name}"] = {"bind": "/srv/handin", "mode": "rw"}
-        return folders
+        return folders, sized
+
+    async def ensure_plain_course(self):
+        """The course folder as a plain volume (course_size ""), made once, writable by the
+        instructors (uid 1000) and the group users, as compose made it in earlier releases."""
+        try:
+            await self.docker("inspect_volume", self.course_volume)
+            return
+        except docker.errors.NotFound:
+            pass
+        await self.docker("create_volume", name=self.course_volume, driver="local", labels={"org.dlab.hub": self.prefix})
+        status, said = await self.run_helper(["install", "-d", "-o", "1000", "-g", "100", "-m", "2775", "/course"],
+                                             binds={self.course_volume: {"bind": "/course", "mode": "rw"}},
+                                             network_mode="none", cap_drop=["ALL"], cap_add=["CHOWN", "FOWNER"])
+        if status != 0:
+            raise web.HTTPError(503, f"The course folder could not be made: {said[-200:]}")
 
     async def every_handin(self, mountpoint):
         """Every student's hand-in volume, read-only at /srv/handins/<name>: made now for the
@@ -739,7 +795,13 @@ class DlabSpawner(DockerSpawner):
         await self.prepare_home()
         if self._class_volumes is None:
             self._class_volumes = dict(self.volumes)  # as configured: the home and the datasets
-        self.volumes = {**self._class_volumes, **await self.class_folders()}
+        folders, sized = await self.class_folders()
+        if self.home_size:
+            home = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
+            sized.insert(0, (home, self.home_size, None, {}))
+        if sized:
+            await self.ensure_sized_volumes(sized)
+        self.volumes = {**self._class_volumes, **folders}
         try:
             return await super().start()
         except docker.errors.ImageNotFound as error:

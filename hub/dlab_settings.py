@@ -205,6 +205,10 @@ SETTINGS = [
             "Each student's hand-in folder (`~/handin`) is a file system of its own of this size, "
             "made like the homes, so a student who fills it stops there. Applies where homes have a "
             "size (`DLAB_HOME_SIZE` not 0). `0`: folders of one volume without a limit.", "hub"),
+    Setting("DLAB_COURSE_SIZE", "10G", Kind("a size of at least 64M, like 2G or 10G (0: a course folder without "
+                                            "a size limit)", _home_size),
+            "The course folder (`~/course`, which instructors write) is a file system of its own of this "
+            "size, made like the homes. Applies where homes have a size (`DLAB_HOME_SIZE` not 0).", "hub"),
     Setting("DLAB_HOMES_DIR", "/var/lib/dlab/homes",
             pattern(r"/(?!.*(^|/)\.\.(/|$))[\w./-]*", "an absolute path on this machine (no ..)"),
             "Where the homes' images (`<volume>.ext4`) live on this machine.", "both"),

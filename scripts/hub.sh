@@ -171,6 +171,7 @@ case ${1:-} in
       say "set DLAB_HOME_SIZE=0 in $env_file for homes without a size limit (plain Docker volumes), then make up again"
       exit 1
     fi
+    if [ -z "$shared" ] && [ "$DLAB_HOME_SIZE" != 0 ]; then warn_if_homes_outgrow_disk "$DLAB_HOMES_DIR"; fi
     # Upgrading from a release whose hub published the class port itself: stop that hub, so that the
     # proxy's container can take the port (students' servers keep running; compose recreates the hub).
     if docker port "$hub" 8000 >/dev/null 2>&1; then

@@ -47,6 +47,22 @@ home_helper() {
     -v "$homes:/homes" -v /dev:/dev dlab/hub:latest "$@"
 }
 
+# warn_if_homes_outgrow_disk HOMES: the homes' and folders' images are sparse, so together they may
+# promise more than the disk has: say so at make up, before a class fills it (new ones are refused
+# below 512 MB free, images/hub/dlab-home).
+warn_if_homes_outgrow_disk() {
+  local promised taken free
+  [ -d "$1" ] || return 0
+  # shellcheck disable=SC2016  # expanded by the helper's shell
+  read -r promised taken free < <(home_helper "$1" sh -c 'set -- /homes/*.ext4; [ -e "$1" ] || { echo 0 0 0; exit; }
+    echo "$(du -cm --apparent-size "$@" | tail -n1 | cut -f1) $(du -cm "$@" | tail -n1 | cut -f1) $(df -Pm /homes | awk "NR == 2 { print \$4 }")"' \
+    2>/dev/null || echo 0 0 0)
+  if [ "$((promised - taken))" -gt "${free:-0}" ]; then
+    say "warning: the homes and folders may still grow by $(((promised - taken) / 1024)) GB, and $1 has $((free / 1024)) GB" \
+        "free: a class filling theirs would fill the disk (no new home is made below 512 MB free)"
+  fi
+}
+
 # native_arch: this machine's architecture as Docker names it (amd64, arm64).
 native_arch() {
   case $(uname -m) in

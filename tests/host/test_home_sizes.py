@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import docker, image_exists
+from conftest import ROOT, docker, image_exists
 
 
 def helper(homes, *args, old=None):
@@ -77,3 +77,17 @@ def test_a_nearly_full_disk_refuses_new_homes_and_leaves_nothing_half_made(small
     refused = helper(small_disk, "ensure", "dlabsizes-home-cy", "64M")
     assert refused.returncode == 4 and "no new home or hand-in folder until some space is freed" in refused.stderr, refused.stderr
     assert list(small_disk.glob("*.ext4*")) == []
+
+
+def test_make_up_warns_when_the_homes_could_outgrow_the_disk(small_disk):
+    """The images are sparse: two homes of 1 GB each take almost nothing on a 300 MB disk, but a class
+    filling them would fill it. make up (scripts/lib.sh's warn_if_homes_outgrow_disk) says so."""
+    def warning():
+        return subprocess.run(["bash", "-c", '. scripts/lib.sh && warn_if_homes_outgrow_disk "$1"', "warn", str(small_disk)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120).stderr
+    assert warning() == ""  # no home yet
+    for name in ("dlabsizes-home-dee", "dlabsizes-home-eli"):
+        (small_disk / f"{name}.ext4").touch()
+        subprocess.run(["truncate", "-s", "1G", str(small_disk / f"{name}.ext4")], check=True)
+    said = warning()
+    assert "the homes and folders may still grow by 2 GB" in said and "has 0 GB free" in said, said

@@ -19,12 +19,12 @@ def test_hub_runs_unprivileged_with_only_the_docker_socket(hub):
     assert info["HostConfig"]["CapDrop"] == ["ALL"]
     assert str(os.stat("/var/run/docker.sock").st_gid) in info["HostConfig"]["GroupAdd"]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub", "/srv/proxy", "/srv/course", "/srv/handin"}
+    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub", "/srv/proxy", "/srv/handin"}
     assert mounts["/srv/jupyterhub"]["Name"] == f"{PREFIX}-hub-state"
-    # The class's folders: the hub makes each student's hand-in folder; its own files stay its own.
-    assert (mounts["/srv/course"]["Name"], mounts["/srv/handin"]["Name"]) == (f"{PREFIX}-course", f"{PREFIX}-handin")
-    assert docker("exec", HUB, "stat", "-c", "%u %g %a", "/srv/course", "/srv/handin").stdout.split() == \
-        ["1001", "100", "2775", "1001", "100", "2770"]
+    # The hand-in volume of earlier releases: the hub makes a student's folder there (DLAB_HANDIN_SIZE=0,
+    # or to read one from before); its own files stay its own.
+    assert mounts["/srv/handin"]["Name"] == f"{PREFIX}-handin"
+    assert docker("exec", HUB, "stat", "-c", "%u %g %a", "/srv/handin").stdout.split() == ["1001", "100", "2770"]
     assert mounts["/srv/proxy"]["RW"] is False
     assert not info["HostConfig"]["PortBindings"], "the hub, which holds the Docker socket, publishes a port"
     assert json.loads(docker("inspect", "-f", "{{json .State.Health.Status}}", HUB).stdout) == "healthy"
@@ -125,10 +125,13 @@ def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
     assert list(info["NetworkSettings"]["Networks"]) == [PREFIX]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     assert set(mounts) == {"/home/jovyan", "/srv/data", "/srv/course", "/srv/handin"}, "no Docker socket, nothing else"
-    # The course folder read-only; the hand-in folder the student's own, one folder of the class's volume.
+    # The course folder read-only; the hand-in folder the student's own volume (each a file system
+    # of its own size, like the home).
     assert mounts["/srv/course"]["Name"] == f"{PREFIX}-course" and not mounts["/srv/course"]["RW"]
-    assert mounts["/srv/handin"]["Type"] == "bind" and mounts["/srv/handin"]["RW"]
-    assert mounts["/srv/handin"]["Source"].endswith(f"/{PREFIX}-handin/_data/dave")
+    assert mounts["/srv/handin"]["Name"] == f"{PREFIX}-handin-dave" and mounts["/srv/handin"]["RW"]
+    for volume in (f"{PREFIX}-course", f"{PREFIX}-handin-dave", f"{PREFIX}-home-dave"):
+        device = json.loads(docker("volume", "inspect", volume).stdout)[0]["Options"]["device"]
+        assert device.endswith(f"/dev/{volume}"), (volume, device)
     assert mounts["/home/jovyan"]["Name"] == f"{PREFIX}-home-dave" and mounts["/home/jovyan"]["RW"]
     assert mounts["/srv/data"]["Name"] == f"{PREFIX}-data" and not mounts["/srv/data"]["RW"]
 
