@@ -22,6 +22,7 @@ REST API with the hub's tool token (hub/dlab_prestart.py), so the admin page lis
 import argparse
 import base64
 import csv
+import fcntl
 import html
 import io
 import json
@@ -207,7 +208,22 @@ def remove_account(hub, db, name):
         return f"the hub answered {status} for {name}: {answer}"
     db.execute("DELETE FROM users_info WHERE username = ?", (name,))
     db.commit()
+    forget_signups(name)
     return None
+
+
+def forget_signups(name):
+    """The hub's record of sign-ups without this name's: a name given back later (make accounts)
+    is not counted against the address that once signed up under it."""
+    try:
+        with open(SIGNUPS_FILE, "r+", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            kept = [line for line in f if line.strip() and json.loads(line)["username"] != name]
+            f.seek(0)
+            f.truncate()
+            f.writelines(kept)
+    except FileNotFoundError:
+        pass
 
 
 def signups(hub, organizer, clear=""):

@@ -16,6 +16,7 @@ import html
 import json
 import os
 import pathlib
+import re
 import secrets
 import socket
 import time
@@ -233,18 +234,28 @@ def _group(c):
     return c
 
 
-for _c, _homoglyphs in confusables_data.items():
-    for _h in (h["c"] for h in _homoglyphs):
-        if len(_c) == 1 and len(_h) == 1:
-            _a, _b = _group(_c), _group(_h)
-            if _a != _b:
-                _looks_like[max(_a, _b)] = min(_a, _b)
+_pairs = [(c, h["c"]) for c, homoglyphs in confusables_data.items() for h in homoglyphs]
+for _c, _h in [*_pairs, ("0", "o")]:  # the table pairs "0" with a capital "O"; names are small letters
+    if len(_c) == 1 and len(_h) == 1:
+        _a, _b = _group(_c), _group(_h)
+        if _a != _b:
+            _looks_like[max(_a, _b)] = min(_a, _b)
+# Letters that look like two ("m" like "rn"; UTS #39's skeleton writes them so): each group's
+# pair of small Latin letters, and two the table leaves out.
+_AS_TWO = {"w": "vv", "d": "cl"}
+for _c, _h in _pairs:
+    if len(_c) == 1 and len(_h) > 1 and _h.isascii() and _h.isalpha() and _h.islower():
+        _AS_TWO[_group(_c)] = min(_AS_TWO.get(_group(_c), _h), _h)
+# Letters that show nothing (Hangul fillers): a name with one looks like the name without it.
+INVISIBLE = {"\u115f", "\u1160", "\u3164", "\uffa0"}
 
 
 def skeleton(name):
     """What a name looks like: its Unicode compatibility form (fullwidth "ａ" is "a"), small
-    letters, each character as its group's."""
-    return "".join(_group(c) for c in unicodedata.normalize("NFKC", name).casefold())
+    letters, each character as its group's, letters that show nothing left out, and letters that
+    look like two as those two ("mary" is "rnary")."""
+    groups = (_group(c) for c in unicodedata.normalize("NFKC", name).casefold() if c not in INVISIBLE)
+    return "".join(_group(c) for g in groups for c in _AS_TWO.get(g, g))
 
 
 # --- Bounds on what one request may leave behind ----------------------------------------------
@@ -319,6 +330,8 @@ class BoundedTokensHandler(UserTokenListAPIHandler):
     no bound, and each token is a row of the hub's database."""
 
     async def post(self, user_name):
+        # Only tokens made count (a stranger's refused requests must not use up a student's hour),
+        # so no name reaches the bound without tokens of its own.
         user = self.find_user(user_name)
         if user is not None:
             if recent_tokens.count(user.name) >= TOKENS_PER_HOUR:
@@ -327,8 +340,10 @@ class BoundedTokensHandler(UserTokenListAPIHandler):
             if sum(1 for t in user.api_tokens if not t.expires_at or t.expires_at > now) >= TOKENS_KEPT:
                 raise web.HTTPError(403, f"{user.name} holds {TOKENS_KEPT} tokens: revoke some on the token page "
                                          "(/hub/token) first.")
+        result = await super().post(user_name)
+        if user is not None and self.get_status() == 201:
             recent_tokens.add(user.name)
-        return await super().post(user_name)
+        return result
 
 
 # Request bodies: JupyterHub's server holds a request's body in memory until the handler runs, up to
@@ -337,8 +352,8 @@ class BoundedTokensHandler(UserTokenListAPIHandler):
 # and answered 413 with a message: closing the connection instead (tornado's max_body_size) makes
 # the proxy, still sending, answer 503. JupyterHub makes its HTTPServer after reading its
 # configuration, which imports this module.
-MAX_BODY_BYTES = 2 * 1024**2
-TOO_LARGE = (f"This class server takes requests of at most {MAX_BODY_BYTES // 1024**2} MB: this one was larger, "
+MAX_BODY_BYTES = 256 * 1024
+TOO_LARGE = (f"This class server takes requests of at most {MAX_BODY_BYTES // 1024} KB: this one was larger, "
              "and was not read. (Files go to your own server: upload them in JupyterLab.)\n").encode()
 
 
@@ -351,7 +366,7 @@ class BoundedBody(httputil.HTTPMessageDelegate):
 
     def headers_received(self, start_line, headers):
         length = headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        if not re.fullmatch(r"[0-9]{1,20}", length) or int(length) > MAX_BODY_BYTES:
             self.too_large = True
             return None
         return self.delegate.headers_received(start_line, headers)
@@ -380,8 +395,9 @@ class BoundedBodyHTTPServer(tornado.httpserver.HTTPServer):
         return BoundedBody(super().start_request(server_conn, request_conn), request_conn)
 
 
-# Read and dropped up to 64 GB; a larger Content-Length, which nothing honest sends, closes the connection.
-tornado.httpserver.HTTPServer.configure(BoundedBodyHTTPServer, max_body_size=64 * 1024**3)
+# Read and dropped up to 64 GB; a larger Content-Length, which nothing honest sends, closes the
+# connection, and so does a body that takes more than a minute (a slow sender holds no buffer).
+tornado.httpserver.HTTPServer.configure(BoundedBodyHTTPServer, max_body_size=64 * 1024**3, body_timeout=60)
 
 # JupyterHub reads its API's routes from this list when it starts (after its configuration, which
 # imports this module): the bounded handler takes the tokens' route.
@@ -670,31 +686,22 @@ class DlabSpawner(DockerSpawner):
             raise web.HTTPError(503, f"The course folder could not be made: {said[-200:]}")
 
     async def every_handin(self, mountpoint):
-        """Every student's hand-in volume, read-only at /srv/handins/<name>: made now for the
-        accounts that have none yet (empty and sparse), so that the instructor's server holds the
-        volume a student writes later; attached first (a reboot detaches them). A folder of an
-        earlier release's shared volume shows until its student's next start moves it."""
+        """Every student's hand-in volume, read-only at /srv/handins/<name>, attached first (a
+        reboot detaches them): made at each student's first start, so one that starts for the first
+        time after the instructor shows at the instructor's next start. A folder of an earlier
+        release's shared volume shows until its student's next start moves it."""
         found = await self.docker("volumes", filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.handin"]})
         volumes = {v["Labels"]["org.dlab.handin"]: v["Name"] for v in (found or {}).get("Volumes") or []}
-        before = {folder.name for folder in HANDIN_DIR.iterdir() if folder.is_dir()} if HANDIN_DIR.is_dir() else set()
-        students = [user.name for user in self.user.db.query(orm.User)
-                    if not (user.admin or user.name == self.organizer or any(g.name == self.instructor_group for g in user.groups))]
-        new = {name: f"{self.handin_volume}-{self.escape(name)}" for name in students if name not in volumes and name not in before}
-        helper = {"network_mode": "none", "binds": {self.homes_dir: {"bind": "/homes", "mode": "rw"},
-                                                    "/dev": {"bind": "/dev", "mode": "rw"}}, **HOME_HELPER_PRIVILEGES}
-        if new or volumes:
-            status, said = await self.run_helper(["dlab-home", "ensure-each", self.handin_size, *new.values(),
-                                                  *volumes.values()], **helper)
-            if status != 0:
-                self.log.error("dlab: the hand-in folders could not be prepared for %s: %s", self.user.name, said)
-                raise web.HTTPError(503, f"The hand-in folders could not be prepared: {said.splitlines()[-1] if said else status}")
-        device = f"{self.homes_dir}/dev/"
-        for name, volume in new.items():
-            await self.docker("create_volume", name=volume, driver="local",
-                              labels={"org.dlab.hub": self.prefix, "org.dlab.handin": name},
-                              driver_opts={"type": "ext4", "device": device + volume, "o": "nosuid,nodev"})
-        volumes.update(new)
+        if volumes:
+            status, said = await self.run_helper(["dlab-home", "attach", *volumes.values()], network_mode="none",
+                                                 binds={self.homes_dir: {"bind": "/homes", "mode": "rw"},
+                                                        "/dev": {"bind": "/dev", "mode": "rw"}}, **HOME_HELPER_PRIVILEGES)
+            if status != 0:  # the others still show; the organizer finds which in the log
+                self.log.error("dlab: some hand-in folders could not be attached for %s: %s", self.user.name, said)
+                missing = {line.split("/homes/", 1)[1].split(".ext4", 1)[0] for line in said.splitlines() if "no /homes/" in line}
+                volumes = {name: volume for name, volume in volumes.items() if volume not in missing}
         folders = {volume: {"bind": f"/srv/handins/{name}", "mode": "ro"} for name, volume in volumes.items()}
+        before = {folder.name for folder in HANDIN_DIR.iterdir() if folder.is_dir()} if HANDIN_DIR.is_dir() else set()
         for name in sorted(before - set(volumes)):
             folders[f"{mountpoint}/{name}"] = {"bind": f"/srv/handins/{name}", "mode": "ro"}
         return folders
@@ -967,9 +974,8 @@ class ClassCodeSignUpHandler(SignUpHandler):
             kept = await self.authenticator.kept_files(username)
             if kept:  # a removed account's files: whoever signs up next under its name would get them
                 self.log.warning("dlab: sign-up as %s refused: %s of a removed account", username, " and ".join(kept))
-                return await self.refuse(f"The name {username} belonged to an earlier account, whose {' and '.join(kept)} "
-                                         "are kept: choose another name, or ask your organizer (if the name is yours, "
-                                         "make accounts gives it back with its files).", 409)
+                return await self.refuse(f"The name {username} is taken: choose another, or ask your organizer "
+                                         "if it is yours.", 409)
         if (INSTITUTION_DIR / username).exists():  # a password here would open their server to whoever set it
             return await self.refuse(f"{username} signs in with {self.authenticator.institution.login_service}: "
                                      "use that button on the login page.")
@@ -992,6 +998,9 @@ class ClassCodeSignUpHandler(SignUpHandler):
             if hashed is None:
                 return await self.refuse(self.dlab_login_error, 503)
             taken = authenticator.user_exists(username)  # another sign-up may have taken it meanwhile
+            if not authenticator.class_code and authenticator.pending() >= authenticator.pending_signups:
+                return await self.refuse("Too many sign-ups are waiting for the organizer's approval: ask your "
+                                         "organizer to approve yours, or try again later.", 429)  # counted again: others hashed meanwhile
             if not taken:
                 user = authenticator.create_user(username, password, hashed=hashed)
                 record_signup(username, client_address(self), bool(authenticator.class_code))
@@ -1168,8 +1177,9 @@ class DlabAuthenticator(NativeAuthenticator):
         return any(name != username and skeleton(name) == looks for name in names)
 
     def validate_username(self, username):
-        """The pattern (sign-up, the REST API, the admin page), and a name its home can be named after."""
-        return super().validate_username(username) and name_fits(username)
+        """The pattern (sign-up, the REST API, the admin page), a name its home can be named after,
+        and no letter that shows nothing."""
+        return super().validate_username(username) and name_fits(username) and not INVISIBLE & set(username)
 
     async def kept_files(self, username):
         """What a removed account left under this name: ["home", "hand-in folder"], either or none.

@@ -76,7 +76,7 @@ case $action in
       check_user "$user"
       has_handin "$user" || continue
       archive=$(handin_of "$user").tar.gz
-      [ ! -e "$dir/$archive" ] || continue  # the volume's archive, just made
+      ! docker volume inspect "$(handin_of "$user")" >/dev/null 2>&1 || continue  # its own volume's, archived above
       docker run --rm --user root --entrypoint tar --network none -v "$handin_volume:/handin:ro" \
         -v "$(cd "$dir" && pwd):/backup" "$image" --sparse -czf "/backup/$archive.part" -C "/handin/$user" .
       mv "$dir/$archive.part" "$dir/$archive"

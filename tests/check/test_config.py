@@ -430,6 +430,7 @@ def test_a_username_is_accepted_only_where_its_home_can_be_named():
     authenticator = DlabAuthenticator.__new__(DlabAuthenticator)  # its checks alone, without a hub's database
     authenticator.username_pattern = r"^[^\W_][\w.-]{0,31}\Z"
     assert authenticator.validate_username("学" * 22) and not authenticator.validate_username("学" * 27)
+    assert not authenticator.validate_username("mary\u3164")  # a Hangul filler shows nothing
     assert len(f"dlab-handin-{escaped_name('学' * 22)}.ext4.new") <= 255
 
 
@@ -439,7 +440,10 @@ def test_names_that_look_alike_have_one_skeleton_and_distinct_letters_do_not():
     assert skeleton("paul") == skeleton("pau1") == skeleton("раul")  # 1 for l, Cyrillic р and а
     assert skeleton("ana") != skeleton("ama") and skeleton("olga") != skeleton("olea")
     assert skeleton("zoë") != skeleton("zoe")  # a letter of its own, not a look-alike
-    assert len({skeleton(c) for c in "abcdefghijklmnopqrstuvwxyz023456789._-"}) == 38
+    # What a security review found: pairs that look like one letter, 0 for o, letters that show nothing.
+    assert skeleton("rnary") == skeleton("mary") and skeleton("vvill") == skeleton("will")
+    assert skeleton("0scar") == skeleton("oscar") and skeleton("mary\u3164") == skeleton("mary")
+    assert len({skeleton(c) for c in "abcdefghijklmnopqrstuvwxyz23456789._-"}) == 37  # 0 is o, 1 is l
 
 
 def test_github_sign_in_admits_only_the_class_it_lists():
