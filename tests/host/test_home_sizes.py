@@ -69,8 +69,9 @@ def test_files_from_before_larger_than_the_size_get_a_file_system_that_holds_the
 
 def test_a_nearly_full_disk_refuses_new_homes_and_leaves_nothing_half_made(small_disk, tmp_path):
     # Files from before that the disk cannot hold a copy of: said before any copy, nothing left.
+    # (280 MB: within 4 times its size of 128M, so the disk's 300 MB are what refuses it)
     old = old_volume(tmp_path / "old", 280, 10)
-    refused = helper(small_disk, "ensure", "dlabsizes-home-ben", "64M", old=old)
+    refused = helper(small_disk, "ensure", "dlabsizes-home-ben", "128M", old=old)
     assert refused.returncode == 4 and "needs that much free in the homes' folder (DLAB_HOMES_DIR)" in refused.stderr, refused.stderr
     assert list(small_disk.glob("*.ext4*")) == []
     # A new home while less than 512 MB are free: refused, so the homes there keep room to grow.
