@@ -51,7 +51,9 @@ def test_a_students_container_holds_no_hub_secret_and_no_other_home(hub):
     assert (hub_state, data_writable) == ("False", "False")
     assert environ["JUPYTERHUB_USER"] == "dave"
     mounts = [m for m in hub.container("dave")["Mounts"] if m["Type"] == "volume"]
-    assert [m["Name"] for m in mounts if m["RW"]] == [f"{PREFIX}-home-dave"], "a writable volume not dave's own"
+    # dave's home and dave's hand-in folder (a volume of its own size): nothing of anyone else's.
+    assert sorted(m["Name"] for m in mounts if m["RW"]) == [f"{PREFIX}-handin-dave", f"{PREFIX}-home-dave"], \
+        "a writable volume not dave's own"
 
 
 def test_the_spawn_form_cannot_be_edited_into_another_image(hub):
