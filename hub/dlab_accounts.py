@@ -16,11 +16,10 @@ class code needed) and gets a random first password, printed on the sheet; the s
 choose their own at the first login.
 
 Runs in the hub's container (scripts/hub.sh: docker exec): the accounts go into NativeAuthenticator's
-table in the hub's database, as a sign-up would put them (bcrypt), and into JupyterHub through its
+table in the hub's database (hub/dlab_state.py), as a sign-up would put them (bcrypt), and into JupyterHub through its
 REST API with the hub's tool token (hub/dlab_prestart.py), so the admin page lists them at once.
 """
 import argparse
-import base64
 import csv
 import fcntl
 import html
@@ -29,7 +28,6 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import sys
 import time
 from urllib.parse import quote
@@ -37,7 +35,8 @@ from urllib.parse import quote
 import bcrypt
 
 from dlab_prestart import TOKEN_FILE, Hub
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, STATE_DIR, USERNAME_PATTERN, name_fits
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, USERNAME_PATTERN, name_fits
+from dlab_state import Accounts
 EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 NAME = re.compile(r"[^\x00-\x1f\x7f]{0,100}")
 # No 0/O, 1/l/I: a password copied from paper by a student.
@@ -99,37 +98,18 @@ def sheet(url, accounts):
             f"{slips}\n</body></html>\n")
 
 
-def database():
-    db = sqlite3.connect(STATE_DIR / "jupyterhub.sqlite", timeout=30)
-    db.execute("PRAGMA busy_timeout = 30000")
-    return db
-
-
-def existing_accounts(db):
-    return {row[0] for row in db.execute("SELECT username FROM users_info")}
-
-
 def add(hub, text, url, organizer, password_length):
     entries, problems = read_roster(text, organizer)
-    db = database()
-    try:
-        existing = existing_accounts(db)
-        made = []
+    made = []
+    with Accounts() as accounts:
+        existing = accounts.names()
         for entry in entries:
             if entry["username"] in existing:
                 say(f"line {entry['line']}: {entry['username']} has an account already: left as it is")
                 continue
             password = new_password(password_length)
-            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
-            # As NativeAuthenticator's create_user stores a sign-up, approved.
-            db.execute("INSERT INTO users_info (username, password, is_authorized, login_email_sent, email, "
-                       "has_2fa, otp_secret) VALUES (?, ?, 1, 0, ?, 0, ?)",
-                       (entry["username"], hashed, entry["email"] or None,
-                        base64.b32encode(os.urandom(10)).decode()))
+            accounts.add_approved(entry["username"], bcrypt.hashpw(password.encode(), bcrypt.gensalt()), entry["email"])
             made.append({**entry, "password": password})
-        db.commit()
-    finally:
-        db.close()
     FIRST_PASSWORD_DIR.mkdir(mode=0o700, exist_ok=True)
     for account in made:
         (FIRST_PASSWORD_DIR / account["username"]).touch()
@@ -146,24 +126,21 @@ def add(hub, text, url, organizer, password_length):
 
 def remove(hub, text, organizer):
     entries, problems = read_roster(text, organizer)
-    db = database()
     removed = []
-    try:
-        existing = existing_accounts(db)
+    with Accounts() as accounts:
+        existing = accounts.names()
         for entry in entries:
             name = entry["username"]
             if name not in existing and hub.call("GET", f"/users/{quote(name, safe='')}")[0] == 404:
                 say(f"line {entry['line']}: {name} has no account")
                 continue
-            problem = remove_account(hub, db, name)  # stops the server first
+            problem = remove_account(hub, accounts, name)  # stops the server first
             if problem:
                 problems.append((entry["line"], problem))
                 continue
             (FIRST_PASSWORD_DIR / name).unlink(missing_ok=True)
             removed.append(name)
             say(f"removed {name}")  # scripts/hub.sh reads these lines (the homes to archive or delete)
-    finally:
-        db.close()
     for line, message in problems:
         say(f"line {line}: {message}: skipped")
     say(f"{len(removed)} accounts removed (their servers stopped); {len(problems)} lines skipped")
@@ -175,13 +152,8 @@ def reset_organizer(organizer):
     SECRETS_DIR/admin-password (where `make up` reads it). The account's row is never absent: a
     sign-up under the organizer's name while this runs finds the name taken."""
     password = new_password(16)
-    db = database()
-    try:
-        changed = db.execute("UPDATE users_info SET password = ?, is_authorized = 1 WHERE username = ?",
-                             (bcrypt.hashpw(password.encode(), bcrypt.gensalt()), organizer)).rowcount
-        db.commit()
-    finally:
-        db.close()
+    with Accounts() as accounts:
+        changed = accounts.set_password(organizer, bcrypt.hashpw(password.encode(), bcrypt.gensalt()))
     if not changed:  # scripts/hub.sh restarts the hub next, which makes it
         say(f"no account {organizer!r} yet: the hub makes it, with a first password, as it restarts")
         return 0
@@ -200,14 +172,13 @@ def recorded_signups():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def remove_account(hub, db, name):
+def remove_account(hub, accounts, name):
     """An account gone: its server stopped and its JupyterHub user deleted (files kept, so its name
     stays taken while they are), and its row in NativeAuthenticator's table."""
     status, answer = hub.call("DELETE", f"/users/{quote(name, safe='')}")
     if status not in (204, 404):
         return f"the hub answered {status} for {name}: {answer}"
-    db.execute("DELETE FROM users_info WHERE username = ?", (name,))
-    db.commit()
+    accounts.remove(name)
     forget_signups(name)
     return None
 
@@ -229,10 +200,8 @@ def forget_signups(name):
 def signups(hub, organizer, clear=""):
     """Print the sign-ups waiting for approval and the sign-ups by address; with clear="pending",
     remove every waiting one; with clear=ADDRESS, every account made by a sign-up from it."""
-    db = database()
-    try:
-        waiting = [name for (name,) in db.execute("SELECT username FROM users_info WHERE is_authorized = 0 ORDER BY username")]
-        existing = {name for (name,) in db.execute("SELECT username FROM users_info")}
+    with Accounts() as accounts:
+        waiting, existing = accounts.waiting(), accounts.names()
         records = [r for r in recorded_signups() if r["username"] in existing]
         since = {r["username"]: r for r in records}  # the latest sign-up of each existing account
         if clear:
@@ -240,7 +209,7 @@ def signups(hub, organizer, clear=""):
             names = [name for name in names if name != organizer]
             if not names:
                 say(f"no {'sign-up waits for approval' if clear == 'pending' else f'account signed up from {clear}'}")
-            problems = [problem for problem in (remove_account(hub, db, name) for name in names) if problem]
+            problems = [problem for problem in (remove_account(hub, accounts, name) for name in names) if problem]
             for name in names:
                 say(f"removed {name}")
             for problem in problems:
@@ -259,8 +228,6 @@ def signups(hub, organizer, clear=""):
             names = ", ".join(r["username"] for r in made[:8]) + (", ..." if len(made) > 8 else "")
             print(f"  {address:<20} {len(made):>4}  {when(made[0])} to {when(made[-1])}  {names}")
         return 0
-    finally:
-        db.close()
 
 
 def main(argv=None):

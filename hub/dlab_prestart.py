@@ -16,7 +16,6 @@ import datetime
 import fcntl
 import json
 import os
-import sqlite3
 import sys
 import time
 import urllib.error
@@ -24,6 +23,7 @@ import urllib.request
 from urllib.parse import quote
 
 from dlab_settings import SECRETS_DIR, STATE_DIR  # stdlib only: this service stays a small process
+from dlab_state import Accounts
 
 TOKEN_FILE = SECRETS_DIR / "prestart_token"
 HOLDS_FILE = STATE_DIR / "prestart-holds.json"  # {name: Unix time the hold ends}
@@ -89,13 +89,9 @@ class Hub:
 
 
 def approved_accounts(db_path):
-    """Every approved account (NativeAuthenticator's users_info table; read-only): the ones who may
-    log in, whether or not they have logged in before (JupyterHub only knows those who have)."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return sorted(row[0] for row in db.execute("SELECT username FROM users_info WHERE is_authorized"))
-    finally:
-        db.close()
+    """Every approved account (read-only): the ones who may log in."""
+    with Accounts(db_path, read_only=True) as accounts:
+        return accounts.approved()
 
 
 def prestart(hub, names, hold_minutes, organizer, timeout=300):
