@@ -1,10 +1,10 @@
 #!/bin/bash
 # dlab's entrypoint (PID 1 is tini): run the start-up hooks and prepare the user, then run the
 # command (by default start-notebook.py) as the notebook user. dlab's own start-up features are
-# hooks too: the thread pools (start-notebook.d/10-dlab-threads.sh, every image), the class's
-# folders (20-dlab-class-folders.sh) and, in the images with labs, the labs' home sync
-# (before-notebook.d/50-dlab-labs.sh). It keeps the promises of jupyter/docker-stacks' start.sh
-# (the README's "Using the images" lists them, and what differs), so their recipes work here:
+# hooks too (run by run-hooks.sh): the thread pools (start-notebook.d/10-dlab-threads.sh, every
+# image) and, in the images with labs, the class's folders and the labs' home sync
+# (before-notebook.d/40-dlab-class-folders.sh, 50-dlab-labs.sh). It keeps the promises of jupyter/docker-stacks' start.sh
+# (docs/images.md, "Using the images", lists them, and what differs), so their recipes work here:
 #   NB_USER          the user's name; with --user root, jovyan is renamed and its home moves to
 #                    /home/NB_USER (NB_USER=root needs NB_UID=0 NB_GID=0: root, home /home/root)
 #   NB_UID, NB_GID   uid and primary gid of the user (with --user root); NB_GROUP names a new gid
@@ -33,37 +33,6 @@ _log() {
   message="${level}[$(date '+%Y-%m-%d %H:%M:%S')] ${message}"
   if [ -n "$color" ] && [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then message=$'\033[0;'"${color}m${message}"$'\033[0m'; fi
   echo "$message" >&2
-}
-
-run_hooks() {
-  # As docker-stacks' run-hooks.sh: a hook that fails is reported with an ERROR line and the start
-  # goes on. Each runs as the left side of `||`, where bash ignores errexit even if the hook sets
-  # it, so a failing command inside a sourced hook cannot end start.sh; errexit is restored after.
-  local dir=$1 f rc errexit=
-  # Nothing to say about an empty folder: keeps `docker run dlab/cpu CMD` output clean.
-  [ -d "$dir" ] && compgen -G "$dir/*" >/dev/null || return 0
-  [[ $- == *e* ]] && errexit=1
-  set +e
-  _log "Running hooks in: $dir as uid: $(id -u) gid: $(id -g)"
-  for f in "$dir"/*; do
-    [ -e "$f" ] || continue
-    case "$f" in
-      *.sh) _log "Sourcing shell script: $f"
-            rc=0
-            # shellcheck disable=SC1090
-            source "$f" || rc=$?
-            set +e ;;
-      *)    if [ -x "$f" ]; then
-              _log "Running executable: $f"
-              rc=0; "$f" || rc=$?
-            else
-              _log "Ignoring non-executable: $f"; rc=0
-            fi ;;
-    esac
-    [ "$rc" = 0 ] || _log "ERROR: $f has failed, continuing execution"
-  done
-  _log "Done running hooks in: $dir"
-  [ -z "$errexit" ] || set -e
 }
 
 is_on() { [[ "$1" == 1 || "$1" == yes ]]; }
@@ -115,7 +84,7 @@ if [ "${_START_SH_EXECUTED:-}" = 1 ]; then
 fi
 export _START_SH_EXECUTED=1
 
-run_hooks /usr/local/bin/start-notebook.d
+source /usr/local/bin/run-hooks.sh /usr/local/bin/start-notebook.d
 # The class server's firewall (dlab-firewall), set before anything of the student's runs; without
 # root it refuses, and so the start stops (it fails closed).
 if [ -n "${DLAB_FIREWALL:-}" ]; then dlab-firewall || exit 1; fi
@@ -196,15 +165,14 @@ if [ "$(id -u)" = 0 ]; then
     chmod 0440 /etc/sudoers.d/added-by-start-script
   fi
   [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
-  run_hooks /usr/local/bin/before-notebook.d
+  source /usr/local/bin/run-hooks.sh /usr/local/bin/before-notebook.d
   unset_requested_variables
   _log "Running as ${NB_USER}: $*"
   if [ "$NB_USER" = root ]; then exec "$@"; fi
   # On the class server (dlab-firewall) the capabilities the start needed leave the bounding set too.
   bounding=()
   [ -n "${DLAB_FIREWALL:-}" ] && bounding=(--bounding-set=-all)
-  exec setpriv --reuid="$NB_UID" --regid="$NB_GID" --init-groups --inh-caps=-all "${bounding[@]}" \
-    env USER="$NB_USER" LOGNAME="$NB_USER" "$@"
+  exec dlab-as-user "${bounding[@]}" env USER="$NB_USER" LOGNAME="$NB_USER" "$@"
 fi
 
 # Not root (--user UID:GID, or the image's default, jovyan): the identity cannot change.
@@ -246,7 +214,7 @@ if [ ! -w "$HOME" ]; then
   move_home "$HOME" "$own_home"
 fi
 [ -n "$NB_UMASK" ] && umask "$NB_UMASK"
-run_hooks /usr/local/bin/before-notebook.d
+source /usr/local/bin/run-hooks.sh /usr/local/bin/before-notebook.d
 unset_requested_variables
 _log "Executing the command: $*"
 exec "$@"
