@@ -37,16 +37,16 @@ docker: ## make sure a Docker engine and Compose v2 are there (installs them on 
 	@scripts/install-docker.sh
 
 build: ## build dlab/base, dlab/cpu and dlab/hub (BuildKit, from the locks; detects offline/proxy set-ups)
-	@scripts/build-images.sh base cpu hub
+	@scripts/build-images.sh cpu hub
 
 build-arm64: ## build dlab/base, dlab/cpu and dlab/hub for linux/arm64 (Apple Silicon, ARM servers); emulated on x86-64, tagged :latest-arm64
-	@scripts/build-images.sh --arch arm64 base cpu hub
+	@scripts/build-images.sh --arch arm64 cpu hub
 
 build-amd64: ## build dlab/base, dlab/cpu and dlab/hub for linux/amd64; emulated on an ARM machine, tagged :latest-amd64
-	@scripts/build-images.sh --arch amd64 base cpu hub
+	@scripts/build-images.sh --arch amd64 cpu hub
 
 build-gpu: ## build dlab/gpu (CUDA builds of the frameworks, about 12 GB) on top of dlab/base
-	@scripts/build-images.sh base gpu
+	@scripts/build-images.sh gpu
 
 up: build ## start the class server on http://localhost:8000 (settings: .env, see .env.example)
 	@scripts/hub.sh up
@@ -90,7 +90,7 @@ lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/
 
 lab-gpu: ## like lab, with dlab/gpu and every GPU passed in (needs the NVIDIA container toolkit)
 	@scripts/gpu-runtime.sh
-	@scripts/build-images.sh base gpu
+	@scripts/build-images.sh gpu
 	@. scripts/lib.sh && load_settings && \
 	 echo "dlab: starting dlab/gpu on port $(PORT) with every GPU; your home is kept in the volume $(LAB_HOME_VOLUME). Ctrl-C stops it." && \
 	 docker run --rm $$([ -t 0 ] && echo -it) --name dlab-lab-$(PORT) --gpus all --shm-size 1g \
@@ -110,18 +110,8 @@ $(VENV)/.installed: tests/requirements.lock
 check: $(VENV)/.installed ## the fast tests: no Docker, no image; seconds (make test runs them first)
 	@DOCKER_HOST=unix:///nonexistent/docker.sock $(PYTEST) -q tests/check
 
-test: check build $(VENV)/.installed ## make check, then build what is needed (dlab/gpu unless DLAB_SKIP_GPU_IMAGE=1, the arm64 images unless DLAB_SKIP_ARM64=1) and run every other test
-	@if [ "$(DLAB_SKIP_GPU_IMAGE)" = 1 ]; then echo "dlab: DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"; \
-	 else scripts/build-images.sh gpu; fi
-	@# On an x86-64 machine, the arm64 images too, emulated (scripts/emulation.sh sets QEMU up as root,
-	@# or says what to install, and then the arm64 tests skip saying so). On an ARM machine the
-	@# native images are the arm64 ones.
-	@if [ "$(DLAB_SKIP_ARM64)" = 1 ]; then echo "dlab: DLAB_SKIP_ARM64=1: the arm64 images are neither built nor tested"; \
-	 elif [ "$$(uname -m)" = aarch64 ]; then :; \
-	 elif scripts/emulation.sh arm64; then scripts/build-images.sh --arch arm64 base cpu hub; \
-	 else echo "dlab: no arm64 emulation here: the arm64 tests skip"; fi
-	@scripts/install-test-tools.sh
-	@$(PYTEST) --ignore=tests/check $(PYTEST_ARGS)
+test: check build $(VENV)/.installed ## make check, then build dlab/gpu (unless DLAB_SKIP_GPU_IMAGE=1) and the arm64 images (unless DLAB_SKIP_ARM64=1) and run every other test (DLAB_TEST_WORKERS=N: side by side)
+	@PYTEST_ARGS="$(PYTEST_ARGS)" tests/run-all.sh
 
 swarm-check: ## on a swarm manager: is each node ready for students (no-new-privileges, the shared folder DLAB_SWARM_SHARED, the image)? labels the ready ones; docs/swarm.md
 	@scripts/swarm.sh check
@@ -139,8 +129,9 @@ k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubern
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
 	@UV=$(VENV)/bin/uv scripts/lock.sh
 
-bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the labs' times and lessons (BENCH_ONLY=hub|logins|labs|lessons); writes the README's tables
-	@$(VENV)/bin/python scripts/bench.py
+bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the labs' times and lessons (BENCH_ONLY=hub|logins|labs|lessons|arm64); writes the tables of docs/performance.md and docs/labs.md
+	@# bench drives a class with the tests' own harness (tests/hub) and reads the curriculum (labs/curriculum.py)
+	@PYTHONPATH=labs:hub:tests:tests/hub:tests/data $(VENV)/bin/python bench/bench.py
 
 clean: ## remove dlab images and build scratch (volumes, and so every home, are kept)
 	-@docker image rm $$(docker image ls -q 'dlab/*' | sort -u) 2>/dev/null

@@ -24,17 +24,30 @@ if [ "${1:-}" = --arch ]; then
 fi
 DLAB_PLATFORM=linux/$DLAB_ARCH
 [ $# -gt 0 ] || { echo "usage: $0 [--arch arm64|amd64] base|cpu|gpu|hub..." >&2; exit 2; }
+# images/hierarchy.txt: each image's parent and inputs.
+parent_of() { awk -v image="$1" '$1 == image { print $2 }' images/hierarchy.txt; }
+inputs_of() { awk -v image="$1" '$1 == image { for (i = 3; i <= NF; i++) print $i }' images/hierarchy.txt; }
+# The images asked for, each after the images it is built on (`cpu` builds base, then cpu).
+wanted=()
+add_with_parents() {
+  local parent; parent=$(parent_of "$1")
+  if [ -n "$parent" ] && [ "$parent" != os ]; then add_with_parents "$parent"; fi
+  [[ " ${wanted[*]} " == *" $1 "* ]] || wanted+=("$1")
+}
 for image in "$@"; do
   # stock: make bench's hand-made image to compare with (bench/stock); oidc: the tests' identity
   # provider (tests/oidc). Neither is part of make build.
-  [ -f "images/$image/Dockerfile" ] || [ "$image" = stock ] || [ "$image" = oidc ] || { say "unknown image '$image' (have: base cpu gpu hub)"; exit 2; }
+  [ -n "$(parent_of "$image")" ] || [ "$image" = stock ] || [ "$image" = oidc ] || \
+    { say "unknown image '$image' (have: $(awk '!/^#/ && NF { printf "%s%s", sep, $1; sep = " " }' images/hierarchy.txt))"; exit 2; }
   if [ "$image" = gpu ] && [ "$DLAB_ARCH" != amd64 ]; then
     say "dlab/gpu is built for amd64 only (CUDA builds of the frameworks); on $DLAB_ARCH, use dlab/cpu"; exit 2
   fi
   if [ -n "$DLAB_TAG_SUFFIX" ] && { [ "$image" = stock ] || [ "$image" = oidc ]; }; then
     say "$image is built for this machine's architecture only"; exit 2
   fi
+  add_with_parents "$image"
 done
+set -- "${wanted[@]}"
 
 scripts/install-docker.sh
 [ -z "$DLAB_TAG_SUFFIX" ] || scripts/emulation.sh "$DLAB_ARCH"
@@ -43,18 +56,28 @@ scripts/os-base.sh "$DLAB_ARCH"
 mkdir -p .build/wheelhouse
 # The CA bundle: explicit, else the one pip trusts here (only worth passing if it is not the default).
 ca=$(ca_bundle)
+# Written aside and renamed into place: another build running beside this one (make test's) never
+# reads half a file.
+bundle=$(mktemp .build/ca-bundle.XXXXXX)
 if [ -n "$ca" ]; then
-  install -m 0600 "$ca" .build/ca-bundle.pem
+  cat "$ca" >"$bundle"
   say "passing the CA bundle $ca to the build as a secret"
-else
-  : >.build/ca-bundle.pem
 fi
-# Local wheels, hard-linked (or copied) into the build context's ignored .build/wheelhouse.
-rm -f .build/wheelhouse/*.whl
+chmod 0600 "$bundle" && mv -f "$bundle" .build/ca-bundle.pem
+# Local wheels, hard-linked (or copied) into the build context's ignored .build/wheelhouse; the
+# wheels no longer offered are removed, the others stay in place.
+offered=()
 for dir in $(wheel_dirs); do
   for whl in "$dir"/*.whl; do
-    [ -e "$whl" ] && { ln -f "$whl" .build/wheelhouse/ 2>/dev/null || cp "$whl" .build/wheelhouse/; }
+    [ -e "$whl" ] || continue
+    offered+=("$(basename "$whl")")
+    if ! [ "$whl" -ef ".build/wheelhouse/$(basename "$whl")" ]; then
+      ln -f "$whl" .build/wheelhouse/ 2>/dev/null || cp "$whl" .build/wheelhouse/
+    fi
   done
+done
+for whl in .build/wheelhouse/*.whl; do
+  if [ -e "$whl" ] && [[ " ${offered[*]} " != *" $(basename "$whl") "* ]]; then rm -f "$whl"; fi
 done
 if compgen -G ".build/wheelhouse/*.whl" >/dev/null; then
   say "offering local wheels: $(cd .build/wheelhouse && ls | tr '\n' ' ')"
@@ -70,11 +93,9 @@ export DLAB_VERSION; DLAB_VERSION=$(cat VERSION)
 export DLAB_OS_SOURCE; DLAB_OS_SOURCE=$(docker image inspect -f '{{index .Config.Labels "org.dlab.os.source"}}' "dlab/os:bookworm$DLAB_TAG_SUFFIX")
 inputs() {
   case $1 in
-    base) echo images/base images/common ;;
-    cpu|gpu) echo images/base images/common "images/$1" labs ;;
     stock) echo bench/stock images/cpu/requirements.lock ;;
     oidc) echo tests/oidc ;;
-    *) echo "images/$1" hub ;;
+    *) inputs_of "$1" ;;
   esac
 }
 provenance() { # provenance IMAGE: the last commit that touched its inputs, and that commit's date
@@ -89,6 +110,11 @@ provenance() { # provenance IMAGE: the last commit that touched its inputs, and 
     if [ -n "$(git status --porcelain -- $paths 2>/dev/null)" ]; then rev="${rev:-uncommitted}-dirty"; fi
   fi
   export DLAB_BUILD_IMAGE="dlab/$1" DLAB_REVISION="${rev:-unknown}" DLAB_CREATED="${created:-1970-01-01T00:00:00Z}"
+  local parent; parent=$(parent_of "$1")
+  case ${parent:-os} in
+    os) export DLAB_BASE_IMAGE="dlab/os:bookworm$DLAB_TAG_SUFFIX" ;;
+    *) export DLAB_BASE_IMAGE="dlab/$parent:$DLAB_VERSION$DLAB_TAG_SUFFIX" ;;
+  esac
 }
 
 build() { # build IMAGE: one image, with its provenance; says how long it took and its size

@@ -6,7 +6,7 @@
 #              the Docker socket from one command (unshare);
 #   iproute2   the network tests make a namespace of their own with listeners at private,
 #              link-local and documentation addresses (ip netns, veth);
-#   docker-registry   the swarm tests' test bed (scripts/swarm-testbed.sh) carries images to its
+#   docker-registry   the swarm tests' test bed (tests/swarm/testbed.sh) carries images to its
 #              nodes through it, as an organizer's registry would.
 set -euo pipefail
 declare -A package_of=([chromium]=chromium [openssl]=openssl [mkfs.ext4]=e2fsprogs [losetup]=util-linux

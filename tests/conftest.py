@@ -1,4 +1,5 @@
 """Shared fixtures: real containers of real images, always removed, inspected with testinfra."""
+import fcntl
 import json
 import os
 import pathlib
@@ -6,7 +7,6 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 
@@ -70,6 +70,14 @@ def wait_healthy(container, cid, timeout=120):
         return state.get("Health", {}).get("Status") == "healthy"
 
     wait_for(healthy, timeout, message=f"{container.image} to turn healthy")
+
+
+# The images and their parents, said once in images/hierarchy.txt. The notebook images are dlab/base
+# and those built on it (docker-stacks' promises hold in each); the framework images, those built on it.
+PARENT = {line.split()[0]: line.split()[1] for line in (ROOT / "images" / "hierarchy.txt").read_text().splitlines()
+          if line.strip() and not line.startswith("#")}
+NOTEBOOK_IMAGES = [f"dlab/{image}" for image, parent in PARENT.items() if "base" in (image, parent)]
+FRAMEWORK_IMAGES = [f"dlab/{image}" for image, parent in PARENT.items() if parent == "base"]
 
 
 # This machine's architecture as Docker names it, and the machine of each (Python's platform_machine).
@@ -164,7 +172,7 @@ def skip_gpu_image():
 
 # The arm64 build of dlab/cpu (make build-arm64), run emulated on an x86-64 machine: the image
 # basics, the frameworks and a lab (tests/labs) are tested there too. Only dlab/cpu, which holds
-# all of dlab/base, and not every test: emulation is slow (README, "Tests").
+# all of dlab/base, and not every test: emulation is slow (docs/testing.md).
 ARM64_CPU = "dlab/cpu:latest-arm64"
 
 
@@ -207,13 +215,13 @@ def tested_containers(image):
     yield from tracked_containers(image)
 
 
-@pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", ARM64_CPU)])
+@pytest.fixture(params=[image_param(i) for i in (*NOTEBOOK_IMAGES, ARM64_CPU)])
 def container(request):
     """A TrackedContainer of each image that every dlab image must satisfy."""
     yield from tested_containers(request.param)
 
 
-@pytest.fixture(params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu")])
+@pytest.fixture(params=[image_param(i) for i in NOTEBOOK_IMAGES])
 def native_container(request):
     """The same, for the images of this machine's architecture only: for the many start recipes of
     tests/images/test_docker_stacks.py, whose start scripts the arm64 build shares (the image basics
@@ -222,7 +230,7 @@ def native_container(request):
     yield from tested_containers(request.param)
 
 
-@pytest.fixture(params=[image_param(i) for i in ("dlab/cpu", "dlab/gpu", ARM64_CPU)])
+@pytest.fixture(params=[image_param(i) for i in (*FRAMEWORK_IMAGES, ARM64_CPU)])
 def framework_container(request):
     """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""
     yield from tested_containers(request.param)
@@ -265,7 +273,6 @@ def read_lock(path, machine="x86_64"):
 @pytest.fixture(scope="session")
 def hub():
     """The class server under test (tests/hub/hubstack.py), shared by every hub test."""
-    sys.path.insert(0, str(ROOT / "tests" / "hub"))
     from hubstack import hub_stack
 
     yield from hub_stack()
@@ -274,7 +281,6 @@ def hub():
 @pytest.fixture(scope="session")
 def swarm():
     """The swarm test bed (tests/swarm/testbed.py), shared by every swarm test."""
-    sys.path.insert(0, str(ROOT / "tests" / "swarm"))
     from testbed import swarm_bed
 
     yield from swarm_bed()
@@ -292,3 +298,52 @@ def browser():
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+# Side by side (DLAB_TEST_WORKERS=N make test: pytest-xdist's workers). A group runs whole, in its
+# order, on one worker: a test file (each worker makes its own class server, tests/hub/hubstack.py),
+# or files that share a costly session fixture (the swarm's test bed). The groups that take longest
+# are handed out first, so that none starts last and runs alone.
+SHARED_GROUPS = {"tests/swarm/": "swarm"}
+LONGEST_FIRST = ["swarm", "tests/labs/test_labs.py", "tests/images/test_docker_stacks.py"]
+
+
+def group_of(nodeid):
+    path = nodeid.split("::", 1)[0]
+    return next((group for folder, group in SHARED_GROUPS.items() if path.startswith(folder)), path)
+
+
+def pytest_collection_modifyitems(items):
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one after another: the files' own order
+        return
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable: a file keeps its order
+
+
+# The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
+# by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.
+CPU_BOUND = {"tests/labs/test_labs.py", "tests/hub/test_hub_load.py", "tests/images/test_frameworks.py"}
+
+
+@pytest.fixture(autouse=True)
+def cpu_bound_tests_in_turns(request):
+    if "PYTEST_XDIST_WORKER" not in os.environ or group_of(request.node.nodeid) not in CPU_BOUND:
+        yield
+        return
+    with open("/tmp/dlab-tests-cpu.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, after the test
+        yield
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling, with group_of as the scope (its xdist_group marks do not reach
+    the scheduler under pytest 9: every test went its own way)."""
+    if config.getvalue("dist") != "load":  # -n N alone; any other --dist is the caller's choice
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return group_of(nodeid)
+
+    return ByGroup(config, log)

@@ -1,7 +1,6 @@
 """dlab_config.configure: the hub's whole JupyterHub configuration as a pure function of the
 settings and the engine's answers (injected here), and dlab_hub's spawner logic, without Docker."""
 import asyncio
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -10,11 +9,10 @@ from tornado import web
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "hub"))
-import dlab_config  # noqa: E402
-from dlab_config import Engine, configure  # noqa: E402
-from dlab_hub import DlabSpawner, DlabSwarmSpawner, gpu_device_requests  # noqa: E402
-from dlab_settings import load  # noqa: E402
+import dlab_config
+from dlab_config import Engine, configure
+from dlab_hub import DlabSpawner, DlabSwarmSpawner, gpu_device_requests
+from dlab_settings import load
 
 GIB = 1024**3
 BUILT = frozenset({"dlab/cpu:latest", "dlab/gpu:latest"})

@@ -9,8 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from server import DataServer, registry_for  # noqa: E402
+from server import DataServer, registry_for
 
 REGISTRY = json.loads((ROOT / "labs" / "dlab" / "registry.json").read_text())
 # fetch.py by itself: the dlab package's __init__ imports numpy, which the host need not have.

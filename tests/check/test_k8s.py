@@ -8,7 +8,6 @@ stripped, as z2jh's tools/generate-json-schema.py makes the chart's values.schem
 tests/data/z2jh-values.yaml the chart's defaults, which Helm merges under a values file before it
 checks them (zero-to-jupyterhub-k8s 4.3.2-226-g48ea50e3, BSD-3-Clause)."""
 import json
-import sys
 
 import jsonschema
 import kubernetes_validate
@@ -19,9 +18,8 @@ from kubespawner.objects import make_pod, make_pvc
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "hub"))
-from dlab_k8s import EXAMPLE, EXAMPLE_REGISTRY, pod_arguments, quantity, to_yaml, values  # noqa: E402
-from dlab_settings import load  # noqa: E402
+from dlab_k8s import EXAMPLE, EXAMPLE_REGISTRY, pod_arguments, quantity, to_yaml, values
+from dlab_settings import load
 
 KUBERNETES = "1.32.0"  # the oldest Kubernetes the z2jh 4.x chart supports (its kubeVersion)
 SCHEMA = json.loads((ROOT / "tests" / "data" / "z2jh-values.schema.json").read_text())

@@ -10,9 +10,8 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "hub"))
-import dlab_settings  # noqa: E402
-from dlab_settings import BY_NAME, SETTINGS, Invalid, load, read_env_file  # noqa: E402
+import dlab_settings
+from dlab_settings import BY_NAME, SETTINGS, Invalid, load, read_env_file
 
 # A value each setting must refuse, the way a person gets it wrong. A new setting needs a line here
 # (test_every_setting_has_a_wrong_value_here), so its check is tested from the day it exists.
@@ -135,7 +134,8 @@ def test_compose_keeps_no_second_list_of_settings_or_defaults():
 
 # DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs.
 NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
-                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET"}
+                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET",
+                "DLAB_TEST_WORKERS"}  # make test's own knobs (DLAB_SKIP_*, DLAB_TEST_WORKERS) are not the class's
 
 
 def test_every_setting_the_class_server_reads_is_declared():

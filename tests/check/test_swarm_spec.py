@@ -1,17 +1,14 @@
 """hub/dlab_swarm.service_spec: every container setting the class server gives DockerSpawner
 reaches the swarm service (SwarmSpawner drops extra_host_config), or the start stops with a
 message; without Docker (tests/swarm starts these services on a real swarm)."""
-import sys
 
 import pytest
 from docker.utils import parse_bytes
 
-from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "hub"))
-from dlab_config import Engine, configure  # noqa: E402
-from dlab_settings import load  # noqa: E402
-from dlab_swarm import GPU_RESOURCE, HOMES_LABEL, MAX_SERVICE_NAME, service_name, service_spec  # noqa: E402
+from dlab_config import Engine, configure
+from dlab_settings import load
+from dlab_swarm import GPU_RESOURCE, HOMES_LABEL, MAX_SERVICE_NAME, service_name, service_spec
 
 
 def class_config(**settings):

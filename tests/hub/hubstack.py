@@ -16,7 +16,10 @@ import websocket
 
 from conftest import ROOT, dlab_home, docker, image_exists, wait_for
 
-PREFIX = "dlabtest"
+# Side by side (make test runs pytest-xdist's workers gw0, gw1, ...), each worker has a class of its
+# own: dlabtest, dlabtest1, ... (its containers, volumes, network and homes' folder).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+PREFIX = "dlabtest" + ("" if _WORKER == "gw0" else _WORKER.removeprefix("gw"))
 
 
 HOMES_DIR = f"/var/lib/{PREFIX}/homes"  # the test hub's DLAB_HOMES_DIR

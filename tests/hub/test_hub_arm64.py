@@ -13,6 +13,7 @@ from hubstack import HubStack
 
 CLASS = "dlabarm"  # its own prefix and network: never the other hub tests' class
 ARM64_HUB = "dlab/hub:latest-arm64"
+pytestmark = pytest.mark.arm64
 PASSWORD = "a-long-password-1"
 
 

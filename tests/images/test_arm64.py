@@ -8,6 +8,7 @@ import pytest
 from conftest import NATIVE_ARCH, ROOT, docker, read_lock, skip_arm64
 
 ARM64 = {name: f"{name}:latest-arm64" for name in ("dlab/base", "dlab/cpu", "dlab/hub")}
+pytestmark = pytest.mark.arm64
 
 
 @pytest.fixture(params=sorted(ARM64))

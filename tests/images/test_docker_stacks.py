@@ -1,6 +1,6 @@
 """jupyter/docker-stacks' promises (docs/using/common.md, running.md, recipes.md) on every dlab
 Jupyter image, in the style of docker-stacks' own tests: tracked containers, parametrised over the
-ways to start a server. The README ("Using the images") lists each feature with its test.
+ways to start a server. docs/images.md ("Using the images") lists each feature with its test.
 
 The ways to start are started together, once per image (a class-scoped fixture), since each mostly
 waits; every test then checks one of them: healthy, answering where it should, unhealthy while its
@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import PROBLEM_LINE, docker, image_param, log_line, skip_gpu_image, tracked_containers, wait_for, wait_healthy
+from conftest import NOTEBOOK_IMAGES, PROBLEM_LINE, docker, image_param, log_line, skip_gpu_image, tracked_containers, wait_for, wait_healthy
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ class Started:
         return self.tracked.published_url(self.ids[way], port).replace("http:", scheme + ":") + path
 
 
-@pytest.fixture(scope="class", params=[image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu")])
+@pytest.fixture(scope="class", params=[image_param(i) for i in NOTEBOOK_IMAGES])
 def started(request):
     if request.param == "dlab/gpu":
         skip_gpu_image()

@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from conftest import ARM64_CPU, ROOT, image_param, read_lock
+from conftest import ARM64_CPU, FRAMEWORK_IMAGES, ROOT, image_param, read_lock
 
 BACKENDS = ["tensorflow", "torch", "jax"]
 
@@ -88,10 +88,10 @@ def test_jax_jit_grad(framework_container):
 
 
 # Every backend in both images; on the emulated arm64 build, one Keras fit (its default backend's):
-# each costs a minute there (README, "Tests").
+# each costs a minute there (docs/testing.md).
 @pytest.mark.parametrize("framework_container, backend",
                          [pytest.param(image, backend, marks=image_param(image).marks, id=f"{image}-{backend}")
-                          for image, backend in [(i, b) for i in ("dlab/cpu", "dlab/gpu") for b in BACKENDS]
+                          for image, backend in [(i, b) for i in FRAMEWORK_IMAGES for b in BACKENDS]
                           + [(ARM64_CPU, "tensorflow")]], indirect=["framework_container"])
 def test_keras_fit_under_each_backend(framework_container, backend):
     out = run_python(framework_container, KERAS_FIT, "-e", f"KERAS_BACKEND={backend}").split()

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from conftest import ARM64_CPU, ROOT, docker, image_param, skip_gpu_image, skip_unless_tested
+from conftest import ARM64_CPU, FRAMEWORK_IMAGES, PARENT, ROOT, docker, image_param, skip_gpu_image, skip_unless_tested
 
 CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
@@ -37,7 +37,7 @@ def layer_files(image):
 
 
 # cpu and gpu include every layer of dlab/base
-@pytest.mark.parametrize("image", [image_param(i) for i in ("dlab/cpu", "dlab/gpu", "dlab/hub")])
+@pytest.mark.parametrize("image", [image_param(i) for i in (*FRAMEWORK_IMAGES, "dlab/hub")])
 def test_no_ca_bundle_or_secret_in_any_layer(image):
     if image == "dlab/gpu":
         skip_gpu_image()
@@ -63,8 +63,8 @@ def test_no_ca_bundle_or_secret_in_any_layer(image):
     assert not leaks, leaks
 
 
-@pytest.mark.parametrize("image", [image_param(i) for i in ("dlab/base", "dlab/cpu", "dlab/gpu", "dlab/hub",
-                                                           ARM64_CPU, "dlab/hub:latest-arm64")])
+@pytest.mark.parametrize("image", [image_param(f"dlab/{i}") for i in PARENT] +
+                         [image_param(i) for i in (ARM64_CPU, "dlab/hub:latest-arm64")])
 def test_no_secret_in_image_configuration_or_history(image):
     skip_unless_tested(image)
     config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]

@@ -1,14 +1,12 @@
 """dlab-data against a local HTTP server that serves small files in the real formats: the
 layouts the standard loaders read, checksums, resuming, and every failure's message."""
 import json
-import sys
 
 import pytest
 
 from conftest import ROOT, tracked_containers
 
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from server import DataServer, registry_for  # noqa: E402
+from server import DataServer, registry_for
 
 REGISTRY = json.loads((ROOT / "labs" / "dlab" / "registry.json").read_text())
 DATASETS = [name for name in REGISTRY if not name.startswith("_")]

@@ -7,17 +7,15 @@ import json
 import math
 import os
 import re
-import sys
 
 import pytest
 
 from conftest import ARM64_CPU, ROOT, docker, image_param, skip_arm64, skip_gpu_image, tracked_containers, wait_for
 
-sys.path.insert(0, str(ROOT / "scripts"))
-# The curriculum, the report's MIME type and the backends: said once, in make bench's script.
-from bench import BACKENDS_LAB as BACKEND_LAB  # noqa: E402
-from bench import KERAS_BACKENDS as BACKENDS  # noqa: E402
-from bench import LABS, REPORT_MIME, lab_backends  # noqa: E402
+# The curriculum, the report's MIME type and the backends: said once, in labs/curriculum.py.
+from curriculum import BACKENDS_LAB as BACKEND_LAB
+from curriculum import KERAS_BACKENDS as BACKENDS
+from curriculum import LABS, REPORT_MIME, lab_backends
 
 
 # lab: (papermill parameters for a run of seconds, checks on the lab's report, files it must write)
@@ -166,10 +164,11 @@ def test_lab_runs_and_its_lesson_holds(request, image, lab):
     assert lab == "00-welcome" or pictures >= 1, f"{lab} shows no plot"
 
 
+@pytest.mark.arm64
 def test_a_lab_runs_headless_on_arm64():
     """The Apple Silicon learner's image: lab 00 (TensorFlow, PyTorch and JAX multiply the same matrices)
     runs in the arm64 build of dlab/cpu, emulated here, and its lesson holds. One lab, not all:
-    emulation is slow (README, "Tests")."""
+    emulation is slow (docs/testing.md)."""
     skip_arm64(ARM64_CPU)
     parameters, check, _ = RUNS["00-welcome"]
     for _, cid in start_lab_server(ARM64_CPU):

@@ -10,17 +10,15 @@ test kills a node.
 """
 import json
 import os
-import sys
 import time
 
 import pytest
 import requests
 
-from conftest import ROOT, docker
+from conftest import docker
 from testbed import GPU_NODE, LOCAL_IMAGE, NAME, NO_HOMES_NODE, REGISTRY, SHARED, bed_script, swarm_push
 
-sys.path.insert(0, str(ROOT / "tests" / "hub"))
-from hubstack import HubStack, wait_until  # noqa: E402
+from hubstack import HubStack, wait_until
 
 CLASS = "dlabswhub"  # the class's prefix and network: services dlabswhub-u-<name>
 CODE = "swarm-class-2026"

@@ -1,5 +1,5 @@
 """The class on a Docker Swarm of several engines (issue 17), on the test bed of tests/swarm/testbed.py
-(scripts/swarm-testbed.sh): four engines in network namespaces of their own, one manager, a registry
+(tests/swarm/testbed.sh): four engines in network namespaces of their own, one manager, a registry
 on it, a folder they share (the organizer's NFS), node 3 with a made-up GPU, node 4 without the
 shared folder.
 

@@ -1,4 +1,4 @@
-"""The swarm test bed (scripts/swarm-testbed.sh) as the swarm tests use it: four engines in network
+"""The swarm test bed (tests/swarm/testbed.sh) as the swarm tests use it: four engines in network
 namespaces of their own, one manager, a registry on it, a folder they share (the organizer's NFS),
 node 3 with a made-up GPU, node 4 as a server fresh from its installation (no no-new-privileges,
 no shared folder). tests/conftest.py's `swarm` fixture brings it up once for tests/swarm.
@@ -7,7 +7,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import docker
 import pytest
@@ -15,13 +14,12 @@ from docker.utils import parse_bytes
 
 from conftest import ROOT, wait_for
 
-sys.path.insert(0, str(ROOT / "hub"))
-from dlab_config import Engine, configure  # noqa: E402
-from dlab_settings import load  # noqa: E402
-from dlab_swarm import service_name, service_spec  # noqa: E402
+from dlab_config import Engine, configure
+from dlab_settings import load
+from dlab_swarm import service_name, service_spec
 
-TESTBED = str(ROOT / "scripts" / "swarm-testbed.sh")
-NAME = "dlabsw"  # the test bed's namespaces, cgroups and folders (scripts/swarm-testbed.sh)
+TESTBED = str(ROOT / "tests" / "swarm" / "testbed.sh")
+NAME = "dlabsw"  # the test bed's namespaces, cgroups and folders (tests/swarm/testbed.sh)
 SHARED = pathlib.Path(f"/var/lib/{NAME}/shared")  # the shared file system the homes live on
 REGISTRY = "10.213.0.11:5000"  # on the manager, node 1
 LOCAL_IMAGE = "dlab/base:latest"  # built here; the nodes pull it from the registry

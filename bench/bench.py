@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""make bench: measure what users wait for, and write it into the README's performance table.
+"""make bench: measure what users wait for, and write it into the tables of docs/performance.md and
+docs/labs.md (between their <!-- NAME:start --> and <!-- NAME:end --> markers).
 
 Cold by default: dlab's images and the build cache are removed first, so the figures are those of
 a fresh machine (the OS base included). BENCH_WARM=1 keeps the cache (rebuild figures instead).
@@ -15,15 +16,14 @@ import sys
 import time
 import urllib.request
 
+from curriculum import BACKENDS_LAB, LABS, REPORT_MIME, lab_backends
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+# The pages whose tables make bench writes: the labs' times and lessons, and the rest.
+LABS_DOC, PERFORMANCE_DOC = ROOT / "docs" / "labs.md", ROOT / "docs" / "performance.md"
 LAB_RESULTS = ROOT / ".build" / "bench-labs.json"
 RESULTS = ROOT / ".build/bench.json"
 LESSON_RESULTS = ROOT / ".build" / "bench-lessons.json"
-LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
-KERAS_BACKENDS = ("tensorflow", "torch", "jax")
-BACKENDS_LAB = "11-keras-backends-tensorboard"
-REPORT_MIME = "application/vnd.dlab.report+json"
 
 
 def sh(*command, **kwargs):
@@ -107,16 +107,9 @@ def lab_minutes(image, data_volume):
     return minutes
 
 
-def lab_backends(lab):
-    """The Keras backends a lab says it runs on (a BACKEND parameter), or [None]: its own framework."""
-    notebook = json.loads((ROOT / "labs" / f"{lab}.ipynb").read_text())
-    parameters = next("".join(c["source"]) for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
-    return list(KERAS_BACKENDS) if re.search(r"^BACKEND\s*=", parameters, re.M) else [None]
-
-
 def bench_lessons(image="dlab/cpu", seeds=(0, 1, 2)):
     """Every lab at its defaults on every Keras backend it offers and three seeds, on the packaged
-    (real) data: does its lesson hold, and by what margin? Written to the README's lessons table."""
+    (real) data: does its lesson hold, and by what margin? Written to docs/labs.md's lessons table."""
     only = os.environ.get("BENCH_LABS", "").split()
     earlier = json.loads(LESSON_RESULTS.read_text()) if LESSON_RESULTS.exists() else {}
     runs = {key: run for key, run in earlier.get("runs", {}).items() if only and key.split("/")[0] not in only}
@@ -164,14 +157,13 @@ def write_lessons_table(r):
     rows += ["", f"Measured by `make bench` (`BENCH_ONLY=lessons` for these alone) on {r['date']}, {r['cpus']} cores, "
              f"in `{r['image']}`, each lab at its default settings on the packaged data; ✗ marks a run where the "
              "lesson did not hold; minutes: the slowest seed."]
-    write_readme_section("lessons", rows)
+    write_section("lessons", rows)
 
 
 def full_size_volume():
     """A data volume filled by dlab-data with stand-ins of the real datasets' sizes (random
     pixels, real formats), served locally: the real files cannot be downloaded everywhere, and
     training time depends on the sizes, not on the pixels."""
-    sys.path.insert(0, str(ROOT / "tests" / "data"))
     from server import DataServer, registry_for
 
     files = ROOT / ".build" / "bench-data"
@@ -202,7 +194,7 @@ def bench_labs():
         "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
         "minutes_full_size": {**earlier.get("minutes_full_size", {}), **full},
         "minutes_fallback": {**earlier.get("minutes_fallback", {}), **fallback}}, indent=1))
-    text = README.read_text()
+    text = LABS_DOC.read_text()
     start, end = text.index("<!-- labs:start -->"), text.index("<!-- labs:end -->")
     table = text[start:end]
     for lab in full:
@@ -213,14 +205,13 @@ def bench_labs():
     text = re.sub(r"(<!-- labs:measured -->).*?(<!-- /labs:measured -->)",
                   lambda m: f"{m.group(1)}Measured by `make bench` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} "
                             f"cores, each lab at its default settings.{m.group(2)}", text, flags=re.S)
-    README.write_text(text)
+    LABS_DOC.write_text(text)
 
 
 def hub_defaults():
     """The class server's own defaults for what the test hub sets otherwise (tests/hub/hubstack.py):
     the bench measures the class an organizer gets, every feature on (homes of a fixed size, the
     firewall, the idle culler, the labs' sync). Only DLAB_MAX_SERVERS is raised, for the class of 60."""
-    sys.path.insert(0, str(ROOT / "hub"))
     from dlab_settings import SETTINGS
     names = ("DLAB_MEM_LIMIT", "DLAB_CPU_LIMIT", "DLAB_PIDS_LIMIT", "DLAB_SHM_SIZE", "DLAB_TMP_SIZE",
              "DLAB_IDLE_TIMEOUT", "DLAB_HOME_SIZE", "DLAB_SPAWN_LIMIT", "DLAB_STARTS_AT_ONCE")
@@ -312,7 +303,6 @@ def bench_hub():
     first and second start, classes of 10, 30 and 60 pressing Start at once, a class of 30 signing
     up and starting, a pre-started class of 30 logging in, the first JupyterLab page in chromium,
     memory; and the hand-made set-up (stock_hub) beside it, in the same run."""
-    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
     import shutil
     from classload import (PASSWORD, class_arrives, class_leaves, class_logs_in, class_starts, cpu_seconds,
                            lab_page_load, memory_mib)
@@ -456,13 +446,12 @@ def write_hub_tables(r):
         "the class server's defaults (4G, 2 CPUs and a 5G home per student, the firewall, the idle "
         "culler), DLAB_MAX_SERVERS=64 for the class of 60.",
     ]
-    write_readme_section("bench-hub", rows)
+    write_section("bench-hub", rows)
 
 
 def bench_logins(seconds=60):
     """The hub's health endpoint while 20 clients send wrong passwords for 20 real accounts in a
     loop (issue: bcrypt on the hub's event loop made it answer in seconds)."""
-    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "hub")]
     from classload import PASSWORD, login_flood
     from hubstack import HubStack, remove_test_stack
 
@@ -490,7 +479,7 @@ def bench_logins(seconds=60):
         "",
         f"Measured by `make bench` (`BENCH_ONLY=logins` for these alone) on {r['date']}, {r['cpus']} cores.",
     ]
-    write_readme_section("bench-logins", rows)
+    write_section("bench-logins", rows)
 
 
 def bench_arm64():
@@ -532,7 +521,7 @@ def bench_arm64():
         f"Measured by `make bench` (`BENCH_ONLY=arm64` for these alone) on {r['date']}, {r['cpus']} cores "
         f"({r['host']}; QEMU {'set up in ' + format(r['emulation_s'], '.0f') + ' s' if r['emulation_s'] > 1 else 'already set up'}).",
     ]
-    write_readme_section("bench-arm64", rows)
+    write_section("bench-arm64", rows)
 
 
 def main():
@@ -591,17 +580,17 @@ def write_table(r):
         "",
         f"Measured by `make bench` on {r['date']}, {r['cpus']} cores.",
     ]
-    write_readme_section("bench", rows)
+    write_section("bench", rows)
 
 
-def write_readme_section(marker, rows):
-    """Replace what lies between README's <!-- MARKER:start --> and <!-- MARKER:end --> with rows."""
-    text = README.read_text()
-    if f"<!-- {marker}:start -->" not in text:
-        sys.exit(f"README.md has no <!-- {marker}:start --> / <!-- {marker}:end --> markers")
-    README.write_text(re.sub(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)",
-                             lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), text, flags=re.S))
-
+def write_section(marker, rows):
+    """Replace what lies between <!-- MARKER:start --> and <!-- MARKER:end --> with rows, in the page
+    that holds them (docs/labs.md or docs/performance.md)."""
+    page = next((p for p in (LABS_DOC, PERFORMANCE_DOC) if f"<!-- {marker}:start -->" in p.read_text()), None)
+    if page is None:
+        sys.exit(f"neither docs/labs.md nor docs/performance.md has <!-- {marker}:start --> / <!-- {marker}:end --> markers")
+    page.write_text(re.sub(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)",
+                           lambda m: m.group(1) + "\n".join(rows) + "\n" + m.group(2), page.read_text(), flags=re.S))
 
 if __name__ == "__main__":
     main()

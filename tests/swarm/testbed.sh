@@ -7,11 +7,11 @@
 # manager carries images to the workers, as an organizer's would (load an image on node 1, then
 # make swarm-push there).
 #
-#   scripts/swarm-testbed.sh up [NODES]     NODES engines (default 3), node 1 the manager
-#   scripts/swarm-testbed.sh down           stop and remove everything `up` made
-#   scripts/swarm-testbed.sh kill N         node N dies: its engine and every process it ran, at once
-#   scripts/swarm-testbed.sh load N IMAGE...   copy images from this machine's engine to node N
-#   scripts/swarm-testbed.sh host N         the DOCKER_HOST of node N
+#   tests/swarm/testbed.sh up [NODES]     NODES engines (default 3), node 1 the manager
+#   tests/swarm/testbed.sh down           stop and remove everything `up` made
+#   tests/swarm/testbed.sh kill N         node N dies: its engine and every process it ran, at once
+#   tests/swarm/testbed.sh load N IMAGE...   copy images from this machine's engine to node N
+#   tests/swarm/testbed.sh host N         the DOCKER_HOST of node N
 #
 # This machine is on the link too, as 10.213.0.1 (the veth NAME-host): the tests reach the class
 # server's proxy on the manager as a student's browser would.
@@ -22,7 +22,7 @@
 # daemon.json, and an empty folder of their own where the others share one.
 # Needs root, iproute2, util-linux and docker-registry (scripts/install-test-tools.sh installs them).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
@@ -121,7 +121,7 @@ up() {
   for command in ip unshare docker-registry dockerd; do
     command -v "$command" >/dev/null || die "$command is missing: run scripts/install-test-tools.sh (as root)"
   done
-  [ -e "/run/netns/$NAME-switch" ] && die "a test bed named $NAME is up already: scripts/swarm-testbed.sh down first"
+  [ -e "/run/netns/$NAME-switch" ] && die "a test bed named $NAME is up already: tests/swarm/testbed.sh down first"
   mkdir -p "$RUN" "$STATE/shared"
   ip netns add "$NAME-switch"
   ip -n "$NAME-switch" link add br0 type bridge
