@@ -12,8 +12,8 @@ from jupyterhub.roles import get_default_roles
 from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
-from dlab_hub import class_message
-from dlab_settings import USERNAME_PATTERN
+from dlab_settings import NO_GPUS, USERNAME_PATTERN, GpuRequest
+from dlab_state import class_message
 
 INSTRUCTOR_GROUP = "instructors"  # its members write the course folder and read the hand-ins
 ADMIN_SCOPES = next(role["scopes"] for role in get_default_roles() if role["name"] == "admin")
@@ -73,16 +73,18 @@ def student_images(s):
     return tuple(f"{registry}/{image}" if registry else image for image in (s["DLAB_IMAGE"], s["DLAB_GPU_IMAGE"]))
 
 
-def gpus(setting, engine, gpu_image, swarm=False):
-    """DLAB_GPUS as the spawner takes it: "" (no GPU profile) or docker run --gpus's value; on a
-    swarm, a count of the nodes' generic resources (auto and all: one card a server)."""
+def gpus(request, engine, gpu_image, swarm=False):
+    """DLAB_GPUS (a GpuRequest) as the spawner takes it: NO_GPUS (no GPU profile) or what docker run
+    --gpus is given; on a swarm, a count of the nodes' generic resources (auto and all: one card a
+    server)."""
     if swarm:
-        if setting in ("auto", "all"):
-            return "1" if engine.swarm_gpus and (setting == "all" or gpu_image in engine.images) else ""
-        return setting if setting.isdigit() else ""
-    if setting == "auto":
-        setting = "all" if engine.gpu_runtime and gpu_image in engine.images else "none"
-    return "" if setting == "none" else setting
+        if request.kind in ("auto", "all"):
+            offered = engine.swarm_gpus and (request.kind == "all" or gpu_image in engine.images)
+            return GpuRequest("count", count=1) if offered else NO_GPUS
+        return request if request.kind == "count" else NO_GPUS
+    if request.kind == "auto":
+        return GpuRequest("all") if engine.gpu_runtime and gpu_image in engine.images else NO_GPUS
+    return request
 
 
 def configure(s, engine):
@@ -171,21 +173,21 @@ def configure(s, engine):
 
     # --- One container per student -----------------------------------------------------------
     gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image, swarm=bool(shared))
-    if shared and s["DLAB_GPUS"].startswith("device="):
+    if shared and s["DLAB_GPUS"].kind == "devices":
         notes.append("on a swarm the GPU profile asks for a count of cards (DLAB_GPUS=1), not for named ones: no GPU profile")
-    if s["DLAB_GPUS"] == "auto" and engine.gpu_runtime and not gpu_profile:
+    if s["DLAB_GPUS"].kind == "auto" and engine.gpu_runtime and gpu_profile == NO_GPUS:
         notes.append(f"this server has a GPU runtime but no {gpu_image}: `make build-gpu` adds the GPU profile")
     if cpu_image not in engine.images:
         notes.append(f"{cpu_image} is missing: `make up` builds it" + (", `make swarm-push` pushes it" if shared else ""))
     c.JupyterHub.spawner_class = "dlab_hub.DlabSwarmSpawner" if shared else "dlab_hub.DlabSpawner"
     c.DlabSpawner.cpu_image = cpu_image
     c.DlabSpawner.gpu_image = gpu_image
-    c.DlabSpawner.gpus = gpu_profile  # "": no GPU profile, no form
+    c.DlabSpawner.gpus = str(gpu_profile)  # "": no GPU profile, no form
     # A count spreads the class over these cards (DlabSpawner.choose_gpus); where none is known,
     # Docker picks (always the first cards).
     c.DlabSpawner.gpu_ids = list(engine.gpu_ids) if s["DLAB_GPU_IDS"] == "auto" else s["DLAB_GPU_IDS"].split(",")
-    if gpu_profile.isdigit():
-        notes.append(f"each GPU server gets {gpu_profile} of the cards {','.join(c.DlabSpawner.gpu_ids) or '(none found)'}, "
+    if gpu_profile.kind == "count":
+        notes.append(f"each GPU server gets {gpu_profile.count} of the cards {','.join(c.DlabSpawner.gpu_ids) or '(none found)'}, "
                      "the least used (DLAB_GPUS, DLAB_GPU_IDS)")
     c.DockerSpawner.image = cpu_image  # the default, before a profile is chosen
     c.DockerSpawner.pull_policy = "never"  # images are built here (make build), never pulled

@@ -12,7 +12,6 @@ import datetime
 import fcntl
 import hashlib
 import hmac
-import html
 import json
 import os
 import pathlib
@@ -43,7 +42,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any, Integer, List, Set, Unicode, default
 
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, STATE_DIR, name_fits
+from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, STATE_DIR, GpuRequest, name_fits
 from dlab_swarm import GPU_RESOURCE, service_name, service_spec
 
 USERNAME_RULE = ("Choose a username of 1 to 32 letters, digits, dots, dashes or underscores that "
@@ -56,7 +55,6 @@ MAX_NAME_CHARS = 64
 
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
 HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
-MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)
 INSTITUTION_DIR = STATE_DIR / "institution"  # an empty file per account that signs in with the institution
 GITHUB = {"authorization_endpoint": "https://github.com/login/oauth/authorize",  # OAuth 2, no discovery
           "token_endpoint": "https://github.com/login/oauth/access_token", "userinfo_endpoint": "https://api.github.com/user"}
@@ -74,15 +72,6 @@ def secret(name, nbytes=32):
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
     return value
-
-
-def class_message(user=None):
-    """The organizer's message to the class (`make message`), shown on every hub page; read at each
-    page, so a new one shows at the next click, with no restart. Plain text: HTML is escaped."""
-    try:
-        return html.escape(MESSAGE_FILE.read_text(encoding="utf-8").strip())
-    except OSError:
-        return ""
 
 
 def discover_oidc(issuer):
@@ -164,14 +153,12 @@ def swarm_gpus(client):
     return total
 
 
-def gpu_device_requests(gpus):
-    """Docker device requests for DLAB_GPUS, in `docker run --gpus` syntax: "all", a count ("2"),
-    or "device=0,1"."""
-    if gpus == "all":
-        return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    if gpus.startswith("device="):
-        return [docker.types.DeviceRequest(device_ids=gpus[len("device="):].split(","), capabilities=[["gpu"]])]
-    return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+def gpu_device_requests(request):
+    """Docker device requests for a GpuRequest: all the cards, a count, or named ones."""
+    if request.kind == "devices":
+        return [docker.types.DeviceRequest(device_ids=list(request.devices), capabilities=[["gpu"]])]
+    count = -1 if request.kind == "all" else request.count
+    return [docker.types.DeviceRequest(count=count, capabilities=[["gpu"]])]
 
 
 def docker_gpu_ids(client, image):
@@ -180,7 +167,7 @@ def docker_gpu_ids(client, image):
     try:
         out = client.containers.run(image, ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
                                     entrypoint=[], user="root", network_mode="none", remove=True,
-                                    device_requests=gpu_device_requests("all"))
+                                    device_requests=gpu_device_requests(GpuRequest("all")))
     except docker.errors.DockerException:
         return ()
     return tuple(out.decode().split())
@@ -709,6 +696,10 @@ class DlabSpawner(DockerSpawner):
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
     gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
     gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", "2", "device=0,1"); "" offers none.')
+
+    @property
+    def gpu_request(self):
+        return GpuRequest.parse(self.gpus)
     gpu_ids = List(Unicode(), config=True, help="The cards a count in `gpus` spreads the students over.")
     _gpu_claims = {}  # user: cards, for the GPU starts under way (their containers may not exist yet)
     _chosen_gpus = ()
@@ -716,17 +707,18 @@ class DlabSpawner(DockerSpawner):
     async def choose_gpus(self):
         """With a count of GPUs and known cards: the least used ones, as `docker run --gpus`
         device=... (each GPU server's container carries its cards in the label org.dlab.gpus)."""
-        if not (self.gpus.isdigit() and self.gpu_ids):
-            return self.gpus
+        request = self.gpu_request
+        if not (request.kind == "count" and self.gpu_ids):
+            return request
         running = await self.docker("containers", all=True, filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.gpus"]})
         holders = [c["Labels"]["org.dlab.gpus"].split(",") for c in running
                    if c["State"] in ("created", "running", "restarting") and c["Labels"].get("org.dlab.user") != self.user.name]
         holders += [cards for name, cards in DlabSpawner._gpu_claims.items() if name != self.user.name]
-        self._chosen_gpus = pick_gpus(list(self.gpu_ids), holders, int(self.gpus))
+        self._chosen_gpus = pick_gpus(list(self.gpu_ids), holders, request.count)
         DlabSpawner._gpu_claims[self.user.name] = self._chosen_gpus
         self.log.info("dlab: %s's GPU server gets card %s of %s (the least used)", self.user.name,
                       ",".join(self._chosen_gpus), ",".join(self.gpu_ids))
-        return "device=" + ",".join(self._chosen_gpus)
+        return GpuRequest("devices", devices=tuple(self._chosen_gpus))
 
     def get_env(self):
         env = super().get_env()
@@ -865,7 +857,7 @@ class DlabSwarmSpawner(DlabSpawner, SwarmSpawner):
         # as device requests, which a service has not).
         self._cards = 0
         if host_config.pop("device_requests", None) is not None:
-            self._cards = int(self.gpus) if self.gpus.isdigit() else 1
+            self._cards = self.gpu_request.cards
         create = self._render_templates(self.extra_create_kwargs)
         healthcheck = create.get("healthcheck")
         spec = service_spec(
@@ -931,7 +923,7 @@ class DlabSwarmSpawner(DlabSpawner, SwarmSpawner):
         return "the swarm runs no task of it"
 
     async def choose_gpus(self):
-        return self.gpus  # the swarm's scheduler gives each server its cards (generic resources)
+        return self.gpu_request  # the swarm's scheduler gives each server its cards (generic resources)
 
 class ClassCodeSignUpHandler(SignUpHandler):
     """/hub/signup: the class code (when one is set), the username and the password are checked

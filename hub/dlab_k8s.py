@@ -44,8 +44,8 @@ def values(s, registry):
     memory = {"limit": quantity(s["DLAB_MEM_LIMIT"]), "guarantee": "512Mi"}
     profiles = [{"display_name": "CPU", "slug": "cpu", "default": True,
                  "description": "TensorFlow, PyTorch and JAX on the CPU (dlab/cpu)"}]
-    if s["DLAB_GPUS"] != "none":
-        count = int(s["DLAB_GPUS"]) if s["DLAB_GPUS"].isdigit() else 1
+    if s["DLAB_GPUS"].kind != "none":
+        count = s["DLAB_GPUS"].cards
         profiles.append({"display_name": "GPU", "slug": "gpu",
                          "description": f"The same labs with {count} NVIDIA GPU (dlab/gpu)",
                          "kubespawner_override": {"image": f"{gpu['name']}:{gpu['tag']}",

@@ -65,6 +65,49 @@ class Kind:
     parse: object
 
 
+@dataclass(frozen=True)
+class GpuRequest:
+    """What a GPU server asks for (DLAB_GPUS, and the spawner's `gpus`), parsed once: `auto`,
+    `none`, `all`, a count of cards (2) or named cards (device=0,1), as `docker run --gpus` says it."""
+    kind: str  # auto, none, all, count or devices
+    count: int = 0
+    devices: tuple = ()
+
+    @classmethod
+    def parse(cls, value):
+        """GpuRequest of a value in docker run --gpus's syntax (or auto, none; "" is none); raises Invalid."""
+        if value in ("auto", "none", "all", ""):
+            return cls(value or "none")
+        if re.fullmatch(r"[1-9]\d*", value):
+            return cls("count", count=int(value))
+        if re.fullmatch(r"device=[\w-]+(,[\w-]+)*", value):
+            return cls("devices", devices=tuple(value[len("device="):].split(",")))
+        raise Invalid
+
+    def __str__(self):
+        """docker run --gpus's value; "" for none (no GPU profile)."""
+        if self.kind == "count":
+            return str(self.count)
+        if self.kind == "devices":
+            return "device=" + ",".join(self.devices)
+        return "" if self.kind == "none" else self.kind
+
+    @property
+    def cards(self):
+        """The cards a server asks for where only a number can be said (a swarm service's generic
+        resources, a Kubernetes limit): the count, else one."""
+        return self.count or 1
+
+
+NO_GPUS = GpuRequest("none")
+
+
+def _gpu_request(value):
+    if not value:
+        raise Invalid
+    return GpuRequest.parse(value)
+
+
 def pattern(regex, allowed, flags=0, convert=str):
     def parse(value):
         if not re.fullmatch(regex, value, flags):
@@ -175,8 +218,8 @@ SETTINGS = [
             "gives this code at sign-up is approved at once (share it with the class only).", "hub"),
     Setting("DLAB_IMAGE", "dlab/cpu:latest", IMAGE, "The students' image (the CPU profile).", "both"),
     Setting("DLAB_GPU_IMAGE", "dlab/gpu:latest", IMAGE, "The GPU profile's image (`make build-gpu`).", "hub"),
-    Setting("DLAB_GPUS", "auto", pattern(r"auto|none|all|[1-9]\d*|device=[\w-]+(,[\w-]+)*",
-                                         "auto, none, all, a count (2) or device=0,1 (docker run --gpus syntax)"),
+    Setting("DLAB_GPUS", "auto", Kind("auto, none, all, a count (2) or device=0,1 (docker run --gpus syntax)",
+                                      _gpu_request),
             "The GPU profile: `auto` (offered where Docker has the NVIDIA runtime and `DLAB_GPU_IMAGE` "
             "is built; each GPU student gets every card), `none`, `all`, a count (`1`: each GPU student gets "
             "that many cards of `DLAB_GPU_IDS`, the least used ones, so a class spreads over the cards), or "

@@ -1,17 +1,28 @@
-"""The hub's state on its volume (STATE_DIR): NativeAuthenticator's table of accounts in the hub's
-database. The one place that speaks its SQL: `make accounts`, `make remove-accounts`, `make
+"""The hub's state on its volume (STATE_DIR): the organizer's message to the class, and
+NativeAuthenticator's table of accounts in the hub's database, whose SQL is said here alone: `make accounts`, `make remove-accounts`, `make
 signups`, `make reset-admin` (hub/dlab_accounts.py) and `make prestart` (hub/dlab_prestart.py) go
 through it. Standard library only: the prestart service stays a small process.
 
 NativeAuthenticator's `users_info` has one row per account: the name, the bcrypt hash, whether the
 organizer approved it; the hub itself reaches it through its ORM (hub/dlab_hub.py)."""
 import base64
+import html
 import os
 import sqlite3
 
 from dlab_settings import STATE_DIR
 
 DATABASE = STATE_DIR / "jupyterhub.sqlite"
+MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)
+
+
+def class_message(user=None):
+    """The organizer's message to the class (`make message`), shown on every hub page; read at each
+    page, so a new one shows at the next click, with no restart. Plain text: HTML is escaped."""
+    try:
+        return html.escape(MESSAGE_FILE.read_text(encoding="utf-8").strip())
+    except OSError:
+        return ""
 
 
 class Accounts:

@@ -12,7 +12,7 @@ from conftest import ROOT
 import dlab_config
 from dlab_config import Engine, configure
 from dlab_hub import DlabSpawner, DlabSwarmSpawner, gpu_device_requests
-from dlab_settings import load
+from dlab_settings import GpuRequest, load
 
 GIB = 1024**3
 BUILT = frozenset({"dlab/cpu:latest", "dlab/gpu:latest"})
@@ -203,7 +203,7 @@ def test_a_wrong_profile_is_refused_before_docker_is_asked(gpus, profile, messag
 @pytest.mark.parametrize("gpus, request_", [("all", {"Count": -1}), ("2", {"Count": 2}),
                                             ("device=0,1", {"DeviceIDs": ["0", "1"]})])
 def test_gpus_become_docker_device_requests(gpus, request_):
-    (device,) = gpu_device_requests(gpus)
+    (device,) = gpu_device_requests(GpuRequest.parse(gpus))
     assert {k: device[k] for k in request_} == request_ and device["Capabilities"] == [["gpu"]]
 
 
@@ -281,7 +281,7 @@ def test_a_gpu_student_is_given_the_least_used_card(monkeypatch):
         return found
     monkeypatch.setattr(s, "docker", docker)
     monkeypatch.setattr(DlabSpawner, "_gpu_claims", {"carl": ["1"]})
-    assert asyncio.run(s.choose_gpus()) == "device=2"
+    assert str(asyncio.run(s.choose_gpus())) == "device=2"
     assert s._chosen_gpus == ["2"] and DlabSpawner._gpu_claims["dora"] == ["2"]
 
 
@@ -303,13 +303,13 @@ def test_instructors_are_the_organizer_admins_and_the_group(name, admin, groups,
 
 
 def test_the_message_to_the_class_is_text_not_html(tmp_path, monkeypatch):
-    import dlab_hub
+    import dlab_state
     c, _ = config()
-    assert c.JupyterHub.template_vars["announcement"] is dlab_hub.class_message
-    monkeypatch.setattr(dlab_hub, "MESSAGE_FILE", tmp_path / "message")
-    assert dlab_hub.class_message(None) == ""
+    assert c.JupyterHub.template_vars["announcement"] is dlab_state.class_message
+    monkeypatch.setattr(dlab_state, "MESSAGE_FILE", tmp_path / "message")
+    assert dlab_state.class_message(None) == ""
     (tmp_path / "message").write_text('Lab 4 at 14:00 <script>alert("x")</script>\n')
-    assert dlab_hub.class_message(None) == "Lab 4 at 14:00 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    assert dlab_state.class_message(None) == "Lab 4 at 14:00 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
 
 
 ROSTER = """username,name,email

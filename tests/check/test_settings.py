@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 import dlab_settings
-from dlab_settings import BY_NAME, SETTINGS, Invalid, load, read_env_file
+from dlab_settings import BY_NAME, SETTINGS, GpuRequest, Invalid, load, read_env_file
 
 # A value each setting must refuse, the way a person gets it wrong. A new setting needs a line here
 # (test_every_setting_has_a_wrong_value_here), so its check is tested from the day it exists.
@@ -69,7 +69,7 @@ def test_each_setting_takes_its_default_and_refuses_a_wrong_value(name):
 @pytest.mark.parametrize("name, value, parsed", [
     ("DLAB_HOME_SIZE", "0", ""), ("DLAB_HOME_SIZE", "500m", "500M"), ("DLAB_CPU_LIMIT", "0.5", 0.5),
     ("DLAB_MAX_SERVERS", "0", 0), ("DLAB_MAX_SERVERS", "auto", "auto"), ("DLAB_ADMIN", "Teacher", "teacher"),
-    ("DLAB_GPUS", "device=0,1", "device=0,1"), ("DLAB_DATA_VOLUME", "/srv/datasets", "/srv/datasets"),
+    ("DLAB_GPUS", "device=0,1", GpuRequest("devices", devices=("0", "1"))), ("DLAB_GPUS", "2", GpuRequest("count", 2)), ("DLAB_DATA_VOLUME", "/srv/datasets", "/srv/datasets"),
     ("DLAB_SUBDOMAIN_HOST", "https://class.example.org:8443", "https://class.example.org:8443"),
 ])
 def test_values_people_write_are_understood(name, value, parsed):
@@ -153,3 +153,18 @@ def test_an_issuer_without_its_client_is_refused():
     _, parsed, problems, _ = load({"DLAB_OIDC_ISSUER": "https://login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab",
                                    "DLAB_OIDC_CLIENT_SECRET": "s3cret"})
     assert problems == [] and parsed["DLAB_OIDC_NAME"] == "your institution"
+
+
+def test_a_gpu_request_is_parsed_once_into_what_docker_swarm_and_kubernetes_take():
+    """DLAB_GPUS's grammar lives in GpuRequest alone: the spawner's value, a swarm service's and a
+    Kubernetes pod's count of cards all come from it."""
+    for text, kind, cards in (("auto", "auto", 1), ("none", "none", 1), ("all", "all", 1), ("3", "count", 3),
+                              ("device=0,GPU-4b2e", "devices", 1)):
+        request = GpuRequest.parse(text)
+        assert (request.kind, request.cards) == (kind, cards) and GpuRequest.parse(str(request)) == request
+    assert str(GpuRequest.parse("none")) == ""  # the spawner's "": no GPU profile
+    for wrong in ("0", "02", "device=", "device=0,", "yes", "all,1", "2 "):
+        with pytest.raises(Invalid):
+            GpuRequest.parse(wrong)
+    with pytest.raises(Invalid):
+        BY_NAME["DLAB_GPUS"].parse("")  # the setting itself is never empty
