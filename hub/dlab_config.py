@@ -89,15 +89,21 @@ def gpus(request, engine, gpu_image, swarm=False):
 
 def configure(s, engine):
     """The Config for settings `s` (name: parsed value, as dlab_settings.load gives them) on `engine`;
-    returns (config, notes), notes being what the hub says in its log at start."""
+    returns (config, notes), notes being what the hub says in its log at start. Each update_*
+    function sets its own traits once (The Littlest JupyterHub's rule: none appends to or changes
+    what another set) and returns its notes."""
     c, notes = Config(), []
-    prefix, admin, shared = s["DLAB_PREFIX"], s["DLAB_ADMIN"], s["DLAB_SWARM_SHARED"]
-    cpu_image, gpu_image = student_images(s)
+    for update in (update_hub_and_proxy, update_accounts, update_institution_sign_in, update_student_images,
+                   update_student_volumes, update_student_containers, update_roles_and_services):
+        notes += update(c, s, engine)
+    return c, notes
 
-    # --- The hub and its proxy ---------------------------------------------------------------
+
+def update_hub_and_proxy(c, s, engine):
     # The proxy runs in a container of its own (compose.yaml's `proxy`, images/hub/dlab-proxy),
     # without the Docker socket: the hub only talks to its API. Its routes outlive a hub restart.
-    c.JupyterHub.bind_url = "http://:8000"  # the class's public URL (the proxy publishes DLAB_HUB_PORT)
+    https = bool(s["DLAB_SSL_CERT"])
+    c.JupyterHub.bind_url = "https://:8000" if https else "http://:8000"  # the class's public URL (the proxy publishes DLAB_HUB_PORT)
     c.ConfigurableHTTPProxy.should_start = False  # started by compose, not by the hub
     c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"  # the proxy's API, on the class network
     if s["DLAB_SUBDOMAIN_HOST"]:
@@ -107,13 +113,12 @@ def configure(s, engine):
         c.JupyterHub.subdomain_host = s["DLAB_SUBDOMAIN_HOST"]
     c.JupyterHub.last_activity_interval = 60  # also how soon a restarted proxy gets its routes back
     c.JupyterHub.tornado_settings = {"compress_response": True}  # the hub's pages, gzipped
-    if s["DLAB_SSL_CERT"]:
+    if https:
         # The proxy serves TLS itself (make up copies the certificate into its volume), so every
         # cookie the hub and the students' servers set is Secure (the XSRF ones too: the images'
         # jupyter_server_config.py reads JUPYTERHUB_COOKIE_OPTIONS), and browsers use HTTPS only.
-        c.JupyterHub.bind_url = "https://:8000"
-        c.JupyterHub.tornado_settings.update({"cookie_options": {"secure": True},
-                                              "headers": {"Strict-Transport-Security": "max-age=31536000"}})
+        c.JupyterHub.tornado_settings = {"compress_response": True, "cookie_options": {"secure": True},
+                                         "headers": {"Strict-Transport-Security": "max-age=31536000"}}
         c.Spawner.cookie_options = {"secure": True}
     # A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their
     # kernels running: the hub finds them again in its database. `make down` stops them.
@@ -122,22 +127,24 @@ def configure(s, engine):
     c.JupyterHub.spawn_throttle_retry_range = (10, 20)  # N: JupyterHub's 30-60 s leaves a class waiting idle
     limit = max_servers(s["DLAB_MAX_SERVERS"], engine.memory)
     c.JupyterHub.active_server_limit = limit  # JupyterHub's 429 "Try again in a few minutes"
-    notes.append(f"at most {limit or 'unlimited'} servers at once (DLAB_MAX_SERVERS)")
     # The starts themselves take turns (DlabSpawner.start): a class that clicks at once gets its
     # servers one after another at full speed, not all of them at the speed of the last.
     at_once = engine.cpus if s["DLAB_STARTS_AT_ONCE"] == "auto" else s["DLAB_STARTS_AT_ONCE"]
     c.DlabSpawner.starts_at_once = at_once
-    notes.append(f"{at_once} server starts side by side, the others wait their turn (DLAB_STARTS_AT_ONCE)")
     c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"  # the hub's API, reached by the students' servers
     c.JupyterHub.hub_connect_url = "http://hub:8081"  # `hub` is the compose service's name on the network
     c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]  # the sign-up page with a class code field
-    # The organizer's message to the class (make message), on every hub page, read at each page.
-    c.JupyterHub.template_vars = {"class_code_required": bool(s["DLAB_CLASS_CODE"]),
-                                  "announcement": class_message}
+    # The organizer's message to the class (make message), on every hub page, read at each page;
+    # the login page's button of the sign-in with the institution.
+    c.JupyterHub.template_vars = {"class_code_required": bool(s["DLAB_CLASS_CODE"]), "announcement": class_message,
+                                  **({"institution_login": s["DLAB_OIDC_NAME"]} if s["DLAB_OIDC_ISSUER"] else {})}
+    return [f"at most {limit or 'unlimited'} servers at once (DLAB_MAX_SERVERS)",
+            f"{at_once} server starts side by side, the others wait their turn (DLAB_STARTS_AT_ONCE)"]
 
-    # --- Accounts ----------------------------------------------------------------------------
+
+def update_accounts(c, s, engine):
     c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
-    c.DlabAuthenticator.organizer = admin  # made on first start, password in secrets/admin-password
+    c.DlabAuthenticator.organizer = s["DLAB_ADMIN"]  # made on first start, password in secrets/admin-password
     c.Authenticator.username_pattern = USERNAME_PATTERN  # sign-up, the REST API and the admin page
     c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
     c.DlabAuthenticator.class_code = s["DLAB_CLASS_CODE"]  # right code at sign-up: approved at once
@@ -151,27 +158,39 @@ def configure(s, engine):
     # bcrypt (about 0.3 s of CPU a login) runs off the event loop, one check per core at once: a
     # class logging in together waits half as long on 2 cores, and guesses still queue (password_queue).
     c.DlabAuthenticator.password_checks = engine.cpus
+    # A name whose home or hand-in folder outlived its account is not free for a sign-up: the
+    # files are a former student's (DlabAuthenticator.kept_files).
+    c.DlabAuthenticator.home_volume = home_volumes(s)[0]
+    c.DlabAuthenticator.handin_volume = "" if s["DLAB_SWARM_SHARED"] else f"{s['DLAB_PREFIX']}-handin"
+    return []
 
-    # --- Sign in with the institution (dlab_hub.InstitutionAuthenticator) ----------------------
-    if s["DLAB_OIDC_ISSUER"]:
-        endpoints = engine.oidc  # what the provider's discovery document said (jupyterhub_config.py)
-        c.DlabAuthenticator.institution_issuer = s["DLAB_OIDC_ISSUER"]
-        c.InstitutionAuthenticator.client_id = s["DLAB_OIDC_CLIENT_ID"]
-        c.InstitutionAuthenticator.client_secret = s["DLAB_OIDC_CLIENT_SECRET"]
-        c.InstitutionAuthenticator.authorize_url = endpoints.get("authorization_endpoint", "")
-        c.InstitutionAuthenticator.token_url = endpoints.get("token_endpoint", "")
-        c.InstitutionAuthenticator.userdata_url = endpoints.get("userinfo_endpoint", "")
-        c.InstitutionAuthenticator.scope = ["openid", "profile", "email"]
-        c.InstitutionAuthenticator.username_claim = s["DLAB_OIDC_USERNAME_CLAIM"]
-        c.InstitutionAuthenticator.email_domain = s["DLAB_OIDC_EMAIL_DOMAIN"]
-        # Names the provider may sign in (empty: all of them); GitHub's sign-in needs them (dlab_settings).
-        c.InstitutionAuthenticator.allowed_names = {name.lower() for name in re.split(r"[\s,]+", s["DLAB_OIDC_ALLOWED_USERS"]) if name}
-        c.InstitutionAuthenticator.login_service = s["DLAB_OIDC_NAME"]
-        c.InstitutionAuthenticator.allow_all = True  # whoever the institution signs in (the provider decides)
-        c.JupyterHub.template_vars["institution_login"] = s["DLAB_OIDC_NAME"]  # the login page's button
-        notes.append(f"students may also sign in with {s['DLAB_OIDC_NAME']} ({s['DLAB_OIDC_ISSUER']})")
 
-    # --- One container per student -----------------------------------------------------------
+def update_institution_sign_in(c, s, engine):
+    """Sign in with the institution (dlab_hub.InstitutionAuthenticator), beside the class's accounts."""
+    if not s["DLAB_OIDC_ISSUER"]:
+        return []
+    endpoints = engine.oidc  # what the provider's discovery document said (jupyterhub_config.py)
+    c.DlabAuthenticator.institution_issuer = s["DLAB_OIDC_ISSUER"]
+    c.InstitutionAuthenticator.client_id = s["DLAB_OIDC_CLIENT_ID"]
+    c.InstitutionAuthenticator.client_secret = s["DLAB_OIDC_CLIENT_SECRET"]
+    c.InstitutionAuthenticator.authorize_url = endpoints.get("authorization_endpoint", "")
+    c.InstitutionAuthenticator.token_url = endpoints.get("token_endpoint", "")
+    c.InstitutionAuthenticator.userdata_url = endpoints.get("userinfo_endpoint", "")
+    c.InstitutionAuthenticator.scope = ["openid", "profile", "email"]
+    c.InstitutionAuthenticator.username_claim = s["DLAB_OIDC_USERNAME_CLAIM"]
+    c.InstitutionAuthenticator.email_domain = s["DLAB_OIDC_EMAIL_DOMAIN"]
+    # Names the provider may sign in (empty: all of them); GitHub's sign-in needs them (dlab_settings).
+    c.InstitutionAuthenticator.allowed_names = {name.lower() for name in re.split(r"[\s,]+", s["DLAB_OIDC_ALLOWED_USERS"]) if name}
+    c.InstitutionAuthenticator.login_service = s["DLAB_OIDC_NAME"]
+    c.InstitutionAuthenticator.allow_all = True  # whoever the institution signs in (the provider decides)
+    return [f"students may also sign in with {s['DLAB_OIDC_NAME']} ({s['DLAB_OIDC_ISSUER']})"]
+
+
+def update_student_images(c, s, engine):
+    """One container per student, of the CPU or the GPU profile's image."""
+    shared = s["DLAB_SWARM_SHARED"]
+    cpu_image, gpu_image = student_images(s)
+    notes = []
     gpu_profile = gpus(s["DLAB_GPUS"], engine, gpu_image, swarm=bool(shared))
     if shared and s["DLAB_GPUS"].kind == "devices":
         notes.append("on a swarm the GPU profile asks for a count of cards (DLAB_GPUS=1), not for named ones: no GPU profile")
@@ -185,39 +204,67 @@ def configure(s, engine):
     c.DlabSpawner.gpus = str(gpu_profile)  # "": no GPU profile, no form
     # A count spreads the class over these cards (DlabSpawner.choose_gpus); where none is known,
     # Docker picks (always the first cards).
-    c.DlabSpawner.gpu_ids = list(engine.gpu_ids) if s["DLAB_GPU_IDS"] == "auto" else s["DLAB_GPU_IDS"].split(",")
+    gpu_ids = list(engine.gpu_ids) if s["DLAB_GPU_IDS"] == "auto" else s["DLAB_GPU_IDS"].split(",")
+    c.DlabSpawner.gpu_ids = gpu_ids
     if gpu_profile.kind == "count":
-        notes.append(f"each GPU server gets {gpu_profile.count} of the cards {','.join(c.DlabSpawner.gpu_ids) or '(none found)'}, "
+        notes.append(f"each GPU server gets {gpu_profile.count} of the cards {','.join(gpu_ids) or '(none found)'}, "
                      "the least used (DLAB_GPUS, DLAB_GPU_IDS)")
     c.DockerSpawner.image = cpu_image  # the default, before a profile is chosen
     c.DockerSpawner.pull_policy = "never"  # images are built here (make build), never pulled
     c.DockerSpawner.cmd = ["start-singleuser.sh"]  # the image's start-up hooks, then jupyterhub-singleuser
-    c.DockerSpawner.prefix = prefix  # container names: PREFIX.<escaped user name>
-    c.DockerSpawner.network_name = s["DLAB_NETWORK"]  # the students' servers reach the hub as `hub`
-    c.DockerSpawner.use_internal_ip = True  # the proxy reaches them on that network, no published ports
-    c.DockerSpawner.remove = True  # removed on stop: a new image never meets a stale container
+    return notes
+
+
+def home_volumes(s):
+    """The student's home and the datasets, as DockerSpawner mounts them: named volumes, or on a
+    swarm (docs/swarm.md) folders of the file system every node mounts at DLAB_SWARM_SHARED, since
+    a server may start on any ready node."""
+    shared = s["DLAB_SWARM_SHARED"]
+    if shared:
+        return (f"{shared}/homes/{{username}}", f"{shared}/data")
+    return (f"{s['DLAB_PREFIX']}-home-{{username}}", s["DLAB_DATA_VOLUME"])
+
+
+def update_student_volumes(c, s, engine):
+    prefix, shared = s["DLAB_PREFIX"], s["DLAB_SWARM_SHARED"]
+    home, data = home_volumes(s)
     c.DockerSpawner.volumes = {
-        f"{prefix}-home-{{username}}": "/home/jovyan",  # the student's home, kept across stops
-        s["DLAB_DATA_VOLUME"]: {"bind": "/srv/data", "mode": "ro"},  # datasets fetched by `make data`
+        home: "/home/jovyan",  # the student's home, kept across stops
+        data: {"bind": "/srv/data", "mode": "ro"},  # datasets fetched by `make data`
     }
     # Each home is an ext4 file system of DLAB_HOME_SIZE (images/hub/dlab-home, run before each
     # start), so a student who fills theirs stops there, while the hub's database and the other
-    # homes keep their room. "": plain volumes.
-    c.DlabSpawner.home_size = s["DLAB_HOME_SIZE"]
+    # homes keep their room. "": plain volumes; on a swarm, a folder of the shared file system,
+    # whose quota is the NFS server's.
+    c.DlabSpawner.home_size = "" if shared else s["DLAB_HOME_SIZE"]
     c.DlabSpawner.homes_dir = s["DLAB_HOMES_DIR"]
+    # The course folder (~/course: instructors write, students read) and the hand-in folders
+    # (~/handin: the student's own; instructors read them all at ~/handins). Instructors: the
+    # organizer, JupyterHub admins, and the members of the group INSTRUCTOR_GROUP (the admin
+    # page's Groups).
+    c.DlabSpawner.course_volume = f"{shared}/course" if shared else f"{prefix}-course"
+    c.DlabSpawner.handin_volume = f"{shared}/handin" if shared else f"{prefix}-handin"
+    # Each student's hand-in folder is a file system of its own (PREFIX-handin-<name>), made like
+    # the homes; on a swarm, a folder of the shared file system (its quota is the NFS server's).
+    c.DlabSpawner.handin_size = s["DLAB_HANDIN_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
+    c.DlabSpawner.course_size = s["DLAB_COURSE_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
+    c.DlabSpawner.organizer = s["DLAB_ADMIN"]
+    c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
+    c.DockerSpawner.notebook_dir = "/home/jovyan"
     if shared:
-        # On a swarm (docs/swarm.md) a server may start on any ready node: its home, the class's
-        # folders and the datasets are folders of the file system every node mounts at DLAB_SWARM_SHARED.
-        notes.append(f"on a Docker Swarm: students' servers are services on the nodes labelled ready (make swarm-check), "
-                     f"homes in {shared}/homes")
-        c.DockerSpawner.volumes = {f"{shared}/homes/{{username}}": "/home/jovyan",
-                                   f"{shared}/data": {"bind": "/srv/data", "mode": "ro"}}
-        c.DlabSpawner.home_size = ""  # a folder of the shared file system: its quota is the NFS server's
-    # A name whose home or hand-in folder outlived its account is not free for a sign-up: the
-    # files are a former student's (DlabAuthenticator.kept_files).
-    c.DlabAuthenticator.home_volume = next(iter(c.DockerSpawner.volumes))
+        return [f"on a Docker Swarm: students' servers are services on the nodes labelled ready (make swarm-check), "
+                f"homes in {shared}/homes"]
+    return []
+
+
+def update_student_containers(c, s, engine):
+    """Each student's container: its limits, its network and what it may not do."""
+    c.DockerSpawner.prefix = s["DLAB_PREFIX"]  # container names: PREFIX.<escaped user name>
+    c.DockerSpawner.network_name = s["DLAB_NETWORK"]  # the students' servers reach the hub as `hub`
+    c.DockerSpawner.use_internal_ip = True  # the proxy reaches them on that network, no published ports
+    c.DockerSpawner.remove = True  # removed on stop: a new image never meets a stale container
     c.DockerSpawner.extra_create_kwargs = {
-        "labels": {"org.dlab.hub": prefix, "org.dlab.user": "{raw_username}"},
+        "labels": {"org.dlab.hub": s["DLAB_PREFIX"], "org.dlab.user": "{raw_username}"},
         # The container starts as root only for start.sh to set up dlab-firewall in its own network
         # namespace; then it drops to jovyan (uid 1000) with no capability left, not even bounding.
         "user": "root",
@@ -225,19 +272,6 @@ def configure(s, engine):
         # servers itself, and a class of 60 would spend a core on the checks alone.
         "healthcheck": {"test": ["NONE"]},
     }
-    # The course folder (~/course: instructors write, students read) and the hand-in folders
-    # (~/handin: the student's own; instructors read them all at ~/handins). Instructors: the organizer, JupyterHub admins, and the members
-    # of the group INSTRUCTOR_GROUP (the admin page's Groups).
-    c.DlabSpawner.course_volume = f"{shared}/course" if shared else f"{prefix}-course"
-    c.DlabSpawner.handin_volume = f"{shared}/handin" if shared else f"{prefix}-handin"
-    c.DlabAuthenticator.handin_volume = "" if shared else f"{prefix}-handin"
-    # Each student's hand-in folder is a file system of its own (PREFIX-handin-<name>), made like
-    # the homes; on a swarm, a folder of the shared file system (its quota is the NFS server's).
-    c.DlabSpawner.handin_size = s["DLAB_HANDIN_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
-    c.DlabSpawner.course_size = s["DLAB_COURSE_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
-    c.DlabSpawner.organizer = admin
-    c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
-    c.DockerSpawner.notebook_dir = "/home/jovyan"
     c.DockerSpawner.mem_limit = s["DLAB_MEM_LIMIT"]
     c.DockerSpawner.cpu_limit = s["DLAB_CPU_LIMIT"]
     c.DockerSpawner.extra_host_config = {
@@ -270,46 +304,49 @@ def configure(s, engine):
     c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
     c.Spawner.start_timeout = s["DLAB_START_TIMEOUT"]  # a first start of a large image must not trip it
     c.Spawner.http_timeout = 120  # from container start until the server answers
+    return []
 
-    # --- Roles -------------------------------------------------------------------------------
+
+def update_roles_and_services(c, s, engine):
+    """The organizer's role, and the hub's services (prestart, the idle culler) with theirs."""
+    admin, timeout = s["DLAB_ADMIN"], s["DLAB_IDLE_TIMEOUT"]
     # The organizer runs the class (admin panel, approvals, passwords, starting and stopping
     # servers) but does not open students' servers: without subdomains a student's server shares
     # the hub's origin, and the student controls what it sends to a browser.
     # DLAB_ORGANIZER_OPENS_SERVERS=on makes the organizer JupyterHub's full admin, who may.
-    c.JupyterHub.load_roles = [
+    roles = [
         # An explicit list: an organizer who was admin in an earlier release stops being one.
         {"name": "admin", "users": [admin] if s["DLAB_ORGANIZER_OPENS_SERVERS"] == "on" else [], "services": []},
         {"name": "organizer", "description": "Runs the class; does not open students' servers",
          "scopes": ORGANIZER_SCOPES, "users": [admin]},
     ]
-
-    # --- Servers ready before the class (hub/dlab_prestart.py) -------------------------------
-    # `make prestart`, or every day at DLAB_PRESTART_AT: every approved account's server, one
-    # after another; each held from the idle culler for DLAB_PRESTART_HOLD minutes. Its token
-    # (added by jupyterhub_config.py) lives in the hub's secrets, for make prestart's docker exec.
-    timeout = s["DLAB_IDLE_TIMEOUT"]
+    # Servers ready before the class (hub/dlab_prestart.py): `make prestart`, or every day at
+    # DLAB_PRESTART_AT, every approved account's server, one after another; each held from the
+    # idle culler for DLAB_PRESTART_HOLD minutes. Its token (added by jupyterhub_config.py) lives
+    # in the hub's secrets, for make prestart's docker exec.
     hold_every = max(5, min(60, timeout // 3)) if timeout else 60  # activity well within the timeout
-    c.JupyterHub.services = [{
+    services = [{
         "name": "prestart",
         "command": [sys.executable, "-m", "dlab_prestart", "serve", f"--at={s['DLAB_PRESTART_AT']}",
                     f"--hold={s['DLAB_PRESTART_HOLD']}", f"--every={hold_every}", f"--organizer={admin}"],
     }]
-    c.JupyterHub.load_roles.append({
+    roles.append({
         "name": "prestart",  # the accounts, their servers' start, and their activity
         "scopes": ["list:users", "read:users", "read:servers", "admin:users", "servers", "users:activity"],
         "services": ["prestart"],
     })
-
-    # --- Idle servers ------------------------------------------------------------------------
+    # Idle servers stopped after DLAB_IDLE_TIMEOUT seconds (0: never).
     if timeout > 0:
-        c.JupyterHub.services.append({
+        services.append({
             "name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
                         f"--cull-every={cull_every(s)}"],
         })
-        c.JupyterHub.load_roles.append({
+        roles.append({
             "name": "idle-culler",  # only what culling needs
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
         })
-    return c, notes
+    c.JupyterHub.load_roles = roles
+    c.JupyterHub.services = services
+    return []
