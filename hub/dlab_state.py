@@ -1,4 +1,5 @@
-"""The hub's state on its volume (STATE_DIR): the organizer's message to the class, and
+"""The hub's state on its volumes (STATE_DIR; the proxy's, read-only): its secrets, the proxy's
+token, the record of sign-ups, the organizer's message to the class, and
 NativeAuthenticator's table of accounts in the hub's database, whose SQL is said here alone: `make accounts`, `make remove-accounts`, `make
 signups`, `make reset-admin` (hub/dlab_accounts.py) and `make prestart` (hub/dlab_prestart.py) go
 through it. Standard library only: the prestart service stays a small process.
@@ -6,14 +7,22 @@ through it. Standard library only: the prestart service stays a small process.
 NativeAuthenticator's `users_info` has one row per account: the name, the bcrypt hash, whether the
 organizer approved it; the hub itself reaches it through its ORM (hub/dlab_hub.py)."""
 import base64
+import fcntl
 import html
+import json
 import os
+import pathlib
+import secrets
 import sqlite3
+import time
 
-from dlab_settings import STATE_DIR
+from dlab_settings import SECRETS_DIR, SIGNUPS_FILE, STATE_DIR
 
 DATABASE = STATE_DIR / "jupyterhub.sqlite"
 MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)
+PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
+HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
+INSTITUTION_DIR = STATE_DIR / "institution"  # an empty file per account that signs in with the institution
 
 
 def class_message(user=None):
@@ -73,3 +82,47 @@ class Accounts:
     def remove(self, username):
         self.db.execute("DELETE FROM users_info WHERE username = ?", (username,))
         self.db.commit()
+
+
+def secret(name, nbytes=32):
+    """The hex secret kept in SECRETS_DIR/name: read it, or make it (mode 0600) on first start."""
+    SECRETS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = SECRETS_DIR / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = secrets.token_hex(nbytes)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+def proxy_token(wait=60):
+    """The token the proxy made in its volume (images/hub/dlab-proxy); compose starts the proxy
+    first, so it is there, or soon."""
+    path = PROXY_DIR / "proxy_token"
+    for _ in range(wait):
+        if path.is_file() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(1)
+    raise SystemExit(f"dlab hub: no proxy token in {path}: start the class with `make up` (compose.yaml "
+                     "starts the proxy first)")
+
+
+SIGNUPS_KEPT = 10_000  # lines of SIGNUPS_FILE: past them, the oldest half goes
+
+
+def record_signup(username, address, approved):
+    """A line for `make signups` (when, who, from which address, approved by the class code); the
+    file keeps at most SIGNUPS_KEPT lines."""
+    line = json.dumps({"time": int(time.time()), "username": username, "address": address, "approved": approved})
+    with open(SIGNUPS_FILE, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line + "\n")
+        if f.tell() > SIGNUPS_KEPT * 120:  # about SIGNUPS_KEPT lines: keep the newest half
+            f.seek(0)
+            lines = f.readlines()[-SIGNUPS_KEPT // 2:]
+            f.seek(0)
+            f.truncate()
+            f.writelines(lines)

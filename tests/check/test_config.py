@@ -402,8 +402,8 @@ def institution(accounts=("admin", "ana"), **traits):
     ("email", "uni.example", "kari@gmail.com", None, "Only accounts of uni.example sign in here"),
 ])
 def test_the_institutions_names_are_checked_like_any_username(claim, domain, given, name, refused, tmp_path, monkeypatch):
-    import dlab_hub
-    monkeypatch.setattr(dlab_hub, "INSTITUTION_DIR", tmp_path / "institution")
+    import dlab_auth
+    monkeypatch.setattr(dlab_auth, "INSTITUTION_DIR", tmp_path / "institution")
     authenticator = institution(DLAB_OIDC_USERNAME_CLAIM=claim, DLAB_OIDC_EMAIL_DOMAIN=domain)
     if refused:
         with pytest.raises(web.HTTPError) as error:

@@ -1,0 +1,448 @@
+"""DlabSpawner: DockerSpawner with a CPU profile and, where the server has a GPU, a GPU profile;
+each student's home, hand-in folder and the course folder prepared before the start (dlab-home),
+the starts taking turns, the options a start may take checked."""
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+from dockerspawner import DockerSpawner
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Integer, List, Unicode, default
+
+from dlab_settings import GpuRequest
+from dlab_engine import gpu_device_requests, pick_gpus
+from dlab_state import HANDIN_DIR
+
+LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_prestart keeps holds itself now
+
+
+
+def checked_options(spawner, options):
+    """The options dlab offers, checked: {"profile": "cpu" or "gpu"}, the GPU one where offered.
+    Anything else is a 400 that says what to choose (a start through the REST API sends any JSON)."""
+    if not isinstance(options, dict):
+        raise web.HTTPError(400, 'The server\'s options are a JSON object, such as {"profile": "cpu"}.')
+    unknown = [key for key in options if key not in ("profile", LEGACY_HOLD_KEY)]
+    if unknown:
+        raise web.HTTPError(400, f"Unknown option {str(unknown[0])[:40]!r}: the only one is 'profile' ('cpu' or 'gpu').")
+    profile = options.get("profile", "cpu")
+    if profile not in ("cpu", "gpu"):
+        raise web.HTTPError(400, f"Unknown profile {str(profile)[:40]!r}: choose 'cpu' or 'gpu'.")
+    if profile == "gpu" and not spawner.gpus:
+        raise web.HTTPError(400, "This server offers no GPU profile (it has no GPU for Docker): choose 'cpu'.")
+    return {"profile": profile}
+
+
+def apply_checked_options(spawner, options):
+    """Spawner.apply_user_options. JupyterHub has stored the options as they were sent before this
+    runs, and keeps them for the next start and in every user listing: only the checked ones stay
+    stored (none when refused), so megabytes or a made-up key are neither kept nor trusted later."""
+    clean = {}
+    try:
+        clean = checked_options(spawner, options)
+    finally:
+        spawner.user_options = clean
+        spawner.orm_spawner.user_options = clean
+        spawner.db.commit()
+
+
+PROFILE_FORM = """
+<fieldset>
+  <legend>Choose your server</legend>
+  <div class="radio"><label><input type="radio" name="profile" value="cpu" checked>
+    <strong>CPU</strong>: every lab runs here</label></div>
+  <div class="radio"><label><input type="radio" name="profile" value="gpu">
+    <strong>GPU</strong>: {gpu_image}, with the server's NVIDIA GPU ({gpus})</label></div>
+</fieldset>
+"""
+
+
+# What dlab-home needs, and no more: mount and losetup (CAP_SYS_ADMIN, no AppArmor profile in the
+# way), the loop devices (block major 7) and /dev/loop-control (char 10:237). scripts/lib.sh's
+# home_helper (make backup, restore, delete-home; the tests) runs it the same way.
+HOME_HELPER_PRIVILEGES = {"cap_add": ["SYS_ADMIN"], "security_opt": ["apparmor=unconfined"],
+                          "device_cgroup_rules": ["b 7:* rwm", "c 10:237 rwm"]}
+
+
+DOCKER_THREADS = 8  # Docker calls the hub makes at once (DlabSpawner.executor)
+
+
+class DlabSpawner(DockerSpawner):
+    """One container per student. The profile (cpu or gpu) picks the image; the GPU profile passes
+    the GPUs through with device_requests and exists only where the hub offers it (gpus != "").
+
+    Students' containers are named PREFIX.<escaped name>: DLAB_PREFIX has no dot and compose names
+    its containers PREFIX-SERVICE, so no account can take the hub's name, another class's or a test
+    hub's. And the spawner acts only on a container labelled as this student's of this class: one
+    that merely has the name is never stopped or removed."""
+
+    # DockerSpawner sends every Docker call of every student through one thread, so a class that
+    # starts at once queues behind each container's start, each home's helper and each poll.
+    # Docker's API serves calls side by side, and docker-py's client may be shared by threads
+    # (its connection pool holds 10): 8 threads here.
+    _dlab_executor = None
+
+    @property
+    def executor(self):
+        if DlabSpawner._dlab_executor is None:
+            DlabSpawner._dlab_executor = ThreadPoolExecutor(DOCKER_THREADS, thread_name_prefix="dlab-docker")
+        return DlabSpawner._dlab_executor
+
+    @default("name_template")
+    def _default_name_template(self):
+        return "{prefix}.{username}"
+
+    def owns(self, obj):
+        """Is this container (docker inspect), or service, the server of this student of this class?"""
+        labels = (obj.get("Config") or obj.get("Spec") or {}).get("Labels") or {}
+        return labels.get("org.dlab.hub") == self.prefix and labels.get("org.dlab.user") == self.user.name
+
+    async def get_object(self):
+        obj = await super().get_object()
+        if obj is not None and not self.owns(obj):
+            self.log.warning("dlab: the container %s is not %s's server (its labels say otherwise): "
+                             "leaving it alone", self.object_name, self.user.name)
+            self.object_id = ""
+            return None
+        return obj
+
+    async def _owned_id(self):
+        """The container's (or service's) id to stop or remove, or "" when there is none that is ours."""
+        if not self.object_id:
+            return ""
+        try:
+            obj = await self.docker(f"inspect_{self.object_type}", self.object_id)
+        except docker.errors.NotFound:
+            return ""
+        if not self.owns(obj):
+            self.log.warning("dlab: not touching the %s %s (%s): it is not %s's server", self.object_type,
+                             self.object_id[:12], obj.get("Name") or obj.get("Spec", {}).get("Name"), self.user.name)
+            return ""
+        return self.object_id
+
+    async def stop_object(self):
+        if await self._owned_id():
+            await super().stop_object()
+
+    async def remove_object(self):
+        if await self._owned_id():
+            await super().remove_object()
+
+    home_size = Unicode("", config=True, help='Size of each home, as "5G" (dlab-home); "": plain volumes, no limit.')
+    homes_dir = Unicode("/var/lib/dlab/homes", config=True, help="Where the homes' images live, on the host.")
+    helper_image = Unicode("dlab/hub:latest", config=True, help="The image that runs dlab-home.")
+
+    async def prepare_home(self):
+        """Before a start, before the class folders: nothing here (ensure_sized_volumes makes the
+        homes of a size); on a swarm, the home's folder."""
+
+    async def run_helper(self, command, **host_config):
+        """Run command as root in a throwaway helper container (helper_image) on the hub's engine;
+        (exit status, what it said on stderr)."""
+        host_config = await self.docker("create_host_config", **host_config)
+        helper = await self.docker("create_container", self.helper_image, command, user="root",
+                                   labels={"org.dlab.home-helper": self.prefix}, host_config=host_config)
+        try:
+            await self.docker("start", helper["Id"])
+            status = (await self.docker("wait", helper["Id"], timeout=300))["StatusCode"]
+            said = (await self.docker("logs", helper["Id"], stdout=False, stderr=True)).decode(errors="replace").strip()
+        finally:
+            await self.docker("remove_container", helper["Id"], force=True)
+        return status, said
+
+    _shared_locks = {}  # volume: asyncio.Lock, for the volumes every student mounts (the course)
+
+    async def ensure_sized_volumes(self, wanted):
+        """Before a start, in one run of the root helper: each (volume, size, folder from before,
+        labels) in `wanted` a file system of its own of that size (images/hub/dlab-home), made on
+        first use, with the files of a plain volume of that name or, for a new one, of the folder
+        from before (a host path) copied in; attached again after a reboot. The home, the hand-in
+        folder and the course folder: a student who fills one stops there, and the hub's database,
+        the other homes and folders keep their room."""
+        device = f"{self.homes_dir}/dev/"
+        found, later = {}, []
+        for name, *_ in wanted:
+            try:
+                found[name] = await self.docker("inspect_volume", name)
+            except docker.errors.NotFound:
+                found[name] = None
+        for item in wanted:
+            name = item[0]
+            shared = name == self.course_volume  # every student's server mounts it
+            volume = found[name]
+            if shared and (volume is None or (volume.get("Options") or {}).get("device") != device + name):
+                later.append(item)  # made or moved once, by one start at a time (below)
+        now = [item for item in wanted if item not in later]
+        if now:
+            await self.run_dlab_home(now, found)
+        for item in later:
+            name = item[0]
+            lock = DlabSpawner._shared_locks.setdefault(name, asyncio.Lock())
+            async with lock:
+                try:
+                    found[name] = await self.docker("inspect_volume", name)
+                except docker.errors.NotFound:
+                    found[name] = None
+                volume = found[name]
+                if volume is not None and (volume.get("Options") or {}).get("device") != device + name:
+                    users = await self.docker("containers", filters={"volume": name})
+                    if users:  # moved when no running server holds it: each start would copy it again
+                        self.log.info("dlab: %s is in use by %d servers; it moves into its own file system "
+                                      "at a start when none is", name, len(users))
+                        continue
+                await self.run_dlab_home([item], found)
+
+    async def run_dlab_home(self, wanted, found):
+        device = f"{self.homes_dir}/dev/"
+        binds = {self.homes_dir: {"bind": "/homes", "mode": "rw"}, "/dev": {"bind": "/dev", "mode": "rw"}}
+        script, plain = ["set -e"], {}
+        for number, (name, size, before, _) in enumerate(wanted):
+            volume = found[name]
+            plain[name] = volume is not None and (volume.get("Options") or {}).get("device") != device + name
+            old = f"/old/{number}"
+            if plain[name]:
+                binds[name] = {"bind": old, "mode": "ro"}
+            elif volume is None and before:
+                binds[before] = {"bind": old, "mode": "ro"}
+            script.append(f"dlab-home ensure {name} {size} {old}")  # names and sizes are [A-Za-z0-9._-]
+        status, said = await self.run_helper(["sh", "-c", "\n".join(script)], binds=binds, network_mode="none",
+                                             **HOME_HELPER_PRIVILEGES)
+        if status != 0:
+            self.log.error("dlab: %s's volumes %s could not be prepared: %s", self.user.name,
+                           ", ".join(name for name, *_ in wanted), said)
+            raise web.HTTPError(503, "Your home could not be prepared; the organizer finds why in the hub's log"
+                                f" ({said.splitlines()[-1] if said else f'dlab-home exited with {status}'}).")
+        if said:
+            self.log.info("%s", said)
+        for name, _, _, labels in wanted:
+            if plain[name]:
+                await self.docker("remove_volume", name)
+                self.log.info("dlab: %s moved from a plain volume into its own file system", name)
+            if found[name] is None or plain[name]:
+                await self.docker("create_volume", name=name, driver="local",
+                                  labels={"org.dlab.hub": self.prefix, **labels},
+                                  driver_opts={"type": "ext4", "device": device + name, "o": "nosuid,nodev"})
+
+    # --- The course folder and the hand-in folders -------------------------------------------
+    course_volume = Unicode("", config=True, help="The course folder's volume: /srv/course (~/course), read-only to students.")
+    handin_volume = Unicode("", config=True, help="The hand-in folders' volume: each student's /srv/handin (~/handin) is one folder of it.")
+    organizer = Unicode("admin", config=True, help="The organizer's account: an instructor.")
+    instructor_group = Unicode("instructors", config=True, help="Members of this JupyterHub group are instructors.")
+
+    def is_instructor(self):
+        return (self.user.admin or self.user.name == self.organizer
+                or any(group.name == self.instructor_group for group in self.user.groups))
+
+    handin_size = Unicode("", config=True, help='Size of each student\'s hand-in folder, as "1G" (dlab-home); '
+                          '"": folders of the one hand-in volume, no limit.')
+    course_size = Unicode("", config=True, help='Size of the course folder, as "10G" (dlab-home); "": a plain volume.')
+
+    async def class_folders(self):
+        """The folders the class shares, as DockerSpawner volumes for this user, and those of them
+        that are file systems of a size (for ensure_sized_volumes). An instructor writes
+        /srv/course and reads every hand-in at /srv/handins; a student reads /srv/course and writes
+        /srv/handin, their own hand-in folder and the only one their container holds. Mounted
+        outside the home (a full home must still start: Docker would have to make the mount points
+        in it); the image's start-up hook links them into the home (~/course...)."""
+        folders, sized = {}, []
+        if self.course_volume:
+            folders[self.course_volume] = {"bind": "/srv/course", "mode": "rw" if self.is_instructor() else "ro"}
+            if self.course_size and not self.course_volume.startswith("/"):
+                # A file system of course_size: an instructor who fills it stops there.
+                sized.append((self.course_volume, self.course_size, None, {}))
+            elif not self.course_volume.startswith("/"):
+                await self.ensure_plain_course()
+        if not self.handin_volume:
+            return folders, sized
+        shared_folders = self.handin_volume.startswith("/")  # on a swarm: on the shared file system
+        if shared_folders:
+            mountpoint = self.handin_volume
+        else:
+            mountpoint = (await self.docker("inspect_volume", self.handin_volume))["Mountpoint"]
+        if self.is_instructor() and self.handin_size and not shared_folders:
+            # Each student's hand-in is a volume of its own (below), at /srv/handins/<name>; a
+            # folder of the shared volume from an earlier release until its student's next start.
+            folders.update(await self.every_handin(mountpoint))
+        elif self.is_instructor():
+            folders[self.handin_volume] = {"bind": "/srv/handins", "mode": "ro"}
+        elif self.handin_size and not shared_folders:
+            # A file system of handin_size, like the home; its files came from the student's folder
+            # of an earlier release's shared volume, if any.
+            volume = f"{self.handin_volume}-{self.escaped_name}"
+            before = f"{mountpoint}/{self.user.name}" if (HANDIN_DIR / self.user.name).is_dir() else None
+            sized.append((volume, self.handin_size, before, {"org.dlab.handin": self.user.name}))
+            folders[volume] = {"bind": "/srv/handin", "mode": "rw"}
+        else:
+            # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
+            # group `users` (the students' gid 100) and setgid, so the student's files keep it.
+            # Named after the account, as the instructor knows it (a name has no slash and no "..").
+            folder = HANDIN_DIR / self.user.name
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o2770)
+            folders[f"{mountpoint}/{self.user.name}"] = {"bind": "/srv/handin", "mode": "rw"}
+        return folders, sized
+
+    async def ensure_plain_course(self):
+        """The course folder as a plain volume (course_size ""), made once, writable by the
+        instructors (uid 1000) and the group users, as compose made it in earlier releases."""
+        try:
+            await self.docker("inspect_volume", self.course_volume)
+            return
+        except docker.errors.NotFound:
+            pass
+        await self.docker("create_volume", name=self.course_volume, driver="local", labels={"org.dlab.hub": self.prefix})
+        status, said = await self.run_helper(["install", "-d", "-o", "1000", "-g", "100", "-m", "2775", "/course"],
+                                             binds={self.course_volume: {"bind": "/course", "mode": "rw"}},
+                                             network_mode="none", cap_drop=["ALL"], cap_add=["CHOWN", "FOWNER"])
+        if status != 0:
+            raise web.HTTPError(503, f"The course folder could not be made: {said[-200:]}")
+
+    async def every_handin(self, mountpoint):
+        """Every student's hand-in volume, read-only at /srv/handins/<name>, attached first (a
+        reboot detaches them): made at each student's first start, so one that starts for the first
+        time after the instructor shows at the instructor's next start. A folder of an earlier
+        release's shared volume shows until its student's next start moves it."""
+        found = await self.docker("volumes", filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.handin"]})
+        volumes = {v["Labels"]["org.dlab.handin"]: v["Name"] for v in (found or {}).get("Volumes") or []}
+        if volumes:
+            status, said = await self.run_helper(["dlab-home", "attach", *volumes.values()], network_mode="none",
+                                                 binds={self.homes_dir: {"bind": "/homes", "mode": "rw"},
+                                                        "/dev": {"bind": "/dev", "mode": "rw"}}, **HOME_HELPER_PRIVILEGES)
+            if status != 0:  # the others still show; the organizer finds which in the log
+                self.log.error("dlab: some hand-in folders could not be attached for %s: %s", self.user.name, said)
+                missing = {line.split("/homes/", 1)[1].split(".ext4", 1)[0] for line in said.splitlines() if "no /homes/" in line}
+                volumes = {name: volume for name, volume in volumes.items() if volume not in missing}
+        folders = {volume: {"bind": f"/srv/handins/{name}", "mode": "ro"} for name, volume in volumes.items()}
+        before = {folder.name for folder in HANDIN_DIR.iterdir() if folder.is_dir()} if HANDIN_DIR.is_dir() else set()
+        for name in sorted(before - set(volumes)):
+            folders[f"{mountpoint}/{name}"] = {"bind": f"/srv/handins/{name}", "mode": "ro"}
+        return folders
+
+    cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
+    gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
+    gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", "2", "device=0,1"); "" offers none.')
+
+    @property
+    def gpu_request(self):
+        return GpuRequest.parse(self.gpus)
+    gpu_ids = List(Unicode(), config=True, help="The cards a count in `gpus` spreads the students over.")
+    _gpu_claims = {}  # user: cards, for the GPU starts under way (their containers may not exist yet)
+    _chosen_gpus = ()
+
+    async def choose_gpus(self):
+        """With a count of GPUs and known cards: the least used ones, as `docker run --gpus`
+        device=... (each GPU server's container carries its cards in the label org.dlab.gpus)."""
+        request = self.gpu_request
+        if not (request.kind == "count" and self.gpu_ids):
+            return request
+        running = await self.docker("containers", all=True, filters={"label": [f"org.dlab.hub={self.prefix}", "org.dlab.gpus"]})
+        holders = [c["Labels"]["org.dlab.gpus"].split(",") for c in running
+                   if c["State"] in ("created", "running", "restarting") and c["Labels"].get("org.dlab.user") != self.user.name]
+        holders += [cards for name, cards in DlabSpawner._gpu_claims.items() if name != self.user.name]
+        self._chosen_gpus = pick_gpus(list(self.gpu_ids), holders, request.count)
+        DlabSpawner._gpu_claims[self.user.name] = self._chosen_gpus
+        self.log.info("dlab: %s's GPU server gets card %s of %s (the least used)", self.user.name,
+                      ",".join(self._chosen_gpus), ",".join(self.gpu_ids))
+        return GpuRequest("devices", devices=tuple(self._chosen_gpus))
+
+    def get_env(self):
+        env = super().get_env()
+        if self._chosen_gpus:  # dlab-info shows it to the student
+            env["DLAB_GPU_CARDS"] = ",".join(self._chosen_gpus)
+        return env
+
+    @default("options_form")
+    def _default_options_form(self):
+        # No form without a GPU: the student's server starts at once.
+        return PROFILE_FORM.format(gpu_image=self.gpu_image, gpus=self.gpus) if self.gpus else ""
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return apply_checked_options
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return lambda formdata: {"profile": formdata.get("profile", ["cpu"])[0]}
+
+    _class_volumes = None
+    _class_create_kwargs = None
+    build_advice = "make build"  # what the organizer runs when the image is missing
+
+    starts_at_once = Integer(2, config=True, help="Servers that start side by side; the others wait their turn.")
+    _turns = None  # the semaphore the starts share (made in the hub's event loop)
+
+    async def wait_answering(self, ip, port):
+        """Until the new server answers its API (every 0.1 s, up to http_timeout), or its container
+        has stopped: the next start's turn comes when this one's CPU is spent, and the hub, which
+        looks with growing pauses (up to seconds), finds it up at its first look."""
+        url = url_path_join(f"http://{ip}:{port}", self.server.base_url, "api")
+        client, deadline, next_poll = AsyncHTTPClient(), time.monotonic() + self.http_timeout, time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                if (await client.fetch(url, request_timeout=2, raise_error=False)).code == 200:
+                    return
+            except (OSError, HTTPClientError):
+                pass  # not listening yet, or too busy to answer within 2 s: look again
+            if time.monotonic() > next_poll:
+                if await self.poll() is not None:
+                    return  # it stopped: the hub reports why
+                next_poll = time.monotonic() + 2
+            await asyncio.sleep(0.1)
+
+    async def start(self):
+        if DlabSpawner._turns is None:
+            DlabSpawner._turns = asyncio.Semaphore(self.starts_at_once)
+        async with DlabSpawner._turns:  # first come, first served
+            try:
+                ip, port = await self.start_in_turn()
+            finally:
+                DlabSpawner._gpu_claims.pop(self.user.name, None)  # its container holds the label now
+            await self.wait_answering(ip, port)
+        return ip, port
+
+    async def start_in_turn(self):
+        profile = checked_options(self, self.user_options)["profile"]
+        self.image = self.gpu_image if profile == "gpu" else self.cpu_image
+        host_config = dict(self.extra_host_config)
+        host_config.pop("device_requests", None)
+        if self._class_create_kwargs is None:
+            self._class_create_kwargs = dict(self.extra_create_kwargs)
+        create_kwargs = {**self._class_create_kwargs, "labels": dict(self._class_create_kwargs.get("labels", {}))}
+        self._chosen_gpus = ()
+        if profile == "gpu":
+            host_config["device_requests"] = gpu_device_requests(await self.choose_gpus())
+            if self._chosen_gpus:
+                create_kwargs["labels"]["org.dlab.gpus"] = ",".join(self._chosen_gpus)
+        self.extra_host_config = host_config
+        self.extra_create_kwargs = create_kwargs
+        self.log.info("dlab: starting %s's %s server from %s", self.user.name, profile, self.image)
+        await self.prepare_home()
+        if self._class_volumes is None:
+            self._class_volumes = dict(self.volumes)  # as configured: the home and the datasets
+        folders, sized = await self.class_folders()
+        if self.home_size:
+            home = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
+            sized.insert(0, (home, self.home_size, None, {}))
+        if sized:
+            await self.ensure_sized_volumes(sized)
+        self.volumes = {**self._class_volumes, **folders}
+        try:
+            return await super().start()
+        except docker.errors.ImageNotFound as error:
+            raise web.HTTPError(
+                503, f"The image {self.image} is not on this server: the organizer builds it with "
+                f"`{self.build_advice.replace('build', 'build-gpu', 1) if profile == 'gpu' else self.build_advice}`.") from error
+        except docker.errors.APIError as error:
+            if error.status_code == 409 and "already in use" in str(error):
+                raise web.HTTPError(
+                    409, f"A container named {self.object_name} exists and is not this server: the "
+                    "organizer removes it (docker rm) or checks what made it.") from error
+            if "device driver" in str(error) or "nvidia" in str(error).lower():
+                raise web.HTTPError(
+                    503, "The GPU profile could not get a GPU from Docker: the server needs an NVIDIA "
+                    f"driver and the NVIDIA container toolkit. Choose 'cpu' meanwhile. ({error.explanation})"
+                ) from error
+            raise
