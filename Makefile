@@ -27,6 +27,7 @@ OPEN ?=
 REGISTRY ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
+export PYTEST_ARGS  # tests/run-all.sh parses it as the shell would (quotes: -k "a and not b")
 
 .PHONY: help docker build build-gpu build-arm64 build-amd64 up down swarm-check swarm-push k8s-values prestart accounts remove-accounts signups message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
@@ -111,7 +112,7 @@ check: $(VENV)/.installed ## the fast tests: no Docker, no image; seconds (make 
 	@DOCKER_HOST=unix:///nonexistent/docker.sock $(PYTEST) -q tests/check
 
 test: check build $(VENV)/.installed ## make check, then build dlab/gpu (unless DLAB_SKIP_GPU_IMAGE=1) and the arm64 images (unless DLAB_SKIP_ARM64=1) and run every other test (DLAB_TEST_WORKERS=N: side by side)
-	@PYTEST_ARGS="$(PYTEST_ARGS)" tests/run-all.sh
+	@tests/run-all.sh
 
 swarm-check: ## on a swarm manager: is each node ready for students (no-new-privileges, the shared folder DLAB_SWARM_SHARED, the image)? labels the ready ones; docs/swarm.md
 	@scripts/swarm.sh check

@@ -108,8 +108,9 @@ def add(hub, text, url, organizer, password_length):
                 say(f"line {entry['line']}: {entry['username']} has an account already: left as it is")
                 continue
             password = new_password(password_length)
-            accounts.add_approved(entry["username"], bcrypt.hashpw(password.encode(), bcrypt.gensalt()), entry["email"])
-            made.append({**entry, "password": password})
+            # hashed first (seconds for a class), so that the hub's database is held only for the insert
+            made.append({**entry, "password": password, "hashed": bcrypt.hashpw(password.encode(), bcrypt.gensalt())})
+        accounts.add_approved([(a["username"], a["hashed"], a["email"]) for a in made])
     FIRST_PASSWORD_DIR.mkdir(mode=0o700, exist_ok=True)
     for account in made:
         (FIRST_PASSWORD_DIR / account["username"]).touch()

@@ -64,13 +64,15 @@ class Accounts:
         in before (JupyterHub only knows those who have)."""
         return [name for (name,) in self.db.execute("SELECT username FROM users_info WHERE is_authorized ORDER BY username")]
 
-    def add_approved(self, username, hashed, email=None):
-        """An approved account with this bcrypt hash, as NativeAuthenticator's create_user stores a
-        sign-up (a fresh secret for its second factor, which dlab leaves off)."""
-        self.db.execute("INSERT INTO users_info (username, password, is_authorized, login_email_sent, email, "
-                        "has_2fa, otp_secret) VALUES (?, ?, 1, 0, ?, 0, ?)",
-                        (username, hashed, email or None, base64.b32encode(os.urandom(10)).decode()))
-        self.db.commit()
+    def add_approved(self, accounts):
+        """Approved accounts, (username, bcrypt hash, email or None) each, as NativeAuthenticator's
+        create_user stores a sign-up (a fresh secret for its second factor, which dlab leaves off):
+        all of them or, on any error, none (a roster half made would leave accounts no sheet names)."""
+        with self.db:  # one transaction
+            self.db.executemany("INSERT INTO users_info (username, password, is_authorized, login_email_sent, email, "
+                                "has_2fa, otp_secret) VALUES (?, ?, 1, 0, ?, 0, ?)",
+                                [(name, hashed, email or None, base64.b32encode(os.urandom(10)).decode())
+                                 for name, hashed, email in accounts])
 
     def set_password(self, username, hashed):
         """A new bcrypt hash for an account, approved; False if there is no such account."""

@@ -32,7 +32,7 @@ wanted=()
 add_with_parents() {
   local parent; parent=$(parent_of "$1")
   if [ -n "$parent" ] && [ "$parent" != os ]; then add_with_parents "$parent"; fi
-  [[ " ${wanted[*]} " == *" $1 "* ]] || wanted+=("$1")
+  [[ " ${wanted[*]-} " == *" $1 "* ]] || wanted+=("$1")  # (-: bash 3.2, macOS's, calls an empty array unset)
 }
 for image in "$@"; do
   # stock: make bench's hand-made image to compare with (bench/stock); oidc: the tests' identity
@@ -77,7 +77,7 @@ for dir in $(wheel_dirs); do
   done
 done
 for whl in .build/wheelhouse/*.whl; do
-  if [ -e "$whl" ] && [[ " ${offered[*]} " != *" $(basename "$whl") "* ]]; then rm -f "$whl"; fi
+  if [ -e "$whl" ] && [[ " ${offered[*]-} " != *" $(basename "$whl") "* ]]; then rm -f "$whl"; fi
 done
 if compgen -G ".build/wheelhouse/*.whl" >/dev/null; then
   say "offering local wheels: $(cd .build/wheelhouse && ls | tr '\n' ' ')"

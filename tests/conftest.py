@@ -335,6 +335,7 @@ def cpu_bound_tests_in_turns(request):
         yield
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: known only where it is installed
 def pytest_xdist_make_scheduler(config, log):
     """xdist's scope scheduling, with group_of as the scope (its xdist_group marks do not reach
     the scheduler under pytest 9: every test went its own way)."""

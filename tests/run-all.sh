@@ -35,8 +35,10 @@ build_later() {
   done
 }
 
-# shellcheck disable=SC2206  # PYTEST_ARGS is split into words, as make passes it
-pytest=(.venv/bin/pytest --ignore=tests/check --durations=25 ${PYTEST_ARGS:-})
+# PYTEST_ARGS in words as the shell splits them, quotes included (-k "frameworks and not gpu").
+extra=()
+eval "extra=(${PYTEST_ARGS:-})"
+pytest=(.venv/bin/pytest --ignore=tests/check --durations=25 "${extra[@]}")
 if [ "$workers" = 1 ]; then
   build_later
   exec "${pytest[@]}"

@@ -1,9 +1,9 @@
 #!/bin/bash
 # dlab's entrypoint (PID 1 is tini): run the start-up hooks and prepare the user, then run the
 # command (by default start-notebook.py) as the notebook user. dlab's own start-up features are
-# hooks too (run by run-hooks.sh): the thread pools (start-notebook.d/10-dlab-threads.sh, every
-# image) and, in the images with labs, the class's folders and the labs' home sync
-# (before-notebook.d/40-dlab-class-folders.sh, 50-dlab-labs.sh). It keeps the promises of jupyter/docker-stacks' start.sh
+# hooks too (run by run-hooks.sh): in every image the thread pools (start-notebook.d/10-dlab-threads.sh)
+# and the class's folders (before-notebook.d/40-dlab-class-folders.sh); in the images with labs, the
+# labs' home sync (before-notebook.d/50-dlab-labs.sh). It keeps the promises of jupyter/docker-stacks' start.sh
 # (docs/images.md, "Using the images", lists them, and what differs), so their recipes work here:
 #   NB_USER          the user's name; with --user root, jovyan is renamed and its home moves to
 #                    /home/NB_USER (NB_USER=root needs NB_UID=0 NB_GID=0: root, home /home/root)

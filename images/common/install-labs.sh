@@ -14,10 +14,8 @@ cp -r --no-preserve=ownership /tmp/labs/dlab /opt/dlab/lib/dlab
 echo /opt/dlab/lib >/opt/venv/lib/python3.11/site-packages/dlab.pth
 python -m compileall -q /opt/dlab/lib
 # The labs, copied into ~/labs at each start (never over a student's edits) by dlab-home-init,
-# which the start-up hook 50-dlab-labs.sh runs (start.sh runs the hooks, images/base); the class's
-# folders as links in the home (40-dlab-class-folders.sh), on the class server.
+# which the start-up hook 50-dlab-labs.sh runs (start.sh runs the hooks, images/base).
 install -m 0644 /tmp/labs/*.ipynb /opt/dlab/labs/
 install -m 0755 /tmp/common/dlab-home-init /usr/local/bin/dlab-home-init
-install -m 0644 /tmp/common/before-notebook.d/40-dlab-class-folders.sh /tmp/common/before-notebook.d/50-dlab-labs.sh \
-    /usr/local/bin/before-notebook.d/
+install -m 0644 /tmp/common/before-notebook.d/50-dlab-labs.sh /usr/local/bin/before-notebook.d/
 chown -R 1000:100 /opt/dlab/lib /opt/dlab/labs

@@ -1,5 +1,5 @@
-# dlab's start-up hook in the students' images (dlab/cpu, dlab/gpu): on the class server, the class's
-# folders are mounted outside the home (/srv/course; /srv/handin, the student's own, or
+# dlab's start-up hook in every image (any of them may be a class's: DLAB_IMAGE): on the class
+# server, the class's folders are mounted outside the home (/srv/course; /srv/handin, the student's own, or
 # /srv/handins, an instructor's view of them all), so that a full home still starts; here they
 # appear in the home as links, ~/course, ~/handin, ~/handins, made as the notebook user
 # (dlab-as-user). A name the student already uses for something else is left alone (the folder is
