@@ -165,7 +165,7 @@ def reset_organizer(organizer):
 
 
 def recorded_signups():
-    """The hub's record of sign-ups (hub/dlab_hub.py's record_signup), oldest first."""
+    """The hub's record of sign-ups (hub/dlab_state.py's record_signup), oldest first."""
     try:
         lines = SIGNUPS_FILE.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

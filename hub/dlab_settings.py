@@ -45,7 +45,7 @@ def name_fits(username):
     """Whether a username's Docker objects and home images can be named (22 CJK characters can)."""
     return len(escaped_name(username)) <= MAX_ESCAPED_NAME
 
-# Inside dlab/hub: the hub's database and secrets (the hub-state volume), read by dlab_hub.py and
+# Inside dlab/hub: the hub's database and secrets (the hub-state volume), read through dlab_state.py by the hub and
 # dlab_prestart.py alike.
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
 SECRETS_DIR = STATE_DIR / "secrets"

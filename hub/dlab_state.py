@@ -5,7 +5,7 @@ signups`, `make reset-admin` (hub/dlab_accounts.py) and `make prestart` (hub/dla
 through it. Standard library only: the prestart service stays a small process.
 
 NativeAuthenticator's `users_info` has one row per account: the name, the bcrypt hash, whether the
-organizer approved it; the hub itself reaches it through its ORM (hub/dlab_hub.py)."""
+organizer approved it; the hub itself reaches it through its ORM (hub/dlab_auth.py)."""
 import base64
 import fcntl
 import html

@@ -1,7 +1,7 @@
 # dlab's JupyterHub configuration: the settings compose passes (DLAB_HUB_SETTINGS, checked by `make
 # up` against hub/dlab_settings.py), checked again here, and what the Docker engine answers, go
 # through dlab_config.configure (a pure function, tested by `make check`); then the hub's secrets.
-# Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes live in dlab_hub.py.
+# Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes are named in dlab_hub.py.
 import json
 import os
 import sys
