@@ -138,7 +138,7 @@ def _load_jupyter_server_extension(app):
     parent = os.environ.get("NBGITPULLER_PARENTPATH", "")
 
     class Checked:
-        """Check the link in prepare(), before nbgitpuller's get() does any work."""
+        """Check the link before nbgitpuller's get() does any work; refuse() answers a refused one."""
 
         def checked(self):
             """Check the link, then let nbgitpuller see the checked parameters alone."""
@@ -149,30 +149,27 @@ def _load_jupyter_server_extension(app):
             _, query = check_link(args, home, hosts, parent)
             self.request.arguments = {key: [value.encode()] for key, value in query.items()}
 
-    class CheckedPage(Checked, handlers.UIHandler):
         @web.authenticated
         async def get(self):
             try:
                 self.checked()
             except LinkRefused as refused:
-                self.set_status(400)
-                self.set_header("Content-Type", "text/html; charset=UTF-8")
-                self.finish(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Link refused</title></head>"
-                            f"<body><h1>This course link was refused</h1><p>{xhtml_escape(str(refused))}.</p>"
-                            f"<p>Nothing was copied into your home. Ask your organizer for the class's link "
-                            f"(<code>make link</code> makes it).</p><p><a href='{xhtml_escape(self.base_url)}'>"
-                            "Go to your server</a></p></body></html>")
-                return
+                return self.refuse(refused)
             return await super().get()
 
+    class CheckedPage(Checked, handlers.UIHandler):
+        def refuse(self, refused):
+            self.set_status(400)
+            self.set_header("Content-Type", "text/html; charset=UTF-8")
+            self.finish(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Link refused</title></head>"
+                        f"<body><h1>This course link was refused</h1><p>{xhtml_escape(str(refused))}.</p>"
+                        f"<p>Nothing was copied into your home. Ask your organizer for the class's link "
+                        f"(<code>make link</code> makes it).</p><p><a href='{xhtml_escape(self.base_url)}'>"
+                        "Go to your server</a></p></body></html>")
+
     class CheckedSync(Checked, handlers.SyncHandler):
-        @web.authenticated
-        async def get(self):
-            try:
-                self.checked()
-            except LinkRefused as refused:
-                raise web.HTTPError(400, str(refused)) from None
-            return await super().get()
+        def refuse(self, refused):
+            raise web.HTTPError(400, str(refused))
 
     web_app = app.web_app
     base = url_path_join(web_app.settings["base_url"], "git-pull")
