@@ -221,15 +221,6 @@ def container(request):
     yield from tested_containers(request.param)
 
 
-@pytest.fixture(params=[image_param(i) for i in NOTEBOOK_IMAGES])
-def native_container(request):
-    """The same, for the images of this machine's architecture only: for the many start recipes of
-    tests/images/test_docker_stacks.py, whose start scripts the arm64 build shares (the image basics
-    run them there), and where emulation would cost minutes. (Also: QEMU's binfmt handler, as Debian
-    registers it, runs no setuid program, so sudo cannot work in an emulated container.)"""
-    yield from tested_containers(request.param)
-
-
 @pytest.fixture(params=[image_param(i) for i in (*FRAMEWORK_IMAGES, ARM64_CPU)])
 def framework_container(request):
     """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""
@@ -313,16 +304,27 @@ def group_of(nodeid):
     return next((group for folder, group in SHARED_GROUPS.items() if path.startswith(folder)), path)
 
 
-def pytest_collection_modifyitems(items):
-    if "PYTEST_XDIST_WORKER" not in os.environ:  # one after another: the files' own order
-        return
-    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable: a file keeps its order
-
+# `make prestart` starts every approved account: it runs before the other tests make their fifty
+# (starting fifty servers is `make bench`'s figure, not a promise's).
+FIRST = ["tests/hub/test_hub_prestart.py"]
 
 # The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
 # by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.
 CPU_BOUND = {"tests/labs/test_labs.py", "tests/hub/test_hub_load.py", "tests/images/test_frameworks.py"}
+
+
+def pytest_collection_modifyitems(items):
+    # tests/run-all.sh runs the `quiet` tests after the background builds (of dlab/gpu and the
+    # emulated arm64 images) have ended: those that train, and those that time the class's answers.
+    for item in items:
+        if group_of(item.nodeid) in CPU_BOUND:
+            item.add_marker(pytest.mark.quiet)
+    first = {group: i for i, group in enumerate(FIRST)}
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one after another: the files' own order, FIRST first
+        items.sort(key=lambda item: first.get(group_of(item.nodeid), len(first)))
+        return
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable: a file keeps its order
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,13 @@
 # DLAB_SKIP_GPU_IMAGE=1 and DLAB_SKIP_ARM64=1 leave dlab/gpu and the arm64 images out (neither built
 # nor tested); PYTEST_ARGS goes to pytest (e.g. "-k labs -x").
 #
-# DLAB_TEST_WORKERS=N (default 1: one test after another) runs the tests side by side in N
-# pytest-xdist workers, each with a class server of its own (tests/conftest.py says what runs
-# together), in two rounds: dlab/gpu and the arm64 images build in the background while the tests
-# of the images already built run, then their own tests run. On 2 cores, 4 workers finish the
-# first round in about half the time, but tests that need the CPU then miss their time limits
-# (docs/testing.md): not yet the default.
+# Two rounds. dlab/gpu and the arm64 images build in the background while the first runs the tests
+# that wait on containers (the class server, the swarm, the images already built); the second runs,
+# one at a time, the tests of the images just built and the `quiet` ones (models trained, the
+# class's answers timed), which need the CPU to themselves (docs/testing.md).
+#
+# DLAB_TEST_WORKERS=N (default 1: one test after another) runs the first round in N pytest-xdist
+# workers, each with a class server of its own (tests/conftest.py says what runs together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -39,33 +40,30 @@ build_later() {
 extra=()
 eval "extra=(${PYTEST_ARGS:-})"
 pytest=(.venv/bin/pytest --ignore=tests/check --durations=25 "${extra[@]}")
-if [ "$workers" = 1 ]; then
-  build_later
-  exec "${pytest[@]}"
-fi
 
 build_log=$(mktemp)
 trap 'rm -f "$build_log"' EXIT
-[ ${#later[@]} -eq 0 ] || say "building ${later[*]} in the background while the other tests run"
+[ ${#later[@]} -eq 0 ] || say "building ${later[*]} in the background while the first round of tests runs"
 build_later >"$build_log" 2>&1 &
 builder=$!
-pytest+=(-n "$workers" --no-loadscope-reorder)
 # pytest's exit code 5 (no test selected) fails a round only when the other round selected none either.
 rounds=() status=0
 run_round() {
   local rc=0
-  "${pytest[@]}" -m "$1" || rc=$?
+  "${pytest[@]}" "$@" || rc=$?
   rounds+=("$rc")
   [ "$rc" = 0 ] || [ "$rc" = 5 ] || status=$rc
 }
-run_round "not gpu_image and not arm64"
+side_by_side=()
+[ "$workers" = 1 ] || side_by_side=(-n "$workers" --no-loadscope-reorder)
+run_round -m "not quiet and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
 if ! wait "$builder"; then
   tail -n 40 "$build_log" >&2
   say "building ${later[*]} failed (above); their tests did not run"
   exit 1
 fi
 grep -h '^dlab: built' "$build_log" >&2 || true
-[ ${#later[@]} -eq 0 ] || run_round "gpu_image or arm64"
+run_round -m "quiet or gpu_image or arm64"
 if [ "$status" = 0 ] && ! printf '%s\n' "${rounds[@]}" | grep -qx 0; then
   say "no test was selected (pytest's exit code 5): check PYTEST_ARGS"; status=5
 fi

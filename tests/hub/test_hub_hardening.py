@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import dlab_home, docker, wait_for
 from classload import login_flood
 from hubstack import HOMES_DIR, PREFIX, on_class_network, xsrf
@@ -286,6 +288,7 @@ print('account is ready' in r.text)
     assert out.strip() == "True"
 
 
+@pytest.mark.quiet
 def test_a_flood_of_wrong_passwords_does_not_stall_the_class(hub):
     """20 clients send wrong passwords in a loop for 20 real accounts (each a bcrypt check until its
     address is locked out for that name); meanwhile students log in and start servers, and the hub's
