@@ -100,9 +100,11 @@ lab-gpu: ## like lab, with dlab/gpu and every GPU passed in (needs the NVIDIA co
 data: build ## fetch datasets into the class's data volume (DLAB_DATA_VOLUME; DATA_VOLUME=... another) (DATASETS="mnist cifar10"; default: all)
 	@DATA_VOLUME=$(DATA_VOLUME) scripts/fetch-data.sh $(DATASETS)
 
-$(VENV)/.installed: tests/requirements.lock
+$(VENV)/.installed: tests/requirements.lock hub/pyproject.toml
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r tests/requirements.lock
+	@# the hub's package, editable: the tests and bench import the code in hub/dlab_hub as it is now
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e hub
 	@touch $@
 
 # The fast tier: no Docker engine and no image (DOCKER_HOST points nowhere, so a test that asks
@@ -121,9 +123,9 @@ swarm-push: ## on a swarm manager: push the students' images to the registry the
 	@scripts/swarm.sh push
 
 k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubernetes (REGISTRY=registry.example.org) in k8s/values.yaml; docs/kubernetes.md
-	@$(VENV)/bin/python hub/dlab_k8s.py --example
+	@$(VENV)/bin/python -m dlab_hub.k8s --example
 	@if [ -z "$(REGISTRY)" ]; then echo "dlab: which registry holds the images? make k8s-values REGISTRY=registry.example.org (k8s/values.example.yaml is the defaults')" >&2; exit 2; fi
-	@$(VENV)/bin/python hub/dlab_k8s.py "$(REGISTRY)" "$${DLAB_ENV_FILE:-.env}" > k8s/values.yaml.tmp || { rm -f k8s/values.yaml.tmp; exit 1; }
+	@$(VENV)/bin/python -m dlab_hub.k8s "$(REGISTRY)" "$${DLAB_ENV_FILE:-.env}" > k8s/values.yaml.tmp || { rm -f k8s/values.yaml.tmp; exit 1; }
 	@mv k8s/values.yaml.tmp k8s/values.yaml
 	@echo "dlab: k8s/values.yaml written: helm upgrade --install dlab jupyterhub/jupyterhub --version 4.3.2 --values k8s/values.yaml"
 
@@ -132,7 +134,7 @@ lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinne
 
 bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the labs' times and lessons (BENCH_ONLY=hub|logins|labs|lessons|arm64); writes the tables of docs/performance.md and docs/labs.md
 	@# bench drives a class with the tests' own harness (tests/hub) and reads the curriculum (labs/curriculum.py)
-	@PYTHONPATH=labs:hub:tests:tests/hub:tests/data $(VENV)/bin/python bench/bench.py
+	@PYTHONPATH=labs:tests:tests/hub:tests/data $(VENV)/bin/python bench/bench.py
 
 clean: ## remove dlab images and build scratch (volumes, and so every home, are kept)
 	-@docker image rm $$(docker image ls -q 'dlab/*' | sort -u) 2>/dev/null

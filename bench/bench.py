@@ -212,7 +212,7 @@ def hub_defaults():
     """The class server's own defaults for what the test hub sets otherwise (tests/hub/hubstack.py):
     the bench measures the class an organizer gets, every feature on (homes of a fixed size, the
     firewall, the idle culler, the labs' sync). Only DLAB_MAX_SERVERS is raised, for the class of 60."""
-    from dlab_settings import SETTINGS
+    from dlab_hub.settings import SETTINGS
     names = ("DLAB_MEM_LIMIT", "DLAB_CPU_LIMIT", "DLAB_PIDS_LIMIT", "DLAB_SHM_SIZE", "DLAB_TMP_SIZE",
              "DLAB_IDLE_TIMEOUT", "DLAB_HOME_SIZE", "DLAB_SPAWN_LIMIT", "DLAB_STARTS_AT_ONCE")
     return {**{setting.name: setting.default for setting in SETTINGS if setting.name in names}, "DLAB_MAX_SERVERS": "64"}

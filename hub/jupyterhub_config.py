@@ -1,15 +1,15 @@
 # dlab's JupyterHub configuration: the settings compose passes (DLAB_HUB_SETTINGS, checked by `make
-# up` against hub/dlab_settings.py), checked again here, and what the Docker engine answers, go
-# through dlab_config.configure (a pure function, tested by `make check`); then the hub's secrets.
-# Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes are named in dlab_hub.py.
+# up` against dlab_hub.settings), checked again here, and what the Docker engine answers, go
+# through dlab_hub.config.configure (a pure function, tested by `make check`); then the hub's secrets.
+# Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes are in the package dlab_hub (hub/dlab_hub).
 import json
 import os
 import sys
 
-from dlab_config import Engine, configure, student_images
-from dlab_hub import (discover_oidc, docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, proxy_token,
-                      secret, swarm_gpus)
-from dlab_settings import SECRETS_DIR, STATE_DIR, load
+from dlab_hub.config import Engine, configure, student_images
+from dlab_hub.engine import discover_oidc, docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, swarm_gpus
+from dlab_hub.settings import SECRETS_DIR, STATE_DIR, load
+from dlab_hub.state import proxy_token, secret
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -42,5 +42,5 @@ secret("cookie_secret")  # made here so that every secret lives in one folder, o
 c.CryptKeeper.keys = [bytes.fromhex(secret("crypt_key"))]  # encrypts auth state at rest
 c.ConfigurableHTTPProxy.auth_token = proxy_token()
 for service in c.JupyterHub.services:
-    if service["name"] == "prestart":  # hub/dlab_prestart.py: make prestart (docker exec) reads it too
+    if service["name"] == "prestart":  # dlab_hub.prestart: make prestart (docker exec) reads it too
         service["api_token"] = secret("prestart_token")  # made by the proxy in its volume, read-only here

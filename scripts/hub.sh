@@ -4,9 +4,9 @@
 #         print the URL, and the admin's first password while it has not been changed;
 #   down  stop the hub, which stops every student's server; every volume is kept;
 #   prestart [NAME...]  start every approved account's server (or these) now, one after another
-#            (hub/dlab_prestart.py);
+#            (hub/dlab_hub/prestart.py);
 #   reset-admin  a new first password for the admin (a lost one), printed like on first start;
-#   accounts ROSTER  a class's accounts from a CSV roster (hub/dlab_accounts.py), approved, each with
+#   accounts ROSTER  a class's accounts from a CSV roster (hub/dlab_hub/accounts.py), approved, each with
 #                    a first password on a sheet written beside the roster (ROSTER-passwords.html);
 #   remove-accounts ROSTER [keep|archive|delete]  remove them at the end of a course; their homes
 #                    kept (default), archived to backups/ and then deleted, or deleted;
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
-# Every setting, checked against hub/dlab_settings.py before anything is touched: a wrong one
+# Every setting, checked against hub/dlab_hub/settings.py before anything is touched: a wrong one
 # stops make up here, and the running class goes on as it was. compose.yaml takes them from the
 # environment (it has no defaults of its own).
 load_settings
@@ -231,13 +231,13 @@ case ${1:-} in
     # Before the class: every approved account's server, started in turn by the hub's prestart
     # service (its token is in the hub's secrets) and held from the idle culler (DLAB_PRESTART_HOLD).
     hub_running
-    docker exec "$hub" python -m dlab_prestart now --hold "$DLAB_PRESTART_HOLD" --organizer "$DLAB_ADMIN" "${@:2}"
+    docker exec "$hub" python -m dlab_hub.prestart now --hold "$DLAB_PRESTART_HOLD" --organizer "$DLAB_ADMIN" "${@:2}"
     ;;
   accounts)
     roster_file "${2:-}" accounts; hub_running
     sheet="${2%.csv}-passwords.html"
     # The sheet holds passwords: only whoever ran make accounts reads it. Written whole or not at all.
-    (umask 077; docker exec -i "$hub" python -m dlab_accounts add --url "$class_url" --organizer "$DLAB_ADMIN" \
+    (umask 077; docker exec -i "$hub" python -m dlab_hub.accounts add --url "$class_url" --organizer "$DLAB_ADMIN" \
        --password-length "$(( DLAB_MIN_PASSWORD_LENGTH > 12 ? DLAB_MIN_PASSWORD_LENGTH : 12 ))" \
        < "$2" > "$sheet.part") && rc=0 || rc=$?
     if grep -q 'class="slip"' "$sheet.part"; then
@@ -252,7 +252,7 @@ case ${1:-} in
     roster_file "${2:-}" remove-accounts; hub_running
     homes=${3:-keep}
     case $homes in keep|archive|delete) ;; *) say "HOMES=$homes: choose keep, archive or delete"; exit 2 ;; esac
-    removed=$(docker exec -i "$hub" python -m dlab_accounts remove --organizer "$DLAB_ADMIN" < "$2" 2>&1 \
+    removed=$(docker exec -i "$hub" python -m dlab_hub.accounts remove --organizer "$DLAB_ADMIN" < "$2" 2>&1 \
               | tee /dev/stderr | sed -n 's/^dlab accounts: removed //p') || true
     with_home=()  # the removed accounts that have a home (a server of theirs ever started)
     for name in $removed; do
@@ -268,7 +268,7 @@ case ${1:-} in
     ;;
   signups)
     hub_running
-    docker exec "$hub" python -m dlab_accounts signups --organizer "$DLAB_ADMIN" --clear "${2:-}"
+    docker exec "$hub" python -m dlab_hub.accounts signups --organizer "$DLAB_ADMIN" --clear "${2:-}"
     ;;
   message)
     hub_running
@@ -298,11 +298,11 @@ print(f"{url.rstrip('/')}/hub/user-redirect/git-pull?{urllib.parse.urlencode(que
 PY
     ;;
   reset-admin)
-    # A lost admin password: a new first one, written in place (hub/dlab_accounts.py). The account
+    # A lost admin password: a new first one, written in place (hub/dlab_hub/accounts.py). The account
     # is never deleted meanwhile, so no sign-up can take the organizer's name. The restart drops
     # what the hub's database session holds of the old password.
     hub_running
-    docker exec "$hub" python -m dlab_accounts reset-admin --organizer "$DLAB_ADMIN"
+    docker exec "$hub" python -m dlab_hub.accounts reset-admin --organizer "$DLAB_ADMIN"
     docker restart "$hub" >/dev/null
     exec "$0" up
     ;;

@@ -7,7 +7,7 @@ say() { printf 'dlab: %s\n' "$*" >&2; }
 # The settings file: DLAB_ENV_FILE, default .env.
 env_file=${DLAB_ENV_FILE:-.env}
 
-# load_settings: every class-server setting (hub/dlab_settings.py declares them) into the
+# load_settings: every class-server setting (hub/dlab_hub/settings.py declares them) into the
 # environment, defaults filled, plus DLAB_HUB_SETTINGS, the hub's share as one JSON value that
 # compose.yaml hands to the hub. The file is read as data, as compose reads it (NAME=value, quotes,
 # # comments; a setting already in the environment wins), never run as shell code; a wrong
@@ -22,7 +22,7 @@ print(sys.argv[1] + "-home-" + "".join(c if c in safe else "".join(f"-{b:02x}" f
 }
 
 # The students' image as their servers run it: on a swarm with a registry (DLAB_SWARM_SHARED and
-# DLAB_SWARM_REGISTRY set), REGISTRY/IMAGE, the name make swarm-push gives it (hub/dlab_config.py's
+# DLAB_SWARM_REGISTRY set), REGISTRY/IMAGE, the name make swarm-push gives it (hub/dlab_hub/config.py's
 # student_images, for the hub).
 student_image() {
   if [ -n "$DLAB_SWARM_SHARED" ] && [ -n "$DLAB_SWARM_REGISTRY" ]; then echo "$DLAB_SWARM_REGISTRY/$1"; else echo "$1"; fi
@@ -31,13 +31,13 @@ student_image() {
 load_settings() {
   local out line
   command -v python3 >/dev/null || { say "python3 is missing: install it (apt-get install python3), then run the command again"; exit 1; }
-  out=$(DLAB_ENV_FILE=$env_file python3 hub/dlab_settings.py export) || exit 1
+  out=$(DLAB_ENV_FILE=$env_file PYTHONPATH=hub python3 -m dlab_hub.settings export) || exit 1
   while IFS= read -r line; do export "${line?}"; done <<<"$out"
 }
 
 # home_helper HOMES COMMAND...: run COMMAND (dlab-home, images/hub) as the hub runs it before a
 # student's start: root in a throwaway dlab/hub container that may mount and use loop devices and
-# nothing more, with the homes' folder HOMES at /homes. The privileges are hub/dlab_spawner.py's
+# nothing more, with the homes' folder HOMES at /homes. The privileges are hub/dlab_hub/spawner.py's
 # HOME_HELPER_PRIVILEGES, written as docker run flags (make check compares the two).
 home_helper() {
   local homes=$1; shift

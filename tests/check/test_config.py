@@ -1,4 +1,4 @@
-"""dlab_config.configure: the hub's whole JupyterHub configuration as a pure function of the
+"""dlab_hub.config.configure: the hub's whole JupyterHub configuration as a pure function of the
 settings and the engine's answers (injected here), and dlab_hub's spawner logic, without Docker."""
 import asyncio
 from types import SimpleNamespace
@@ -9,10 +9,12 @@ from tornado import web
 
 from conftest import ROOT
 
-import dlab_config
-from dlab_config import Engine, configure
-from dlab_hub import DlabSpawner, DlabSwarmSpawner, gpu_device_requests
-from dlab_settings import GpuRequest, load
+import dlab_hub.config
+from dlab_hub.config import Engine, configure
+from dlab_hub.engine import gpu_device_requests
+from dlab_hub.spawner import DlabSpawner
+from dlab_hub.swarm_spawner import DlabSwarmSpawner
+from dlab_hub.settings import GpuRequest, load
 
 GIB = 1024**3
 BUILT = frozenset({"dlab/cpu:latest", "dlab/gpu:latest"})
@@ -102,8 +104,8 @@ def test_the_organizer_runs_the_class_but_opens_servers_only_when_allowed(opens)
 
 def test_the_organizers_scopes_are_the_admins_less_opening_servers():
     """Every scope of JupyterHub's admin role is the organizer's, but for what opens a server."""
-    admin = expand_scopes(frozenset(dlab_config.ADMIN_SCOPES))
-    organizer = expand_scopes(frozenset(dlab_config.ORGANIZER_SCOPES))
+    admin = expand_scopes(frozenset(dlab_hub.config.ADMIN_SCOPES))
+    organizer = expand_scopes(frozenset(dlab_hub.config.ORGANIZER_SCOPES))
     assert admin - organizer == {"access:servers", "shares"}
 
 
@@ -123,7 +125,7 @@ def test_the_idle_culler_runs_only_with_a_timeout():
 def test_prestart_runs_always_and_holds_servers_well_within_the_idle_timeout():
     c, _ = config(DLAB_PRESTART_AT="07:45", DLAB_PRESTART_HOLD="90", DLAB_IDLE_TIMEOUT="30")
     prestart = services(c)["prestart"]
-    assert prestart[1:4] == ["-m", "dlab_prestart", "serve"]
+    assert prestart[1:4] == ["-m", "dlab_hub.prestart", "serve"]
     assert {"--at=07:45", "--hold=90", "--every=10", "--organizer=admin"} <= set(prestart)
     role = next(r for r in c.JupyterHub.load_roles if r["name"] == "prestart")
     assert role["services"] == ["prestart"] and "access:servers" not in role["scopes"]
@@ -208,11 +210,11 @@ def test_gpus_become_docker_device_requests(gpus, request_):
 
 
 def test_the_home_helper_has_the_same_privileges_from_the_hub_and_from_make():
-    """hub/dlab_hub.py starts dlab-home through Docker's API; scripts/lib.sh's home_helper with docker
+    """hub/dlab_hub/ starts dlab-home through Docker's API; scripts/lib.sh's home_helper with docker
     run's flags (make backup, restore, delete-home): the same privileges, and nothing more."""
     import re
 
-    from dlab_hub import HOME_HELPER_PRIVILEGES
+    from dlab_hub.spawner import HOME_HELPER_PRIVILEGES
     lib = (ROOT / "scripts" / "lib.sh").read_text()
     helper = lib[lib.index("home_helper() {"):lib.index("\n}\n", lib.index("home_helper() {"))]
     flags = [(name, quoted or plain) for name, quoted, plain in
@@ -230,7 +232,7 @@ def test_the_home_helper_has_the_same_privileges_from_the_hub_and_from_make():
 def test_prestart_runs_next_at_the_time_of_day_in_utc(now, at, expected):
     from datetime import datetime, timezone
 
-    from dlab_prestart import next_run
+    from dlab_hub.prestart import next_run
     utc = lambda text: datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)  # noqa: E731
     assert next_run(at, utc(now)) == utc(expected)
 
@@ -248,12 +250,12 @@ def test_prestart_runs_next_at_the_time_of_day_in_utc(now, at, expected):
     (["GPU-aa", "GPU-bb"], [["GPU-aa"]], 1, ["GPU-bb"]),                  # UUIDs
 ])
 def test_gpu_students_spread_over_the_cards(cards, holders, count, chosen):
-    from dlab_hub import pick_gpus
+    from dlab_hub.engine import pick_gpus
     assert pick_gpus(cards, holders, count) == chosen
 
 
 def test_a_class_of_eight_on_four_cards_gets_two_per_card():
-    from dlab_hub import pick_gpus
+    from dlab_hub.engine import pick_gpus
     holders = []
     for _ in range(8):
         holders.append(pick_gpus(["0", "1", "2", "3"], holders, 1))
@@ -303,13 +305,13 @@ def test_instructors_are_the_organizer_admins_and_the_group(name, admin, groups,
 
 
 def test_the_message_to_the_class_is_text_not_html(tmp_path, monkeypatch):
-    import dlab_state
+    import dlab_hub.state
     c, _ = config()
-    assert c.JupyterHub.template_vars["announcement"] is dlab_state.class_message
-    monkeypatch.setattr(dlab_state, "MESSAGE_FILE", tmp_path / "message")
-    assert dlab_state.class_message(None) == ""
+    assert c.JupyterHub.template_vars["announcement"] is dlab_hub.state.class_message
+    monkeypatch.setattr(dlab_hub.state, "MESSAGE_FILE", tmp_path / "message")
+    assert dlab_hub.state.class_message(None) == ""
     (tmp_path / "message").write_text('Lab 4 at 14:00 <script>alert("x")</script>\n')
-    assert dlab_state.class_message(None) == "Lab 4 at 14:00 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    assert dlab_hub.state.class_message(None) == "Lab 4 at 14:00 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
 
 
 ROSTER = """username,name,email
@@ -329,7 +331,7 @@ x23456789012345678901234567890123,Too long,
 
 
 def test_a_roster_is_read_line_by_line_and_each_bad_line_named():
-    from dlab_accounts import read_roster
+    from dlab_hub.accounts import read_roster
     entries, problems = read_roster(ROSTER, organizer="admin")
     assert [(e["line"], e["username"], e["name"], e["email"]) for e in entries] == [
         (2, "ana", "Ana Lima", "ana@uni.example"), (5, "ben.okafor", "Okafor, Ben", ""), (6, "carl", "", ""),
@@ -342,14 +344,14 @@ def test_a_roster_is_read_line_by_line_and_each_bad_line_named():
 
 
 def test_first_passwords_are_long_random_and_readable():
-    from dlab_accounts import ALPHABET, new_password
+    from dlab_hub.accounts import ALPHABET, new_password
     passwords = {new_password(12) for _ in range(200)}
     assert len(passwords) == 200 and all(len(p) == 12 and set(p) <= set(ALPHABET) for p in passwords)
     assert not set("0O1lI") & set(ALPHABET)
 
 
 def test_the_password_sheet_escapes_what_the_roster_says():
-    from dlab_accounts import sheet
+    from dlab_hub.accounts import sheet
     page = sheet("http://class:8000", [{"username": "ana", "name": "<b>Ana</b>", "password": "pw"}])
     assert "&lt;b&gt;Ana&lt;/b&gt;" in page and "<b>Ana</b>" not in page and page.count('class="slip"') == 1
 
@@ -386,7 +388,7 @@ def test_sign_in_with_the_institution_is_configured_from_the_discovery_document(
 
 
 def institution(accounts=("admin", "ana"), **traits):
-    from dlab_hub import InstitutionAuthenticator
+    from dlab_hub.auth import InstitutionAuthenticator
     c, _ = config(Engine(images=BUILT, oidc=PROVIDER), DLAB_OIDC_ISSUER="https://login.uni.example",
                   DLAB_OIDC_CLIENT_ID="dlab", DLAB_OIDC_CLIENT_SECRET="s3cret", **traits)
     return InstitutionAuthenticator(config=c, native=SimpleNamespace(user_exists=lambda name: name in accounts))
@@ -402,8 +404,8 @@ def institution(accounts=("admin", "ana"), **traits):
     ("email", "uni.example", "kari@gmail.com", None, "Only accounts of uni.example sign in here"),
 ])
 def test_the_institutions_names_are_checked_like_any_username(claim, domain, given, name, refused, tmp_path, monkeypatch):
-    import dlab_auth
-    monkeypatch.setattr(dlab_auth, "INSTITUTION_DIR", tmp_path / "institution")
+    import dlab_hub.auth
+    monkeypatch.setattr(dlab_hub.auth, "INSTITUTION_DIR", tmp_path / "institution")
     authenticator = institution(DLAB_OIDC_USERNAME_CLAIM=claim, DLAB_OIDC_EMAIL_DOMAIN=domain)
     if refused:
         with pytest.raises(web.HTTPError) as error:
@@ -420,8 +422,8 @@ def test_a_username_is_accepted_only_where_its_home_can_be_named():
     a file name holds 255 bytes: 27 CJK characters once passed sign-up and never got a home."""
     from dockerspawner import DockerSpawner
 
-    from dlab_hub import DlabAuthenticator
-    from dlab_settings import escaped_name, name_fits
+    from dlab_hub.auth import DlabAuthenticator
+    from dlab_hub.settings import escaped_name, name_fits
     for name in ("ana", "ana.b_c-d", "Ünal", "学生", "ана"):
         assert escaped_name(name) == DockerSpawner._escape(name)
     assert name_fits("学" * 22) and not name_fits("学" * 27) and name_fits("a" * 32)
@@ -433,7 +435,7 @@ def test_a_username_is_accepted_only_where_its_home_can_be_named():
 
 
 def test_names_that_look_alike_have_one_skeleton_and_distinct_letters_do_not():
-    from dlab_hub import skeleton
+    from dlab_hub.names import skeleton
     assert skeleton("ana") == skeleton("аna") == skeleton("ａｎａ") == skeleton("ANA")  # Cyrillic а, fullwidth
     assert skeleton("paul") == skeleton("pau1") == skeleton("раul")  # 1 for l, Cyrillic р and а
     assert skeleton("ana") != skeleton("ama") and skeleton("olga") != skeleton("olea")

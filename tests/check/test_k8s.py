@@ -1,4 +1,4 @@
-"""Kubernetes on paper (hub/dlab_k8s.py, docs/kubernetes.md): the zero-to-jupyterhub values made
+"""Kubernetes on paper (hub/dlab_hub/k8s.py, docs/kubernetes.md): the zero-to-jupyterhub values made
 from dlab's settings pass z2jh's own values schema, and the student's pod and home claim that
 KubeSpawner renders from them pass Kubernetes' schema (kubernetes-validate, strict: no unknown
 field). No Kubernetes runs here; what a cluster would add is in docs/kubernetes.md.
@@ -18,8 +18,8 @@ from kubespawner.objects import make_pod, make_pvc
 
 from conftest import ROOT
 
-from dlab_k8s import EXAMPLE, EXAMPLE_REGISTRY, pod_arguments, quantity, to_yaml, values
-from dlab_settings import load
+from dlab_hub.k8s import EXAMPLE, EXAMPLE_REGISTRY, pod_arguments, quantity, to_yaml, values
+from dlab_hub.settings import load
 
 KUBERNETES = "1.32.0"  # the oldest Kubernetes the z2jh 4.x chart supports (its kubeVersion)
 SCHEMA = json.loads((ROOT / "tests" / "data" / "z2jh-values.schema.json").read_text())
@@ -51,7 +51,7 @@ def validate(resource):
 def test_the_committed_example_is_the_settings_defaults():
     _, parsed, _, _ = load({}, applies=("hub", "both"))
     assert EXAMPLE.read_text() == to_yaml(values(parsed, EXAMPLE_REGISTRY)), \
-        "k8s/values.example.yaml is stale: run `make k8s-values` (it rewrites it from hub/dlab_settings.py)"
+        "k8s/values.example.yaml is stale: run `make k8s-values` (it rewrites it from hub/dlab_hub/settings.py)"
 
 
 @pytest.mark.parametrize("settings", [{}, {"DLAB_GPUS": "none", "DLAB_EGRESS": "off", "DLAB_IDLE_TIMEOUT": "0"},

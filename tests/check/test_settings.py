@@ -1,4 +1,4 @@
-"""The one declaration of the class's settings (hub/dlab_settings.py): what is made from it, how
+"""The one declaration of the class's settings (hub/dlab_hub/settings.py): what is made from it, how
 .env is read, and that every wrong value stops a command with the setting named and what it allows."""
 import json
 import os
@@ -10,8 +10,8 @@ import pytest
 
 from conftest import ROOT
 
-import dlab_settings
-from dlab_settings import BY_NAME, SETTINGS, GpuRequest, Invalid, load, read_env_file
+import dlab_hub.settings
+from dlab_hub.settings import BY_NAME, SETTINGS, GpuRequest, Invalid, load, read_env_file
 
 # A value each setting must refuse, the way a person gets it wrong. A new setting needs a line here
 # (test_every_setting_has_a_wrong_value_here), so its check is tested from the day it exists.
@@ -32,19 +32,19 @@ WRONG = {
 
 
 def export(tmp_path, env_text, **environ):
-    """scripts/lib.sh's reader: `python3 hub/dlab_settings.py export`, as a command runs it."""
+    """scripts/lib.sh's reader: `PYTHONPATH=hub python3 -m dlab_hub.settings export`, as a command runs it."""
     (tmp_path / "class.env").write_text(env_text)
-    env = {"PATH": os.environ["PATH"], "DLAB_ENV_FILE": str(tmp_path / "class.env"), **environ}
-    return subprocess.run([sys.executable, "hub/dlab_settings.py", "export"], cwd=ROOT, env=env,
+    env = {"PATH": os.environ["PATH"], "DLAB_ENV_FILE": str(tmp_path / "class.env"), "PYTHONPATH": "hub", **environ}
+    return subprocess.run([sys.executable, "-m", "dlab_hub.settings", "export"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=30)
 
 
 def test_env_example_and_the_readme_table_are_made_from_the_declaration():
-    assert (ROOT / ".env.example").read_text() == dlab_settings.env_example(), \
-        ".env.example is stale: run python3 hub/dlab_settings.py write"
-    reference = (ROOT / dlab_settings.TABLE_FILE).read_text()
-    assert dlab_settings.readme_with_table(reference) == reference, \
-        f"the settings table of {dlab_settings.TABLE_FILE} is stale: run python3 hub/dlab_settings.py write"
+    assert (ROOT / ".env.example").read_text() == dlab_hub.settings.env_example(), \
+        ".env.example is stale: run .venv/bin/python -m dlab_hub.settings write"
+    reference = (ROOT / dlab_hub.settings.TABLE_FILE).read_text()
+    assert dlab_hub.settings.readme_with_table(reference) == reference, \
+        f"the settings table of {dlab_hub.settings.TABLE_FILE} is stale: run .venv/bin/python -m dlab_hub.settings write"
 
 
 def test_env_example_as_it_is_gives_the_defaults():
@@ -128,7 +128,7 @@ def test_load_settings_exports_every_setting_for_the_scripts(tmp_path):
 
 def test_compose_keeps_no_second_list_of_settings_or_defaults():
     compose = (ROOT / "compose.yaml").read_text()
-    assert not re.search(r"\$\{DLAB_\w+:-", compose), "a default in compose.yaml: defaults live in hub/dlab_settings.py"
+    assert not re.search(r"\$\{DLAB_\w+:-", compose), "a default in compose.yaml: defaults live in hub/dlab_hub/settings.py"
     assert re.findall(r"^\s+(DLAB_\w+):", compose, re.M) == ["DLAB_SSL_CERT", "DLAB_SUBDOMAIN_HOST", "DLAB_HUB_SETTINGS"]
 
 
@@ -141,10 +141,10 @@ NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WH
 def test_every_setting_the_class_server_reads_is_declared():
     used = set()
     paths = ["compose.yaml", "scripts/hub.sh", "scripts/homes.sh", "scripts/fetch-data.sh", "Makefile"]
-    paths += [str(p.relative_to(ROOT)) for p in (ROOT / "hub").glob("*.py") if p.name != "dlab_settings.py"]
+    paths += [str(p.relative_to(ROOT)) for p in (ROOT / "hub").rglob("*.py") if p.name != "settings.py"]
     for path in paths:
         used |= set(re.findall(r"\bDLAB_[A-Z_]+\b", (ROOT / path).read_text()))
-    assert used - NOT_SETTINGS <= set(BY_NAME), f"not declared in hub/dlab_settings.py: {used - NOT_SETTINGS - set(BY_NAME)}"
+    assert used - NOT_SETTINGS <= set(BY_NAME), f"not declared in hub/dlab_hub/settings.py: {used - NOT_SETTINGS - set(BY_NAME)}"
 
 
 def test_an_issuer_without_its_client_is_refused():

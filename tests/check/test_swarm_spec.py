@@ -1,4 +1,4 @@
-"""hub/dlab_swarm.service_spec: every container setting the class server gives DockerSpawner
+"""dlab_hub.swarm.service_spec: every container setting the class server gives DockerSpawner
 reaches the swarm service (SwarmSpawner drops extra_host_config), or the start stops with a
 message; without Docker (tests/swarm starts these services on a real swarm)."""
 
@@ -6,9 +6,9 @@ import pytest
 from docker.utils import parse_bytes
 
 
-from dlab_config import Engine, configure
-from dlab_settings import load
-from dlab_swarm import GPU_RESOURCE, HOMES_LABEL, MAX_SERVICE_NAME, service_name, service_spec
+from dlab_hub.config import Engine, configure
+from dlab_hub.settings import load
+from dlab_hub.swarm import GPU_RESOURCE, HOMES_LABEL, MAX_SERVICE_NAME, service_name, service_spec
 
 
 def class_config(**settings):
@@ -98,7 +98,7 @@ def swarm_config(engine=Engine(), **settings):
 
 def test_with_a_shared_folder_the_hub_spawns_services_whose_files_are_on_it():
     c, notes = swarm_config()
-    assert c.JupyterHub.spawner_class == "dlab_hub.DlabSwarmSpawner"
+    assert c.JupyterHub.spawner_class == "dlab_hub.swarm_spawner.DlabSwarmSpawner"
     # the images the nodes pull, from the class's registry (make swarm-push)
     assert (c.DlabSpawner.cpu_image, c.DockerSpawner.image) == ("registry.example.org:5000/dlab/cpu:latest",) * 2
     assert c.DlabSpawner.gpu_image == "registry.example.org:5000/dlab/gpu:latest"
@@ -120,7 +120,7 @@ def test_without_a_registry_the_images_keep_their_names():
 def test_one_machine_is_untouched_by_the_swarm_settings():
     _, parsed, _, _ = load({"DLAB_SWARM_REGISTRY": "registry.example.org:5000"}, applies=("hub", "both"))
     c, _ = configure(parsed, Engine())
-    assert c.JupyterHub.spawner_class == "dlab_hub.DlabSpawner" and c.DlabSpawner.cpu_image == "dlab/cpu:latest"
+    assert c.JupyterHub.spawner_class == "dlab_hub.spawner.DlabSpawner" and c.DlabSpawner.cpu_image == "dlab/cpu:latest"
 
 
 @pytest.mark.parametrize("gpus, advertised, offered", [

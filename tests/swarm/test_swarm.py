@@ -3,8 +3,8 @@
 on it, a folder they share (the organizer's NFS), node 3 with a made-up GPU, node 4 without the
 shared folder.
 
-Students' servers are services made by hub/dlab_swarm.service_spec from the class server's own
-settings (dlab_config.configure at its defaults, as the hub has them); the tests try what a class
+Students' servers are services made by dlab_hub.swarm.service_spec from the class server's own
+settings (dlab_hub.config.configure at its defaults, as the hub has them); the tests try what a class
 on several servers meets: servers landing on workers, the limits and the isolation there, a node
 drained for maintenance, a node that dies, an image that only the registry has, a GPU request that
 no node can serve. The image is dlab/base: the labs are not the point here. test_hub_on_swarm.py
@@ -19,7 +19,7 @@ from docker.utils import parse_bytes
 from conftest import wait_for
 from testbed import (GPU_NODE, IMAGE, NAME, NO_HOMES_NODE, NODES, REGISTRY, SHARED, bed_script, helper_spec, node_check,
                      run)
-from dlab_swarm import GPU_RESOURCE, HOMES_LABEL  # noqa: I001 (testbed puts hub/ on the path)
+from dlab_hub.swarm import GPU_RESOURCE, HOMES_LABEL  # noqa: I001 (testbed puts hub/ on the path)
 
 @pytest.fixture(scope="module")
 def hub_stand_in(swarm):

@@ -14,9 +14,9 @@ from docker.utils import parse_bytes
 
 from conftest import ROOT, wait_for
 
-from dlab_config import Engine, configure
-from dlab_settings import load
-from dlab_swarm import service_name, service_spec
+from dlab_hub.config import Engine, configure
+from dlab_hub.settings import load
+from dlab_hub.swarm import service_name, service_spec
 
 TESTBED = str(ROOT / "tests" / "swarm" / "testbed.sh")
 NAME = "dlabsw"  # the test bed's namespaces, cgroups and folders (tests/swarm/testbed.sh)

@@ -1,6 +1,6 @@
 """dlab's class on Kubernetes, on paper: zero-to-jupyterhub's values from dlab's settings.
 
-`values(settings, registry)` is a pure function from the settings hub/dlab_settings.py declares
+`values(settings, registry)` is a pure function from the settings hub/dlab_hub/settings.py declares
 (parsed, as `load` gives them) to a values file for the zero-to-jupyterhub Helm chart (z2jh 4.x,
 JupyterHub 5): dlab's images from the organizer's registry, the profiles, the limits, the homes'
 size, the idle culler, the accounts and the network policy. Sign-in with the institution is left
@@ -10,19 +10,19 @@ z2jh's hub hands KubeSpawner's make_pod for a student from those values; `make c
 pod with KubeSpawner and validates it, and the values, against Kubernetes' and z2jh's schemas
 (tests/check/test_k8s.py). No Kubernetes runs here: see docs/kubernetes.md for what is checked.
 
-    .venv/bin/python hub/dlab_k8s.py REGISTRY [ENV_FILE]   # values.yaml for your .env, on stdout
-    .venv/bin/python hub/dlab_k8s.py --example             # k8s/values.example.yaml, as committed
+    .venv/bin/python hub/dlab_hub/k8s.py REGISTRY [ENV_FILE]   # values.yaml for your .env, on stdout
+    .venv/bin/python hub/dlab_hub/k8s.py --example             # k8s/values.example.yaml, as committed
 """
 import re
 import sys
 from pathlib import Path
 
-from dlab_config import cull_every
-from dlab_settings import load
+from dlab_hub.config import cull_every
+from dlab_hub.settings import load
 
 UID, GID = 1000, 100  # jovyan and users, as in every dlab image
 EXAMPLE_REGISTRY = "registry.example.org"
-EXAMPLE = Path(__file__).resolve().parent.parent / "k8s" / "values.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "k8s" / "values.example.yaml"  # in the checkout (make k8s-values)
 
 
 def quantity(size):
@@ -136,7 +136,7 @@ def pod_arguments(v, username="ann"):
 def to_yaml(v):
     """The values as YAML (PyYAML: .venv has it, for kubernetes-validate)."""
     import yaml
-    return ("# zero-to-jupyterhub values for dlab, made by hub/dlab_k8s.py from dlab's settings: make k8s-values\n"
+    return ("# zero-to-jupyterhub values for dlab, made by hub/dlab_hub/k8s.py from dlab's settings: make k8s-values\n"
             + yaml.safe_dump(v, sort_keys=False, width=100))
 
 

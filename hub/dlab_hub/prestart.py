@@ -1,8 +1,8 @@
 """Servers ready before the class arrives: start the server of every approved account ahead of
 time, one after another, so that thirty students who log in at once find JupyterLab running.
 
-    python -m dlab_prestart now [NAME...]  `make prestart [USERS=...]`: start them now, report, return
-    python -m dlab_prestart serve          the hub's `prestart` service: every day at DLAB_PRESTART_AT
+    python -m dlab_hub.prestart now [NAME...]  `make prestart [USERS=...]`: start them now, report, return
+    python -m dlab_hub.prestart serve          the hub's `prestart` service: every day at DLAB_PRESTART_AT
                                            (if set), the same; always, the hold below
 
 A pre-started server is held from the idle culler until DLAB_PRESTART_HOLD minutes after it started:
@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from dlab_settings import SECRETS_DIR, STATE_DIR  # stdlib only: this service stays a small process
-from dlab_state import Accounts
+from dlab_hub.settings import SECRETS_DIR, STATE_DIR  # stdlib only: this service stays a small process
+from dlab_hub.state import Accounts
 
 TOKEN_FILE = SECRETS_DIR / "prestart_token"
 HOLDS_FILE = STATE_DIR / "prestart-holds.json"  # {name: Unix time the hold ends}
@@ -160,10 +160,10 @@ def next_run(at, now):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dlab_prestart", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dlab_hub.prestart", description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["now", "serve"])
     parser.add_argument("names", nargs="*", help="now: only these approved accounts (default: every one)")
-    # The values come from the settings (hub/dlab_settings.py), passed by dlab_config.py and hub.sh.
+    # The values come from the settings (hub/dlab_hub/settings.py), passed by dlab_hub/config.py and hub.sh.
     parser.add_argument("--at", default="", help="HH:MM (UTC), daily; serve only")
     parser.add_argument("--hold", type=int, required=True, help="minutes a pre-started server is kept from the idle culler")
     parser.add_argument("--every", type=int, default=60, help="seconds between two reports of activity (serve)")

@@ -17,13 +17,13 @@ from nativeauthenticator.orm import UserInfo
 from tornado import web
 from traitlets import Any, Integer, Set, Unicode
 
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, name_fits
-from dlab_engine import volume_exists
-from dlab_names import INVISIBLE, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, skeleton
-from dlab_pages import (ClassCodeSignUpHandler, ConfirmedDiscardHandler, ConfirmedToggleAuthorizationHandler,
+from dlab_hub.settings import FIRST_PASSWORD_DIR, SECRETS_DIR, name_fits
+from dlab_hub.engine import volume_exists
+from dlab_hub.names import INVISIBLE, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, skeleton
+from dlab_hub.pages import (ClassCodeSignUpHandler, ConfirmedDiscardHandler, ConfirmedToggleAuthorizationHandler,
                         DlabChangePasswordHandler, DlabLoginHandler)
-from dlab_state import HANDIN_DIR, INSTITUTION_DIR
-from dlab_web import RecentEvents, client_address
+from dlab_hub.state import HANDIN_DIR, INSTITUTION_DIR
+from dlab_hub.web import RecentEvents, client_address
 
 class InstitutionAuthenticator(GenericOAuthenticator):
     """Sign-in with the institution (OpenID Connect, or GitHub's OAuth), beside the class's own

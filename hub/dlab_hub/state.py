@@ -1,11 +1,11 @@
 """The hub's state on its volumes (STATE_DIR; the proxy's, read-only): its secrets, the proxy's
 token, the record of sign-ups, the organizer's message to the class, and
 NativeAuthenticator's table of accounts in the hub's database, whose SQL is said here alone: `make accounts`, `make remove-accounts`, `make
-signups`, `make reset-admin` (hub/dlab_accounts.py) and `make prestart` (hub/dlab_prestart.py) go
+signups`, `make reset-admin` (hub/dlab_hub/accounts.py) and `make prestart` (hub/dlab_hub/prestart.py) go
 through it. Standard library only: the prestart service stays a small process.
 
 NativeAuthenticator's `users_info` has one row per account: the name, the bcrypt hash, whether the
-organizer approved it; the hub itself reaches it through its ORM (hub/dlab_auth.py)."""
+organizer approved it; the hub itself reaches it through its ORM (hub/dlab_hub/auth.py)."""
 import base64
 import fcntl
 import html
@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import time
 
-from dlab_settings import SECRETS_DIR, SIGNUPS_FILE, STATE_DIR
+from dlab_hub.settings import SECRETS_DIR, SIGNUPS_FILE, STATE_DIR
 
 DATABASE = STATE_DIR / "jupyterhub.sqlite"
 MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)

@@ -6,8 +6,8 @@ import urllib.request
 
 import docker
 
-from dlab_settings import GpuRequest
-from dlab_swarm import GPU_RESOURCE
+from dlab_hub.settings import GpuRequest
+from dlab_hub.swarm import GPU_RESOURCE
 
 GITHUB = {"authorization_endpoint": "https://github.com/login/oauth/authorize",  # OAuth 2, no discovery
           "token_endpoint": "https://github.com/login/oauth/access_token", "userinfo_endpoint": "https://api.github.com/user"}

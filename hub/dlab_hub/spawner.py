@@ -12,11 +12,11 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Integer, List, Unicode, default
 
-from dlab_settings import GpuRequest
-from dlab_engine import gpu_device_requests, pick_gpus
-from dlab_state import HANDIN_DIR
+from dlab_hub.settings import GpuRequest
+from dlab_hub.engine import gpu_device_requests, pick_gpus
+from dlab_hub.state import HANDIN_DIR
 
-LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_prestart keeps holds itself now
+LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_hub.prestart keeps holds itself now
 
 
 

@@ -9,10 +9,10 @@ from nativeauthenticator.handlers import (ChangePasswordHandler, DiscardHandler,
                                          ToggleAuthorizationHandler, admin_users_scope)
 from tornado import web
 
-from dlab_settings import FIRST_PASSWORD_DIR
-from dlab_names import MAX_NAME_CHARS, MAX_PASSWORD_BYTES, USERNAME_RULE
-from dlab_state import INSTITUTION_DIR, record_signup
-from dlab_web import client_address
+from dlab_hub.settings import FIRST_PASSWORD_DIR
+from dlab_hub.names import MAX_NAME_CHARS, MAX_PASSWORD_BYTES, USERNAME_RULE
+from dlab_hub.state import INSTITUTION_DIR, record_signup
+from dlab_hub.web import client_address
 
 class ClassCodeSignUpHandler(SignUpHandler):
     """/hub/signup: the class code (when one is set), the username and the password are checked

@@ -4,7 +4,7 @@ DockerSpawner's SwarmSpawner (dockerspawner 14) starts a service from the image,
 the command and the volumes, and drops the rest of the container settings without a word:
 extra_host_config (the process limit, /dev/shm, the capabilities, the read-only root, /tmp in
 memory, the log limits) never reaches the service (jupyterhub/dockerspawner#263, #536). Here the
-same settings that dlab_config.configure gives DockerSpawner are carried over, one by one, into
+same settings that dlab_hub.config.configure gives DockerSpawner are carried over, one by one, into
 the service's task: a setting that has no place in a service stops the start with a message
 rather than being lost.
 

@@ -1,5 +1,5 @@
 """DlabSwarmSpawner: DlabSpawner on a Docker Swarm, each server a one-task service made by
-dlab_swarm.service_spec from the same settings."""
+dlab_hub.swarm.service_spec from the same settings."""
 import asyncio
 
 import docker
@@ -8,14 +8,14 @@ from docker.utils import parse_bytes
 from tornado import web
 from traitlets import default
 
-from dlab_swarm import service_name, service_spec
-from dlab_spawner import DlabSpawner
+from dlab_hub.swarm import service_name, service_spec
+from dlab_hub.spawner import DlabSpawner
 
 class DlabSwarmSpawner(DlabSpawner, SwarmSpawner):
     """The class on a Docker Swarm (DLAB_SWARM_SHARED): each student's server is a one-task service
     that may run on any node labelled ready (make swarm-check), its home a folder of the file system
     every node mounts (the organizer's NFS). DlabSpawner's profiles, turns, ownership checks and class
-    folders hold as they are; the service itself comes from dlab_swarm.service_spec, which carries
+    folders hold as they are; the service itself comes from dlab_hub.swarm.service_spec, which carries
     every container setting that SwarmSpawner would drop. Names: PREFIX-u-<escaped name>."""
 
     _waiting_for = ""  # why the start waits, for the student (progress) and the hub's log

@@ -4,13 +4,13 @@ Each setting is one `Setting` below: its name, default, what it allows, what it 
 applies. Everything else is made from this list, the way zero-to-jupyterhub makes its configuration,
 validation and reference docs from values.schema.yaml:
 
-- `.env.example` and the settings table of docs/class-server.md (`python3 hub/dlab_settings.py write`; a test in
+- `.env.example` and the settings table of docs/class-server.md (`.venv/bin/python -m dlab_hub.settings write`; a test in
   `make check` fails when either is stale);
 - the host commands' settings (scripts/lib.sh: `load_settings` runs `... export`, which reads .env
   as data, fills the defaults, and stops with every wrong setting named and what it allows);
 - the hub's settings (`export` also writes them as one JSON value, DLAB_HUB_SETTINGS, which
   compose hands to the hub; jupyterhub_config.py reads it back through `load`, and
-  dlab_config.configure turns the parsed values into traitlets).
+  dlab_hub.config.configure turns the parsed values into traitlets).
 
 Standard library only: it runs on the host (python3) as well as in dlab/hub.
 """
@@ -45,8 +45,8 @@ def name_fits(username):
     """Whether a username's Docker objects and home images can be named (22 CJK characters can)."""
     return len(escaped_name(username)) <= MAX_ESCAPED_NAME
 
-# Inside dlab/hub: the hub's database and secrets (the hub-state volume), read through dlab_state.py by the hub and
-# dlab_prestart.py alike.
+# Inside dlab/hub: the hub's database and secrets (the hub-state volume), read through dlab_hub/state.py by the hub and
+# dlab_hub/prestart.py alike.
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
 SECRETS_DIR = STATE_DIR / "secrets"
 FIRST_PASSWORD_DIR = STATE_DIR / "first-password"  # an empty file per roster account on its sheet's password
@@ -422,7 +422,7 @@ ENV_EXAMPLE_HEADER = """\
 # every make command reads .env (read as data: NAME=value, quotes and # comments allowed). Every
 # setting has a safe default: an empty .env is a working class server. `make up` checks each one.
 #
-# Made by `python3 hub/dlab_settings.py write` from hub/dlab_settings.py: edit that file, not this.
+# Made by `.venv/bin/python -m dlab_hub.settings write` from hub/dlab_hub/settings.py: edit that file, not this.
 """
 
 
@@ -458,7 +458,7 @@ def readme_with_table(readme):
 
 
 def main(argv):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: write makes its .env.example and table
     command = argv[1] if len(argv) > 1 else ""
     if command == "export":
         # For scripts/lib.sh: every setting as a NAME=value line (defaults filled), then the hub's

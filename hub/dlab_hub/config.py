@@ -1,5 +1,5 @@
 """The class server's JupyterHub configuration, as a pure function (after The Littlest JupyterHub's
-configurer.py): `configure(settings, engine)` turns the checked settings (hub/dlab_settings.py) and
+configurer.py): `configure(settings, engine)` turns the checked settings (hub/dlab_hub/settings.py) and
 what the Docker engine answered (an `Engine`) into a traitlets Config, plus lines for the hub's
 log. It reads no file, asks no engine and writes nothing, so `make check` tests it without Docker;
 jupyterhub_config.py gathers the real answers and the secrets around it.
@@ -12,8 +12,8 @@ from jupyterhub.roles import get_default_roles
 from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
-from dlab_settings import NO_GPUS, USERNAME_PATTERN, GpuRequest
-from dlab_state import class_message
+from dlab_hub.settings import NO_GPUS, USERNAME_PATTERN, GpuRequest
+from dlab_hub.state import class_message
 
 INSTRUCTOR_GROUP = "instructors"  # its members write the course folder and read the hand-ins
 ADMIN_SCOPES = next(role["scopes"] for role in get_default_roles() if role["name"] == "admin")
@@ -88,7 +88,7 @@ def gpus(request, engine, gpu_image, swarm=False):
 
 
 def configure(s, engine):
-    """The Config for settings `s` (name: parsed value, as dlab_settings.load gives them) on `engine`;
+    """The Config for settings `s` (name: parsed value, as dlab_hub.settings.load gives them) on `engine`;
     returns (config, notes), notes being what the hub says in its log at start. Each update_*
     function sets its own traits once (The Littlest JupyterHub's rule: none appends to or changes
     what another set) and returns its notes."""
@@ -143,7 +143,7 @@ def update_hub_and_proxy(c, s, engine):
 
 
 def update_accounts(c, s, engine):
-    c.JupyterHub.authenticator_class = "dlab_hub.DlabAuthenticator"
+    c.JupyterHub.authenticator_class = "dlab_hub.auth.DlabAuthenticator"
     c.DlabAuthenticator.organizer = s["DLAB_ADMIN"]  # made on first start, password in secrets/admin-password
     c.Authenticator.username_pattern = USERNAME_PATTERN  # sign-up, the REST API and the admin page
     c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
@@ -166,7 +166,7 @@ def update_accounts(c, s, engine):
 
 
 def update_institution_sign_in(c, s, engine):
-    """Sign in with the institution (dlab_hub.InstitutionAuthenticator), beside the class's accounts."""
+    """Sign in with the institution (dlab_hub.auth.InstitutionAuthenticator), beside the class's accounts."""
     if not s["DLAB_OIDC_ISSUER"]:
         return []
     endpoints = engine.oidc  # what the provider's discovery document said (jupyterhub_config.py)
@@ -179,7 +179,7 @@ def update_institution_sign_in(c, s, engine):
     c.InstitutionAuthenticator.scope = ["openid", "profile", "email"]
     c.InstitutionAuthenticator.username_claim = s["DLAB_OIDC_USERNAME_CLAIM"]
     c.InstitutionAuthenticator.email_domain = s["DLAB_OIDC_EMAIL_DOMAIN"]
-    # Names the provider may sign in (empty: all of them); GitHub's sign-in needs them (dlab_settings).
+    # Names the provider may sign in (empty: all of them); GitHub's sign-in needs them (dlab_hub.settings).
     c.InstitutionAuthenticator.allowed_names = {name.lower() for name in re.split(r"[\s,]+", s["DLAB_OIDC_ALLOWED_USERS"]) if name}
     c.InstitutionAuthenticator.login_service = s["DLAB_OIDC_NAME"]
     c.InstitutionAuthenticator.allow_all = True  # whoever the institution signs in (the provider decides)
@@ -198,7 +198,7 @@ def update_student_images(c, s, engine):
         notes.append(f"this server has a GPU runtime but no {gpu_image}: `make build-gpu` adds the GPU profile")
     if cpu_image not in engine.images:
         notes.append(f"{cpu_image} is missing: `make up` builds it" + (", `make swarm-push` pushes it" if shared else ""))
-    c.JupyterHub.spawner_class = "dlab_hub.DlabSwarmSpawner" if shared else "dlab_hub.DlabSpawner"
+    c.JupyterHub.spawner_class = "dlab_hub.swarm_spawner.DlabSwarmSpawner" if shared else "dlab_hub.spawner.DlabSpawner"
     c.DlabSpawner.cpu_image = cpu_image
     c.DlabSpawner.gpu_image = gpu_image
     c.DlabSpawner.gpus = str(gpu_profile)  # "": no GPU profile, no form
@@ -320,14 +320,14 @@ def update_roles_and_services(c, s, engine):
         {"name": "organizer", "description": "Runs the class; does not open students' servers",
          "scopes": ORGANIZER_SCOPES, "users": [admin]},
     ]
-    # Servers ready before the class (hub/dlab_prestart.py): `make prestart`, or every day at
+    # Servers ready before the class (hub/dlab_hub/prestart.py): `make prestart`, or every day at
     # DLAB_PRESTART_AT, every approved account's server, one after another; each held from the
     # idle culler for DLAB_PRESTART_HOLD minutes. Its token (added by jupyterhub_config.py) lives
     # in the hub's secrets, for make prestart's docker exec.
     hold_every = max(5, min(60, timeout // 3)) if timeout else 60  # activity well within the timeout
     services = [{
         "name": "prestart",
-        "command": [sys.executable, "-m", "dlab_prestart", "serve", f"--at={s['DLAB_PRESTART_AT']}",
+        "command": [sys.executable, "-m", "dlab_hub.prestart", "serve", f"--at={s['DLAB_PRESTART_AT']}",
                     f"--hold={s['DLAB_PRESTART_HOLD']}", f"--every={hold_every}", f"--organizer={admin}"],
     }]
     roles.append({

@@ -1,10 +1,10 @@
 """A class's accounts from a roster: `make accounts ROSTER=class.csv` makes them, `make
 remove-accounts ROSTER=class.csv` removes them at the end of a course.
 
-    python -m dlab_accounts add --url URL < roster.csv     report on stderr, password sheet (HTML) on stdout
-    python -m dlab_accounts remove < roster.csv            report on stderr
-    python -m dlab_accounts reset-admin                    a lost organizer's password: a new first one
-    python -m dlab_accounts signups [--clear pending|ADDRESS]  the sign-ups waiting, and who signed up
+    python -m dlab_hub.accounts add --url URL < roster.csv     report on stderr, password sheet (HTML) on stdout
+    python -m dlab_hub.accounts remove < roster.csv            report on stderr
+    python -m dlab_hub.accounts reset-admin                    a lost organizer's password: a new first one
+    python -m dlab_hub.accounts signups [--clear pending|ADDRESS]  the sign-ups waiting, and who signed up
                                                            from where; clear the waiting ones, or the
                                                            accounts one address made
 
@@ -16,8 +16,8 @@ class code needed) and gets a random first password, printed on the sheet; the s
 choose their own at the first login.
 
 Runs in the hub's container (scripts/hub.sh: docker exec): the accounts go into NativeAuthenticator's
-table in the hub's database (hub/dlab_state.py), as a sign-up would put them (bcrypt), and into JupyterHub through its
-REST API with the hub's tool token (hub/dlab_prestart.py), so the admin page lists them at once.
+table in the hub's database (hub/dlab_hub/state.py), as a sign-up would put them (bcrypt), and into JupyterHub through its
+REST API with the hub's tool token (hub/dlab_hub/prestart.py), so the admin page lists them at once.
 """
 import argparse
 import csv
@@ -34,9 +34,9 @@ from urllib.parse import quote
 
 import bcrypt
 
-from dlab_prestart import TOKEN_FILE, Hub
-from dlab_settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, USERNAME_PATTERN, name_fits
-from dlab_state import Accounts
+from dlab_hub.prestart import TOKEN_FILE, Hub
+from dlab_hub.settings import FIRST_PASSWORD_DIR, SECRETS_DIR, SIGNUPS_FILE, USERNAME_PATTERN, name_fits
+from dlab_hub.state import Accounts
 EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 NAME = re.compile(r"[^\x00-\x1f\x7f]{0,100}")
 # No 0/O, 1/l/I: a password copied from paper by a student.
@@ -165,7 +165,7 @@ def reset_organizer(organizer):
 
 
 def recorded_signups():
-    """The hub's record of sign-ups (hub/dlab_state.py's record_signup), oldest first."""
+    """The hub's record of sign-ups (hub/dlab_hub/state.py's record_signup), oldest first."""
     try:
         lines = SIGNUPS_FILE.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -232,7 +232,7 @@ def signups(hub, organizer, clear=""):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dlab_accounts", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dlab_hub.accounts", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["add", "remove", "reset-admin", "signups"])
     parser.add_argument("--clear", default="", help="signups: pending, or an address")
     parser.add_argument("--url", default="", help="the class server's address, printed on the sheet")

@@ -1,0 +1,19 @@
+"""dlab's additions to JupyterHub, one module per concern (docs/architecture.md draws them):
+
+- settings: every DLAB_ setting declared once, its check, and the typed values (GpuRequest);
+  standard library only, so that `make up` can run it on the host (PYTHONPATH=hub python3 -m dlab_hub.settings);
+- config: the settings and the engine's answers to JupyterHub's configuration (a pure function);
+- state: the hub's secrets, the proxy's token, sign-ups, the message, the accounts table;
+- engine: what the Docker engine behind the hub offers, the GPU cards, an OIDC provider;
+- web: requests from outside, bounded (addresses, rates, tokens, bodies);
+- names: usernames' rules and look-alikes;
+- spawner, swarm_spawner, swarm: DlabSpawner (a CPU and a GPU profile, homes of their own size)
+  and DlabSwarmSpawner (the same on a Docker Swarm, each server a service);
+- pages, auth: the account pages, DlabAuthenticator (NativeAuthenticator with a class code, the
+  organizer's account made on first start) and InstitutionAuthenticator;
+- prestart, accounts: the organizer's tools that run in the hub's container (make prestart,
+  make accounts, reset-admin);
+- k8s: the zero-to-jupyterhub values made from the same settings.
+
+Nothing is imported here: each module is imported by its own name (dlab_hub.spawner.DlabSpawner).
+"""
