@@ -142,6 +142,27 @@ swarm_anchor() {
     --read-only --cap-drop ALL --no-healthcheck --log-driver json-file --log-opt max-size=1m --entrypoint sleep "$student_image" infinity >/dev/null
 }
 
+# A class an earlier release made: its database to this release's JupyterHub schema, in a one-off
+# container of the new hub image (dlab_hub.upgrade), while no hub runs on it. The copy it keeps goes
+# back on any failure, and the hub that ran starts again, as it was.
+upgrade_database() {
+  docker volume inspect "$prefix-hub-state" >/dev/null 2>&1 || return 0  # the class's first start
+  local rc=0 running
+  hub_upgrade check || rc=$?
+  [ "$rc" = 0 ] && return 0
+  [ "$rc" = 10 ] || { say "could not read the hub's database (above): the class is left as it was"; exit 1; }
+  running=$(docker ps -q --filter "name=^${hub}$")
+  say "this release's JupyterHub needs the hub's database upgraded: the hub stops meanwhile (students' servers keep running)"
+  [ -z "$running" ] || docker stop --time 30 "$hub" >/dev/null
+  hub_upgrade run && return 0
+  [ -z "$running" ] || { docker start "$hub" >/dev/null && say "the hub that ran is started again"; }
+  exit 1
+}
+hub_upgrade() {
+  docker run --rm --network none --user 1001 --cap-drop ALL --security-opt no-new-privileges \
+    -v "$prefix-hub-state:/srv/jupyterhub" --entrypoint python dlab/hub:latest -m dlab_hub.upgrade "$1"
+}
+
 case ${1:-} in
   up)
     for image in dlab/hub:latest "$student_image"; do
@@ -184,6 +205,7 @@ case ${1:-} in
       exit 1
     fi
     if [ -n "$DLAB_SSL_CERT" ]; then install_certificate; fi
+    upgrade_database
     "${compose[@]}" up -d "${recreate[@]}" --wait --wait-timeout 180 proxy hub || {
       say "the class server did not become healthy; the last log lines of its proxy and hub:"
       docker logs --tail 10 "$proxy" 2>&1 | uniq >&2 || true
