@@ -126,3 +126,12 @@ def test_no_secret_is_tracked_by_git():
         path = ROOT / name
         if path.is_file():
             assert not key.search(path.read_bytes()), f"{name} holds a private key"
+
+
+def test_the_hub_package_and_the_changelog_carry_the_release():
+    """One release number: VERSION tags the images; the hub package and the changelog say the same."""
+    import tomllib
+    version = (ROOT / "VERSION").read_text().strip()
+    assert tomllib.loads((ROOT / "hub/pyproject.toml").read_text())["project"]["version"] == version, \
+        "hub/pyproject.toml's version is not VERSION's: set it to the release"
+    assert f"## {version} " in (ROOT / "CHANGELOG.md").read_text(), f"CHANGELOG.md has no section for {version}"
