@@ -4,6 +4,7 @@
 # Modelled on jupyterhub/jupyterhub-deploy-docker; dlab's own classes are in the package dlab_hub (hub/dlab_hub).
 import json
 import os
+import pathlib
 import sys
 
 from dlab_hub.config import Engine, configure, student_images
@@ -44,3 +45,18 @@ c.ConfigurableHTTPProxy.auth_token = proxy_token()
 for service in c.JupyterHub.services:
     if service["name"] == "prestart":  # dlab_hub.prestart: make prestart (docker exec) reads it too
         service["api_token"] = secret("prestart_token")  # made by the proxy in its volume, read-only here
+
+# The organizer's own traits (DLAB_HUB_CONFIG_DIR, docs/organizer.md#more-jupyterhub-settings): every
+# *.py file of the folder, in name order, after dlab's configuration, as The Littlest JupyterHub's
+# jupyterhub_config.d. A folder the hub cannot read stops it saying so, rather than going unread.
+EXTRA = pathlib.Path("/etc/jupyterhub/jupyterhub_config.d")
+try:
+    extra = sorted(name for name in os.listdir(EXTRA) if name.endswith(".py")) if EXTRA.is_dir() else []
+    for name in extra:
+        (EXTRA / name).read_bytes()  # readable, or the error below names it
+except OSError as error:
+    raise SystemExit(f"dlab hub: cannot read DLAB_HUB_CONFIG_DIR's {error.filename} ({error.strerror}): make the folder "
+                     "and its files readable to all (chmod -R a+rX), then make up") from None
+for name in extra:
+    print(f"dlab hub: reading {name} from DLAB_HUB_CONFIG_DIR", file=sys.stderr)
+    load_subconfig(str(EXTRA / name))  # noqa: F821 - provided by JupyterHub's config loader, like get_config

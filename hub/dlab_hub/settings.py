@@ -353,6 +353,12 @@ SETTINGS = [
     Setting("DLAB_MIN_FREE_GB", "2", whole(),
             "`make up` refuses to start when Docker's disk, where the homes are, has less free than "
             "this (GB).", "host"),
+    Setting("DLAB_HUB_CONFIG_DIR", "./jupyterhub_config.d",
+            pattern(r"(\./|/)(?!.*(^|/)\.\.(/|$))[\w./-]*", "a folder: an absolute path, or ./ and a path in this checkout (no ..)"),
+            "A folder of your own JupyterHub configuration files (`*.py`, read in name order after dlab's "
+            "own configuration, which they may change: dlab does not check them), as The Littlest "
+            "JupyterHub's `jupyterhub_config.d`. Mounted read-only into the hub; `make up` after a change. "
+            "See [More JupyterHub settings](organizer.md#more-jupyterhub-settings).", "host"),
     Setting("DLAB_SSL_CERT", "", Kind("an absolute path, or empty", _path_or_empty),
             "HTTPS: your certificate (full chain), a path on this machine; `make up` copies it into the "
             "proxy's secrets (run it again after a renewal). Set `DLAB_HUB_PORT=443`. See [HTTPS](#https).", "both"),

@@ -143,3 +143,35 @@ def test_a_profile_whose_image_is_not_built_tells_the_student_what_to_do(hub):
     message = r.text if r.status_code >= 400 else hub.logs()
     assert "The image dlab/not-built:latest is not on this server" in message and "make build-gpu" in message
     assert hub.container("lee") is None
+
+
+def test_the_organizers_own_jupyterhub_files_apply_after_dlabs_and_a_broken_one_is_named(hub, tmp_path):
+    """DLAB_HUB_CONFIG_DIR, TLJH's jupyterhub_config.d: a file of the organizer's adds one more
+    environment variable to students' servers, beside dlab's own; one with a mistake stops make up
+    with its name and line; a folder the hub cannot read is said, never skipped in silence."""
+    extra = tmp_path / "jupyterhub_config.d"
+    extra.mkdir()
+    (extra / "50-course.py").write_text('c = get_config()  # noqa\nc.DockerSpawner.environment.update({"COURSE_NAME": "ml101"})\n')
+    (extra / "notes.txt").write_text("not Python: not read\n")
+    extra.chmod(0o755)
+    tmp_path.chmod(0o755)
+    for path in extra.iterdir():
+        path.chmod(0o644)
+    hub.restart(DLAB_HUB_CONFIG_DIR=str(extra))
+    assert "reading 50-course.py" in docker("logs", f"{PREFIX}-hub").stderr
+    hub.student("extra-env", "a-long-password-1")
+    hub.start_server("extra-env")
+    out, error = hub.run_code("extra-env", "import os; print(os.environ['COURSE_NAME'], os.environ['DLAB_FIREWALL'])")
+    assert (out.split(), error) == (["ml101", "closed"], None)
+    hub.stop_server("extra-env")
+
+    (extra / "60-typo.py").write_text("c = get_config()  # noqa\nc.JupyterHub.log_level = 'DEBUG\n")
+    (extra / "60-typo.py").chmod(0o644)
+    out = hub.script("up", {"DLAB_HUB_CONFIG_DIR": str(extra)}, check=False)
+    assert out.returncode == 1 and "60-typo.py" in out.stderr, out.stderr
+    (extra / "60-typo.py").unlink()
+    extra.chmod(0o700)
+    out = hub.script("up", {"DLAB_HUB_CONFIG_DIR": str(extra)}, check=False)
+    assert out.returncode == 1 and "cannot read DLAB_HUB_CONFIG_DIR" in out.stderr and "chmod" in out.stderr, out.stderr
+    hub.settings = None  # make up again for real: the class back to the tests' settings
+    hub.restart()
