@@ -2,6 +2,8 @@
 
 - settings: every DLAB_ setting declared once, its check, and the typed values (GpuRequest);
   standard library only, so that `make up` can run it on the host (PYTHONPATH=hub python3 -m dlab_hub.settings);
+- policy: the class's policy (limits, login rules, culling, posture, GPUs), made once from the
+  settings, which config (Docker, and through it the swarm) and k8s render;
 - config: the settings and the engine's answers to JupyterHub's configuration (a pure function);
 - state: the hub's secrets, the proxy's token, sign-ups, the message, the accounts table;
 - engine: what the Docker engine behind the hub offers, the GPU cards, an OIDC provider;
@@ -11,8 +13,8 @@
   and DlabSwarmSpawner (the same on a Docker Swarm, each server a service);
 - pages, auth: the account pages, DlabAuthenticator (NativeAuthenticator with a class code, the
   organizer's account made on first start) and InstitutionAuthenticator;
-- prestart, accounts: the organizer's tools that run in the hub's container (make prestart,
-  make accounts, reset-admin);
+- prestart, accounts, upgrade: the organizer's tools that run in the hub's container (make prestart,
+  make accounts, reset-admin, and make up's database upgrade);
 - k8s: the zero-to-jupyterhub values made from the same settings.
 
 Nothing is imported here: each module is imported by its own name (dlab_hub.spawner.DlabSpawner).

@@ -12,6 +12,7 @@ from jupyterhub.roles import get_default_roles
 from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
+from dlab_hub.policy import policy
 from dlab_hub.settings import NO_GPUS, USERNAME_PATTERN, GpuRequest
 from dlab_hub.state import class_message
 
@@ -59,11 +60,6 @@ def max_servers(setting, memory):
     if setting == "auto":
         return max(1, (memory - 2 * 1024**3) // (512 * 1024**2))
     return setting
-
-
-def cull_every(s):
-    """How often the idle culler looks: DLAB_CULL_EVERY, or a quarter of the idle timeout (10 s at least)."""
-    return s["DLAB_CULL_EVERY"] or max(s["DLAB_IDLE_TIMEOUT"] // 4, 10)
 
 
 def student_images(s):
@@ -123,9 +119,9 @@ def update_hub_and_proxy(c, s, engine):
     # A hub restart (an upgrade, a crash, a new setting) leaves the students' servers and their
     # kernels running: the hub finds them again in its database. `make down` stops them.
     c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.concurrent_spawn_limit = s["DLAB_SPAWN_LIMIT"]  # JupyterHub's 429 "Try again in N seconds"
+    c.JupyterHub.concurrent_spawn_limit = policy(s).spawn_limit  # JupyterHub's 429 "Try again in N seconds"
     c.JupyterHub.spawn_throttle_retry_range = (10, 20)  # N: JupyterHub's 30-60 s leaves a class waiting idle
-    limit = max_servers(s["DLAB_MAX_SERVERS"], engine.memory)
+    limit = max_servers(policy(s).max_servers, engine.memory)
     c.JupyterHub.active_server_limit = limit  # JupyterHub's 429 "Try again in a few minutes"
     # The starts themselves take turns (DlabSpawner.start): a class that clicks at once gets its
     # servers one after another at full speed, not all of them at the speed of the last.
@@ -143,18 +139,19 @@ def update_hub_and_proxy(c, s, engine):
 
 
 def update_accounts(c, s, engine):
+    logins = policy(s).logins  # its comments say what each rule is for
     c.JupyterHub.authenticator_class = "dlab_hub.auth.DlabAuthenticator"
-    c.DlabAuthenticator.organizer = s["DLAB_ADMIN"]  # made on first start, password in secrets/admin-password
+    c.DlabAuthenticator.organizer = logins.organizer  # made on first start, password in secrets/admin-password
     c.Authenticator.username_pattern = USERNAME_PATTERN  # sign-up, the REST API and the admin page
     c.Authenticator.allow_all = True  # anyone with an approved account; approval is the gate
     c.DlabAuthenticator.class_code = s["DLAB_CLASS_CODE"]  # right code at sign-up: approved at once
-    c.NativeAuthenticator.open_signup = False  # otherwise: the organizer approves at /hub/authorize
-    c.NativeAuthenticator.minimum_password_length = s["DLAB_MIN_PASSWORD_LENGTH"]
-    c.NativeAuthenticator.check_common_password = True  # refuse "password123" and its friends
-    c.NativeAuthenticator.allowed_failed_logins = 5  # per address and name; then that address waits
-    c.NativeAuthenticator.seconds_before_next_try = 60  # a minute (the organizer elsewhere is never locked out)
-    c.DlabAuthenticator.signups_per_hour = s["DLAB_SIGNUPS_PER_HOUR"]  # a leaked class code cannot make accounts without end
-    c.DlabAuthenticator.pending_signups = s["DLAB_PENDING_SIGNUPS"]  # sign-ups waiting for approval, at most
+    c.NativeAuthenticator.open_signup = logins.open_signup  # closed: the organizer approves at /hub/authorize
+    c.NativeAuthenticator.minimum_password_length = logins.min_password_length
+    c.NativeAuthenticator.check_common_password = logins.check_common_password
+    c.NativeAuthenticator.allowed_failed_logins = logins.failed_logins
+    c.NativeAuthenticator.seconds_before_next_try = logins.wait_seconds
+    c.DlabAuthenticator.signups_per_hour = logins.signups_per_hour  # a leaked class code cannot make accounts without end
+    c.DlabAuthenticator.pending_signups = logins.pending_signups  # sign-ups waiting for approval, at most
     # bcrypt (about 0.3 s of CPU a login) runs off the event loop, one check per core at once: a
     # class logging in together waits half as long on 2 cores, and guesses still queue (password_queue).
     c.DlabAuthenticator.password_checks = engine.cpus
@@ -211,7 +208,7 @@ def update_student_images(c, s, engine):
                      "the least used (DLAB_GPUS, DLAB_GPU_IDS)")
     c.DockerSpawner.image = cpu_image  # the default, before a profile is chosen
     c.DockerSpawner.pull_policy = "never"  # images are built here (make build), never pulled
-    c.DockerSpawner.cmd = ["start-singleuser.sh"]  # the image's start-up hooks, then jupyterhub-singleuser
+    c.DockerSpawner.cmd = [policy(s).posture.command]  # the image's start-up hooks, then jupyterhub-singleuser
     return notes
 
 
@@ -226,7 +223,7 @@ def home_volumes(s):
 
 
 def update_student_volumes(c, s, engine):
-    prefix, shared = s["DLAB_PREFIX"], s["DLAB_SWARM_SHARED"]
+    prefix, shared, limits = s["DLAB_PREFIX"], s["DLAB_SWARM_SHARED"], policy(s).limits
     home, data = home_volumes(s)
     c.DockerSpawner.volumes = {
         home: "/home/jovyan",  # the student's home, kept across stops
@@ -236,7 +233,7 @@ def update_student_volumes(c, s, engine):
     # start), so a student who fills theirs stops there, while the hub's database and the other
     # homes keep their room. "": plain volumes; on a swarm, a folder of the shared file system,
     # whose quota is the NFS server's.
-    c.DlabSpawner.home_size = "" if shared else s["DLAB_HOME_SIZE"]
+    c.DlabSpawner.home_size = "" if shared else limits.home
     c.DlabSpawner.homes_dir = s["DLAB_HOMES_DIR"]
     # The course folder (~/course: instructors write, students read) and the hand-in folders
     # (~/handin: the student's own; instructors read them all at ~/handins). Instructors: the
@@ -246,9 +243,9 @@ def update_student_volumes(c, s, engine):
     c.DlabSpawner.handin_volume = f"{shared}/handin" if shared else f"{prefix}-handin"
     # Each student's hand-in folder is a file system of its own (PREFIX-handin-<name>), made like
     # the homes; on a swarm, a folder of the shared file system (its quota is the NFS server's).
-    c.DlabSpawner.handin_size = s["DLAB_HANDIN_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
-    c.DlabSpawner.course_size = s["DLAB_COURSE_SIZE"] if s["DLAB_HOME_SIZE"] and not shared else ""
-    c.DlabSpawner.organizer = s["DLAB_ADMIN"]
+    c.DlabSpawner.handin_size = limits.handin if limits.home and not shared else ""
+    c.DlabSpawner.course_size = limits.course if limits.home and not shared else ""
+    c.DlabSpawner.organizer = policy(s).logins.organizer
     c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
     c.DockerSpawner.notebook_dir = "/home/jovyan"
     if shared:
@@ -258,7 +255,10 @@ def update_student_volumes(c, s, engine):
 
 
 def update_student_containers(c, s, engine):
-    """Each student's container: its limits, its network and what it may not do."""
+    """Each student's container: its limits, its network and what it may not do (the policy's
+    limits and posture, in Docker's words)."""
+    p = policy(s)
+    limits, posture = p.limits, p.posture
     c.DockerSpawner.prefix = s["DLAB_PREFIX"]  # container names: PREFIX.<escaped user name>
     c.DockerSpawner.network_name = s["DLAB_NETWORK"]  # the students' servers reach the hub as `hub`
     c.DockerSpawner.use_internal_ip = True  # the proxy reaches them on that network, no published ports
@@ -272,44 +272,44 @@ def update_student_containers(c, s, engine):
         # servers itself, and a class of 60 would spend a core on the checks alone.
         "healthcheck": {"test": ["NONE"]},
     }
-    c.DockerSpawner.mem_limit = s["DLAB_MEM_LIMIT"]
-    c.DockerSpawner.cpu_limit = s["DLAB_CPU_LIMIT"]
+    c.DockerSpawner.mem_limit = limits.memory
+    c.DockerSpawner.cpu_limit = limits.cpus
     c.DockerSpawner.extra_host_config = {
-        "pids_limit": s["DLAB_PIDS_LIMIT"],
-        "shm_size": s["DLAB_SHM_SIZE"],
-        "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability;
-        "cap_add": ["NET_ADMIN", "SETUID", "SETGID", "SETPCAP"],  # start.sh's, as root: firewall, then drop to jovyan
+        "pids_limit": limits.processes,
+        "shm_size": limits.shm,
+        "cap_drop": ["ALL"],  # Jupyter runs as jovyan (uid 1000) and needs no capability (posture.capabilities);
+        "cap_add": ["NET_ADMIN", "SETUID", "SETGID", "SETPCAP", *posture.capabilities],  # start.sh's, as root: firewall, then drop to jovyan
         "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"},  # the firewall is IPv4's: no IPv6 at all
-        "security_opt": ["no-new-privileges:true"],  # no setuid way back to root (sudo included)
+        "security_opt": ["no-new-privileges:true"] if posture.no_new_privileges else [],
         # Nothing outside the home is writable: the environment that runs the Jupyter server stays
         # as built (pip install goes to ~/.local, PIP_USER below), and a student cannot fill
         # Docker's disk through the container's own layer. /tmp is memory, counted in mem_limit.
-        "read_only": True,
-        "tmpfs": {"/tmp": f"size={s['DLAB_TMP_SIZE']},mode=1777,nosuid,nodev"},
-        # A student printing without end fills no disk: Docker keeps the last 3 x 10 MB of output.
-        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+        "read_only": posture.read_only_root,
+        "tmpfs": {"/tmp": f"size={limits.tmp},mode=1777,nosuid,nodev"},
+        "log_config": {"type": "json-file", "config": {"max-size": posture.log_size, "max-file": str(posture.log_files)}},
     }
     # The Jupyter server reads no configuration, extension or page from the home (JupyterHub's own
     # filter; start-singleuser.sh also keeps the home's Python packages out of the server): nothing
     # a student writes there is served, or run in the server, when someone else's browser opens a URL.
-    c.Spawner.disable_user_config = True
+    c.Spawner.disable_user_config = not posture.user_config
     c.DockerSpawner.environment = {
-        "PIP_USER": "1",  # pip install goes to ~/.local/lib/python3.11/site-packages, kept with the home
+        **dict(posture.environment),
         # images/base/dlab-firewall: the hub's API port and, with egress, the internet; nothing
         # else (no classmate, not the host, no private or link-local address).
-        "DLAB_FIREWALL": "egress" if s["DLAB_EGRESS"] == "on" else "closed",
+        "DLAB_FIREWALL": "egress" if posture.egress else "closed",
         # images/base/dlab_links.py: the hosts course links may clone from (empty: any).
         "DLAB_LINK_HOSTS": s["DLAB_LINK_HOSTS"],
     }
-    c.Spawner.default_url = "/lab"  # JupyterLab, with ~/labs in its file browser
-    c.Spawner.start_timeout = s["DLAB_START_TIMEOUT"]  # a first start of a large image must not trip it
+    c.Spawner.default_url = posture.default_url
+    c.Spawner.start_timeout = p.start_timeout  # a first start of a large image must not trip it
     c.Spawner.http_timeout = 120  # from container start until the server answers
     return []
 
 
 def update_roles_and_services(c, s, engine):
     """The organizer's role, and the hub's services (prestart, the idle culler) with theirs."""
-    admin, timeout = s["DLAB_ADMIN"], s["DLAB_IDLE_TIMEOUT"]
+    p = policy(s)
+    admin, timeout = p.logins.organizer, p.culling.idle_timeout
     # The organizer runs the class (admin panel, approvals, passwords, starting and stopping
     # servers) but does not open students' servers: without subdomains a student's server shares
     # the hub's origin, and the student controls what it sends to a browser.
@@ -340,7 +340,7 @@ def update_roles_and_services(c, s, engine):
         services.append({
             "name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
-                        f"--cull-every={cull_every(s)}"],
+                        f"--cull-every={p.culling.every}"],
         })
         roles.append({
             "name": "idle-culler",  # only what culling needs

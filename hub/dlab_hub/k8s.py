@@ -17,10 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from dlab_hub.config import cull_every
+from dlab_hub.policy import policy
 from dlab_hub.settings import load
-
-UID, GID = 1000, 100  # jovyan and users, as in every dlab image
 EXAMPLE_REGISTRY = "registry.example.org"
 EXAMPLE = Path(__file__).resolve().parents[2] / "k8s" / "values.example.yaml"  # in the checkout (make k8s-values)
 
@@ -39,58 +37,63 @@ def _image(registry, image):
 
 
 def values(s, registry):
-    """The z2jh values (a dict) for the parsed settings `s`, images pulled from `registry`."""
-    cpu, gpu = _image(registry, s["DLAB_IMAGE"]), _image(registry, s["DLAB_GPU_IMAGE"])
-    memory = {"limit": quantity(s["DLAB_MEM_LIMIT"]), "guarantee": "512Mi"}
+    """The z2jh values (a dict) for the parsed settings `s`, images pulled from `registry`: the
+    class's policy (dlab_hub.policy) in zero-to-jupyterhub's words."""
+    p = policy(s)
+    limits, logins, posture = p.limits, p.logins, p.posture
+    cpu, gpu = _image(registry, p.cpu_image), _image(registry, p.gpu_image)
+    memory = {"limit": quantity(limits.memory), "guarantee": "512Mi"}
     profiles = [{"display_name": "CPU", "slug": "cpu", "default": True,
                  "description": "TensorFlow, PyTorch and JAX on the CPU (dlab/cpu)"}]
-    if s["DLAB_GPUS"].kind != "none":
-        count = s["DLAB_GPUS"].cards
+    if p.gpus.kind != "none":
+        count = p.gpus.cards
         profiles.append({"display_name": "GPU", "slug": "gpu",
                          "description": f"The same labs with {count} NVIDIA GPU (dlab/gpu)",
                          "kubespawner_override": {"image": f"{gpu['name']}:{gpu['tag']}",
                                                   "extra_resource_limits": {"nvidia.com/gpu": str(count)}}})
-    timeout = s["DLAB_IDLE_TIMEOUT"]
+    timeout = p.culling.idle_timeout
     hub_config = {
-        "JupyterHub": {"authenticator_class": "native", "concurrent_spawn_limit": s["DLAB_SPAWN_LIMIT"]},
-        "Authenticator": {"admin_users": [s["DLAB_ADMIN"]], "allow_all": True},
-        "NativeAuthenticator": {"open_signup": False, "check_common_password": True,
-                                "minimum_password_length": s["DLAB_MIN_PASSWORD_LENGTH"],
-                                "allowed_failed_logins": 5, "seconds_before_next_try": 60},
+        "JupyterHub": {"authenticator_class": "native", "concurrent_spawn_limit": p.spawn_limit},
+        "Authenticator": {"admin_users": [logins.organizer], "allow_all": True},
+        "NativeAuthenticator": {"open_signup": logins.open_signup, "check_common_password": logins.check_common_password,
+                                "minimum_password_length": logins.min_password_length,
+                                "allowed_failed_logins": logins.failed_logins, "seconds_before_next_try": logins.wait_seconds},
         # z2jh has no value for these: its hub.config sets KubeSpawner's traits directly. Nothing
         # outside the home and the memory folders is writable, no capability, no way to root.
         "KubeSpawner": {
-            "container_security_context": {"readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-                                           "runAsNonRoot": True, "runAsGroup": GID},
+            "container_security_context": {"readOnlyRootFilesystem": posture.read_only_root,
+                                           "capabilities": {"drop": ["ALL"], **({"add": list(posture.capabilities)}
+                                                                                if posture.capabilities else {})},
+                                           "runAsNonRoot": True, "runAsGroup": posture.gid},
             "pod_security_context": {"seccompProfile": {"type": "RuntimeDefault"}},
         },
     }
     return {
         "hub": {
             "config": hub_config,
-            "activeServerLimit": None if s["DLAB_MAX_SERVERS"] == "auto" else s["DLAB_MAX_SERVERS"],
-            "concurrentSpawnLimit": s["DLAB_SPAWN_LIMIT"],
+            "activeServerLimit": None if p.max_servers == "auto" else p.max_servers,
+            "concurrentSpawnLimit": p.spawn_limit,
         },
         "singleuser": {
             "image": cpu,
-            "cmd": "start-singleuser.sh",  # the image's start-up hooks, then jupyterhub-singleuser
-            "defaultUrl": "/lab",
-            "startTimeout": s["DLAB_START_TIMEOUT"],
-            "uid": UID, "fsGid": GID,
+            "cmd": posture.command,  # the image's start-up hooks, then jupyterhub-singleuser
+            "defaultUrl": posture.default_url,
+            "startTimeout": p.start_timeout,
+            "uid": posture.uid, "fsGid": posture.gid,
             # No root at start: on Kubernetes the network policy below does what dlab-firewall
             # does on Docker, so the server starts as jovyan with nothing to drop.
-            "allowPrivilegeEscalation": False,
-            "extraEnv": {"PIP_USER": "1"},
+            "allowPrivilegeEscalation": not posture.no_new_privileges,
+            "extraEnv": dict(posture.environment),
             "memory": memory,
-            "cpu": {"limit": s["DLAB_CPU_LIMIT"], "guarantee": 0.1},
+            "cpu": {"limit": limits.cpus, "guarantee": 0.1},
             "storage": {
                 "type": "dynamic",
-                "capacity": quantity(s["DLAB_HOME_SIZE"] or "5G"),
+                "capacity": quantity(limits.home or "5G"),
                 "homeMountPath": "/home/jovyan",
                 "dynamic": {"pvcNameTemplate": "home-{username}"},
                 "extraVolumes": [
-                    {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(s["DLAB_SHM_SIZE"])}},
-                    {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(s["DLAB_TMP_SIZE"])}},
+                    {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.shm)}},
+                    {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.tmp)}},
                     {"name": "data", "persistentVolumeClaim": {"claimName": s["DLAB_DATA_VOLUME"], "readOnly": True}},
                 ],
                 "extraVolumeMounts": [
@@ -104,10 +107,10 @@ def values(s, registry):
             # and (DLAB_EGRESS=on) the internet: no classmate, no private or metadata address.
             "networkPolicy": {"enabled": True, "egressAllowRules": {
                 "cloudMetadataServer": False, "privateIPs": False, "dnsPortsPrivateIPs": True,
-                "dnsPortsKubeSystemNamespace": True, "nonPrivateIPs": s["DLAB_EGRESS"] == "on"}},
+                "dnsPortsKubeSystemNamespace": True, "nonPrivateIPs": posture.egress}},
         },
         "cull": {"enabled": timeout > 0, "timeout": timeout or 3600,
-                 "every": cull_every(s) if timeout else 600},
+                 "every": p.culling.every if timeout else 600},
         "prePuller": {"hook": {"enabled": True}, "continuous": {"enabled": True}},  # images on every node
     }
 
