@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VERSION := $(shell cat VERSION)
 VENV    := .venv
 PYTEST  := $(VENV)/bin/pytest
+DLAB    := scripts/hub.sh  # the organizer's command, dlab (hub/dlab_hub/cli.py), from this checkout
 # make lab: which image, which host port, which volume keeps the home between runs.
 IMAGE ?= dlab/cpu
 PORT  ?= 8888
@@ -50,38 +51,38 @@ build-gpu: ## build dlab/gpu (CUDA builds of the frameworks, about 12 GB) on top
 	@scripts/build-images.sh gpu
 
 up: build ## start the class server on http://localhost:8000 (settings: .env, see .env.example)
-	@scripts/hub.sh up
+	@$(DLAB) up
 
 down: ## stop the class server and every student's server; all volumes (homes, hub state) are kept
-	@scripts/hub.sh down
+	@$(DLAB) down
 
 prestart: ## start every approved student's server now, before the class arrives (USERS="a b": only these)
-	@scripts/hub.sh prestart $(USERS)
+	@$(DLAB) prestart $(USERS)
 
 accounts: ## a class's accounts from a roster (ROSTER=class.csv: username[,name[,email]]), with a sheet of first passwords
-	@scripts/hub.sh accounts "$(ROSTER)"
+	@$(DLAB) accounts "$(ROSTER)"
 
 remove-accounts: ## remove a roster's accounts at the end of a course (HOMES=keep, archive (to BACKUP_DIR, then deleted) or delete)
-	@BACKUP_DIR=$(BACKUP_DIR) scripts/hub.sh remove-accounts "$(ROSTER)" $(or $(HOMES),keep)
+	@BACKUP_DIR=$(BACKUP_DIR) $(DLAB) remove-accounts "$(ROSTER)" $(or $(HOMES),keep)
 
 signups: ## the sign-ups waiting for approval, and the accounts made by sign-up by address (CLEAR=pending or CLEAR=ADDRESS removes them)
-	@scripts/hub.sh signups "$(CLEAR)"
+	@$(DLAB) signups "$(CLEAR)"
 
 message: ## show a message on every hub page (TEXT="Lab 4 starts at 14:00"; TEXT= removes it)
-	@scripts/hub.sh message "$(TEXT)"
+	@$(DLAB) message "$(TEXT)"
 
 link: ## the link that puts a git repository into every student's home (REPO=https://... BRANCH=main OPEN=lab1.ipynb)
-	@scripts/hub.sh link "$(REPO)" "$(BRANCH)" "$(OPEN)"
+	@$(DLAB) link "$(REPO)" "$(BRANCH)" "$(OPEN)"
 
 backup: ## copy every student's home, the course and hand-in folders to $(BACKUP_DIR)/<volume>.tar.gz (USERS="a b": these homes)
-	@scripts/homes.sh backup $(BACKUP_DIR) $(USERS)
+	@$(DLAB) backup $(BACKUP_DIR) $(USERS)
 
 restore: ## put homes back from $(BACKUP_DIR) (USERS="alice bob"; default: every archive there)
-	@scripts/homes.sh restore $(BACKUP_DIR) $(USERS)
+	@$(DLAB) restore $(BACKUP_DIR) $(USERS)
 
 delete-home: ## delete students' homes and hand-in folders for good, which frees their names (USERS="alice"; servers stopped first)
 	@if [ -z "$(USERS)" ]; then echo "dlab: whose? make delete-home USERS=alice" >&2; exit 2; fi
-	@scripts/homes.sh delete $(USERS)
+	@$(DLAB) delete-home $(USERS)
 
 lab: build ## JupyterLab for one person on http://localhost:$(PORT) (IMAGE=dlab/cpu); Ctrl-C stops it
 	@. scripts/lib.sh && load_settings && \

@@ -463,29 +463,36 @@ def readme_with_table(readme):
     return readme[:start] + "\n" + readme_table() + readme[end:]
 
 
+def exported(environ, env_file):
+    """The environment of the class's commands: every setting (defaults filled) as text, then the
+    hub's as one JSON value, DLAB_HUB_SETTINGS, which compose hands to the hub. None when a setting
+    is wrong, after saying each one with what it allows."""
+    try:
+        values, _, problems, warnings = load(environ, env_file)
+    except Invalid as error:
+        values, problems, warnings = {}, [str(error)], []
+    for warning in warnings:
+        print(f"dlab: warning: {warning}", file=sys.stderr)
+    if problems:
+        for problem in problems:
+            print(f"dlab: {problem}", file=sys.stderr)
+        print(f"dlab: fix {'that' if len(problems) == 1 else 'those'} in {env_file} (.env.example says what "
+              "each setting allows), then run the command again", file=sys.stderr)
+        return None
+    hub = {name: value for name, value in values.items() if BY_NAME[name].applies != "host"}
+    return {**{name: str(value) for name, value in values.items()}, "DLAB_HUB_SETTINGS": json.dumps(hub, separators=(",", ":"))}
+
+
 def main(argv):
     root = Path(__file__).resolve().parents[2]  # the checkout: write makes its .env.example and table
     command = argv[1] if len(argv) > 1 else ""
     if command == "export":
-        # For scripts/lib.sh: every setting as a NAME=value line (defaults filled), then the hub's
-        # as one JSON line, DLAB_HUB_SETTINGS, which compose hands to the hub. A wrong setting stops
-        # it, each one named with what it allows.
-        env_file = os.environ.get("DLAB_ENV_FILE") or ".env"
-        try:
-            values, _, problems, warnings = load(os.environ, env_file)
-        except Invalid as error:
-            values, problems, warnings = {}, [str(error)], []
-        for warning in warnings:
-            print(f"dlab: warning: {warning}", file=sys.stderr)
-        if problems:
-            for problem in problems:
-                print(f"dlab: {problem}", file=sys.stderr)
-            print(f"dlab: fix {'that' if len(problems) == 1 else 'those'} in {env_file} (.env.example says what "
-                  "each setting allows), then run the command again", file=sys.stderr)
+        # For the host's commands that are shell (scripts/lib.sh's load_settings): the environment
+        # as NAME=value lines.
+        environment = exported(os.environ, os.environ.get("DLAB_ENV_FILE") or ".env")
+        if environment is None:
             return 1
-        hub = {name: value for name, value in values.items() if BY_NAME[name].applies != "host"}
-        print("".join(f"{name}={value}\n" for name, value in values.items()), end="")
-        print(f"DLAB_HUB_SETTINGS={json.dumps(hub, separators=(',', ':'))}")
+        print("".join(f"{name}={value}\n" for name, value in environment.items()), end="")
         return 0
     if command == "write":
         (root / ".env.example").write_text(env_example())
