@@ -296,7 +296,9 @@ def browser():
 # or files that share a costly session fixture (the swarm's test bed). The groups that take longest
 # are handed out first, so that none starts last and runs alone.
 SHARED_GROUPS = {"tests/swarm/": "swarm"}
-LONGEST_FIRST = ["swarm", "tests/labs/test_labs.py", "tests/images/test_docker_stacks.py"]
+# Side by side, the groups handed out first: the longest, and make prestart's (FIRST, below), which
+# then meets only its worker's first accounts.
+LONGEST_FIRST = ["swarm", "tests/hub/test_hub_prestart.py", "tests/labs/test_labs.py", "tests/images/test_docker_stacks.py"]
 
 
 def group_of(nodeid):

@@ -140,7 +140,9 @@ def test_a_server_on_a_worker_keeps_every_guarantee(swarm, hub_stand_in):
     name = swarm.start_student("alice")
     node, container = swarm.running(name)
     s = swarm.settings
-    code, out = run(container, "p=$(pgrep -x sleep); grep -E '^(Uid|Gid|CapEff|CapBnd|NoNewPrivs):' /proc/$p/status")
+    # (the service's process, once it runs: on a busy machine the exec can come before it)
+    code, out = run(container, "for i in $(seq 120); do p=$(pgrep -x sleep) && break; sleep 0.5; done; "
+                               "grep -E '^(Uid|Gid|CapEff|CapBnd|NoNewPrivs):' /proc/$p/status")
     status = dict(line.split(":\t", 1) for line in out.splitlines())
     assert status["Uid"].split() == ["1000"] * 4 and status["Gid"].split() == ["100"] * 4, out
     assert status["CapEff"] == status["CapBnd"] == "0000000000000000", out
