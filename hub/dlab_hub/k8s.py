@@ -40,9 +40,8 @@ def values(s, registry):
     """The z2jh values (a dict) for the parsed settings `s`, images pulled from `registry`: the
     class's policy (dlab_hub.policy) in zero-to-jupyterhub's words."""
     p = policy(s)
-    limits, logins, posture = p.limits, p.logins, p.posture
+    logins, posture = p.logins, p.posture
     cpu, gpu = _image(registry, p.cpu_image), _image(registry, p.gpu_image)
-    memory = {"limit": quantity(limits.memory), "guarantee": "512Mi"}
     profiles = [{"display_name": "CPU", "slug": "cpu", "default": True,
                  "description": "TensorFlow, PyTorch and JAX on the CPU (dlab/cpu)"}]
     if p.gpus.kind != "none":
@@ -74,44 +73,50 @@ def values(s, registry):
             "activeServerLimit": None if p.max_servers == "auto" else p.max_servers,
             "concurrentSpawnLimit": p.spawn_limit,
         },
-        "singleuser": {
-            "image": cpu,
-            "cmd": posture.command,  # the image's start-up hooks, then jupyterhub-singleuser
-            "defaultUrl": posture.default_url,
-            "startTimeout": p.start_timeout,
-            "uid": posture.uid, "fsGid": posture.gid,
-            # No root at start: on Kubernetes the network policy below does what dlab-firewall
-            # does on Docker, so the server starts as jovyan with nothing to drop.
-            "allowPrivilegeEscalation": not posture.no_new_privileges,
-            "extraEnv": dict(posture.environment),
-            "memory": memory,
-            "cpu": {"limit": limits.cpus, "guarantee": 0.1},
-            "storage": {
-                "type": "dynamic",
-                "capacity": quantity(limits.home or "5G"),
-                "homeMountPath": "/home/jovyan",
-                "dynamic": {"pvcNameTemplate": "home-{username}"},
-                "extraVolumes": [
-                    {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.shm)}},
-                    {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.tmp)}},
-                    {"name": "data", "persistentVolumeClaim": {"claimName": s["DLAB_DATA_VOLUME"], "readOnly": True}},
-                ],
-                "extraVolumeMounts": [
-                    {"name": "shm", "mountPath": "/dev/shm"},
-                    {"name": "tmp", "mountPath": "/tmp"},
-                    {"name": "data", "mountPath": "/srv/data", "readOnly": True},
-                ],
-            },
-            "profileList": profiles,
-            # A student's pod takes traffic from the hub and the proxy only, and sends to the hub, DNS
-            # and (DLAB_EGRESS=on) the internet: no classmate, no private or metadata address.
-            "networkPolicy": {"enabled": True, "egressAllowRules": {
-                "cloudMetadataServer": False, "privateIPs": False, "dnsPortsPrivateIPs": True,
-                "dnsPortsKubeSystemNamespace": True, "nonPrivateIPs": posture.egress}},
-        },
+        "singleuser": singleuser(p, cpu, profiles, s["DLAB_DATA_VOLUME"]),
         "cull": {"enabled": timeout > 0, "timeout": timeout or 3600,
                  "every": p.culling.every if timeout else 600},
         "prePuller": {"hook": {"enabled": True}, "continuous": {"enabled": True}},  # images on every node
+    }
+
+
+def singleuser(p, image, profiles, data_volume):
+    """z2jh's singleuser values: a student's server under the policy `p`, the datasets' claim read-only."""
+    limits, posture = p.limits, p.posture
+    return {
+        "image": image,
+        "cmd": posture.command,  # the image's start-up hooks, then jupyterhub-singleuser
+        "defaultUrl": posture.default_url,
+        "startTimeout": p.start_timeout,
+        "uid": posture.uid, "fsGid": posture.gid,
+        # No root at start: on Kubernetes the network policy below does what dlab-firewall
+        # does on Docker, so the server starts as jovyan with nothing to drop.
+        "allowPrivilegeEscalation": not posture.no_new_privileges,
+        "extraEnv": dict(posture.environment),
+        "memory": {"limit": quantity(limits.memory), "guarantee": "512Mi"},
+        "cpu": {"limit": limits.cpus, "guarantee": 0.1},
+        "storage": {
+            "type": "dynamic",
+            "capacity": quantity(limits.home or "5G"),
+            "homeMountPath": "/home/jovyan",
+            "dynamic": {"pvcNameTemplate": "home-{username}"},
+            "extraVolumes": [
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.shm)}},
+                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.tmp)}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": data_volume, "readOnly": True}},
+            ],
+            "extraVolumeMounts": [
+                {"name": "shm", "mountPath": "/dev/shm"},
+                {"name": "tmp", "mountPath": "/tmp"},
+                {"name": "data", "mountPath": "/srv/data", "readOnly": True},
+            ],
+        },
+        "profileList": profiles,
+        # A student's pod takes traffic from the hub and the proxy only, and sends to the hub, DNS
+        # and (DLAB_EGRESS=on) the internet: no classmate, no private or metadata address.
+        "networkPolicy": {"enabled": True, "egressAllowRules": {
+            "cloudMetadataServer": False, "privateIPs": False, "dnsPortsPrivateIPs": True,
+            "dnsPortsKubeSystemNamespace": True, "nonPrivateIPs": posture.egress}},
     }
 
 
