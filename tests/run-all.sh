@@ -8,14 +8,14 @@
 # one at a time, the tests of the images just built and the `quiet` ones (models trained, the
 # class's answers timed), which need the CPU to themselves (docs/testing.md).
 #
-# DLAB_TEST_WORKERS=N (default 1: one test after another) runs the first round in N pytest-xdist
+# DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
 # workers, each with a class server of its own (tests/conftest.py says what runs together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh  # say, native_arch
 
-workers=${DLAB_TEST_WORKERS:-1}
+workers=${DLAB_TEST_WORKERS:-2}
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { say "DLAB_TEST_WORKERS is a number of workers (1 to 99), not '$workers'"; exit 2; }
 scripts/install-test-tools.sh
 

@@ -33,6 +33,7 @@ import socket
 import string
 import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -301,10 +302,12 @@ class ClassServer:
             if services:
                 docker("service", "rm", *services)
             self.compose_run("down", "--timeout", "60", capture=True)
-            for _ in range(60):
+            # (each student's server is given 30 s to save and stop: on a busy swarm its task can
+            # hold the network for a minute more)
+            for _ in range(120):
                 if not quiet_ok("network", "inspect", self.env["DLAB_NETWORK"]) or quiet_ok("network", "rm", self.env["DLAB_NETWORK"]):
                     break
-                subprocess.run(["sleep", "1"])
+                time.sleep(1)
             say(f"stopped; every home is kept (in {self.shared}/homes)")
             return
         if self.compose_run("down", "--timeout", "60").returncode != 0:

@@ -19,13 +19,15 @@ def test_hub_runs_unprivileged_with_only_the_docker_socket(hub):
     assert info["HostConfig"]["CapDrop"] == ["ALL"]
     assert str(os.stat("/var/run/docker.sock").st_gid) in info["HostConfig"]["GroupAdd"]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub", "/srv/proxy", "/srv/handin"}
+    assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub", "/srv/proxy", "/srv/handin",
+                           "/etc/jupyterhub/jupyterhub_config.d"}
     assert mounts["/srv/jupyterhub"]["Name"] == f"{PREFIX}-hub-state"
     # The hand-in volume of earlier releases: the hub makes a student's folder there (DLAB_HANDIN_SIZE=0,
     # or to read one from before); its own files stay its own.
     assert mounts["/srv/handin"]["Name"] == f"{PREFIX}-handin"
     assert docker("exec", HUB, "stat", "-c", "%u %g %a", "/srv/handin").stdout.split() == ["1001", "100", "2770"]
     assert mounts["/srv/proxy"]["RW"] is False
+    assert mounts["/etc/jupyterhub/jupyterhub_config.d"]["RW"] is False  # the organizer's own files (DLAB_HUB_CONFIG_DIR)
     assert not info["HostConfig"]["PortBindings"], "the hub, which holds the Docker socket, publishes a port"
     assert json.loads(docker("inspect", "-f", "{{json .State.Health.Status}}", HUB).stdout) == "healthy"
 

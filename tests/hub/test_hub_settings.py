@@ -157,7 +157,7 @@ def test_the_organizers_own_jupyterhub_files_apply_after_dlabs_and_a_broken_one_
     tmp_path.chmod(0o755)
     for path in extra.iterdir():
         path.chmod(0o644)
-    hub.restart(DLAB_HUB_CONFIG_DIR=str(extra))
+    hub.restart(DLAB_HUB_CONFIG_DIR=str(extra), DLAB_EGRESS="off")
     assert "reading 50-course.py" in docker("logs", f"{PREFIX}-hub").stderr
     hub.student("extra-env", "a-long-password-1")
     hub.start_server("extra-env")
@@ -167,11 +167,11 @@ def test_the_organizers_own_jupyterhub_files_apply_after_dlabs_and_a_broken_one_
 
     (extra / "60-typo.py").write_text("c = get_config()  # noqa\nc.JupyterHub.log_level = 'DEBUG\n")
     (extra / "60-typo.py").chmod(0o644)
-    out = hub.script("up", {"DLAB_HUB_CONFIG_DIR": str(extra)}, check=False)
+    out = hub.script("up", {"DLAB_HUB_CONFIG_DIR": str(extra), "DLAB_EGRESS": "off"}, check=False)
     assert out.returncode == 1 and "60-typo.py" in out.stderr, out.stderr
     (extra / "60-typo.py").unlink()
     extra.chmod(0o700)
-    out = hub.script("up", {"DLAB_HUB_CONFIG_DIR": str(extra)}, check=False)
+    out = hub.script("up", {"DLAB_HUB_CONFIG_DIR": str(extra), "DLAB_EGRESS": "off"}, check=False)
     assert out.returncode == 1 and "cannot read DLAB_HUB_CONFIG_DIR" in out.stderr and "chmod" in out.stderr, out.stderr
     hub.settings = None  # make up again for real: the class back to the tests' settings
     hub.restart()
