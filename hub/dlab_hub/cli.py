@@ -26,6 +26,7 @@ or the file DLAB_ENV_FILE names; each is checked before anything is touched.
 """
 import argparse
 import base64
+import hashlib
 import os
 import re
 import shutil
@@ -84,6 +85,8 @@ class ClassServer:
         self.host = this_host()
         self.scheme = "https" if env["DLAB_SSL_CERT"] else "http"
         self.class_url = env["DLAB_SUBDOMAIN_HOST"] or f"{self.scheme}://{self.host}:{self.port}"
+        # compose recreates the hub when the organizer's own configuration files change.
+        os.environ["HUB_CONFIG_DIGEST"] = config_digest(env["DLAB_HUB_CONFIG_DIR"])
         # On a swarm with a registry: the students' image is REGISTRY/IMAGE (make swarm-push).
         registry = env["DLAB_SWARM_REGISTRY"] if self.shared else ""
         self.student_image = f"{registry}/{env['DLAB_IMAGE']}" if registry else env["DLAB_IMAGE"]
@@ -400,6 +403,18 @@ class ClassServer:
         docker("restart", self.hub)
         self.up()
         return 0
+
+
+def config_digest(folder):
+    """A digest of the *.py files of DLAB_HUB_CONFIG_DIR (names and contents); "unreadable" where
+    this command cannot read them (the hub then says what to do)."""
+    digest = hashlib.sha256()
+    try:
+        for path in sorted(Path(folder).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()[:16]
 
 
 def this_host():
