@@ -305,12 +305,13 @@ class ClassServer:
             if services:
                 docker("service", "rm", *services)
             self.compose_run("down", "--timeout", "60", capture=True)
-            # (each student's server is given 30 s to save and stop: on a busy swarm its task can
-            # hold the network for a minute more)
+            # Until it is gone: a swarm's `network rm` can answer before the network leaves, while the
+            # last tasks let go of it (each student's server is given 30 s to save and stop).
             for _ in range(120):
-                if not quiet_ok("network", "inspect", self.env["DLAB_NETWORK"]) or quiet_ok("network", "rm", self.env["DLAB_NETWORK"]):
+                if not quiet_ok("network", "inspect", self.env["DLAB_NETWORK"]):
                     break
-                time.sleep(1)
+                if not quiet_ok("network", "rm", self.env["DLAB_NETWORK"]):
+                    time.sleep(1)
             say(f"stopped; every home is kept (in {self.shared}/homes)")
             return
         if self.compose_run("down", "--timeout", "60").returncode != 0:
