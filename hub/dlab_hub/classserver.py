@@ -1,0 +1,430 @@
+"""The class server as the organizer's command drives it from the host (dlab_hub.cli): its
+settings in this process's environment (where compose reads them), the Docker engine make up talks
+to, and each command's work: up (with the database upgrade and the certificate), down, status, and
+the organizer's tools that run in the hub's container. Standard library only.
+"""
+import base64
+import hashlib
+import os
+import re
+import shutil
+import socket
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# The checkout (compose.yaml, scripts/): where this file is, run from it or installed editable; else
+# the folder the command runs in.
+ROOT = next((folder for folder in (Path(__file__).resolve().parents[2], Path.cwd()) if (folder / "compose.yaml").exists()),
+            Path.cwd())
+HUB_IMAGE = "dlab/hub:latest"
+HUB_UID = "1001"
+NEEDS_UPGRADE = 10  # dlab_hub.upgrade's "check" answer
+
+
+class Stop(Exception):
+    """A command ends here, having said why; its exit status."""
+
+    def __init__(self, status=1):
+        super().__init__(status)
+        self.status = status
+
+
+def say(*words):
+    print("dlab:", *words, file=sys.stderr)
+
+
+def docker(*args, check=False, capture=True, input=None, **kwargs):
+    return subprocess.run(["docker", *args], text=True, capture_output=capture, input=input, check=check, **kwargs)
+
+
+def quiet_ok(*args):
+    return docker(*args).returncode == 0
+
+
+class ClassServer:
+    """One class: its settings (in this process's environment, where compose reads them) and the
+    Docker engine make up talks to."""
+
+    def __init__(self, env):
+        self.env = env
+        self.prefix = env["DLAB_PREFIX"]
+        self.shared = env["DLAB_SWARM_SHARED"]  # set: the class on a Docker Swarm (docs/swarm.md)
+        self.compose = ["docker", "compose"] + (["-f", "compose.yaml", "-f", "compose.swarm.yaml"] if self.shared else [])
+        self.port = env["DLAB_HUB_PORT"]
+        self.hub, self.proxy = f"{self.prefix}-hub", f"{self.prefix}-proxy"
+        self.env_file = os.environ.get("DLAB_ENV_FILE") or ".env"
+        # The class's address, as students type it (printed by up, on the password sheets, in links).
+        self.host = this_host()
+        self.scheme = "https" if env["DLAB_SSL_CERT"] else "http"
+        self.class_url = env["DLAB_SUBDOMAIN_HOST"] or f"{self.scheme}://{self.host}:{self.port}"
+        # compose recreates the hub when the organizer's own configuration files change.
+        os.environ["HUB_CONFIG_DIGEST"] = config_digest(env["DLAB_HUB_CONFIG_DIR"])
+        # On a swarm with a registry: the students' image is REGISTRY/IMAGE (make swarm-push).
+        registry = env["DLAB_SWARM_REGISTRY"] if self.shared else ""
+        self.student_image = f"{registry}/{env['DLAB_IMAGE']}" if registry else env["DLAB_IMAGE"]
+
+    # --- the engine -----------------------------------------------------------------------------
+    def check_engine(self):
+        """The engine this command talks to (DOCKER_HOST, or the default socket) is the one the hub gets."""
+        host = os.environ.get("DOCKER_HOST", "")
+        if host and not host.startswith("unix://"):
+            say(f"DOCKER_HOST={host}: run make up on the machine of the engine (its unix socket), not over the network")
+            raise Stop
+        socket_path = host.removeprefix("unix://") or "/var/run/docker.sock"
+        os.environ["DLAB_DOCKER_SOCKET"] = socket_path
+        if not Path(socket_path).is_socket():
+            say(f"no Docker engine at {socket_path}: run `make docker` (as root), then `make up` again")
+            raise Stop
+        if not quiet_ok("version"):
+            say(f"the Docker engine does not answer at {socket_path}: start it (systemctl start docker, or `make docker` as root)")
+            say("(as a user other than root: be in the docker group, then log in again)")
+            raise Stop
+        # The hub joins the socket's group: its only privilege.
+        os.environ["DOCKER_GID"] = str(os.stat(socket_path).st_gid)
+
+    def hub_running(self):
+        if not docker("ps", "-q", "--filter", f"name=^{self.hub}$").stdout.strip():
+            say("the hub is not running: make up first")
+            raise Stop
+
+    def hub_exec(self, *command, input=None, capture=False):
+        return docker("exec", *(["-i"] if input is not None else []), self.hub, *command, input=input, capture=capture)
+
+    def compose_run(self, *args, capture=False):
+        return subprocess.run([*self.compose, *args], text=True, capture_output=capture)
+
+    # --- up ---------------------------------------------------------------------------------------
+    def up(self):
+        for image in (HUB_IMAGE, self.student_image):
+            if not quiet_ok("image", "inspect", image):
+                if image == self.student_image and image != self.env["DLAB_IMAGE"]:
+                    say(f"{image} is not in the class's registry: run make build, then make swarm-push")
+                else:
+                    say(f"{image} is not built: run `make build`")
+                raise Stop
+        if self.shared:
+            self.swarm_up()
+        self.check_disk()
+        # Homes of a fixed size are file systems on loop devices (images/hub/dlab-home): say so now
+        # where there are none, rather than at each student's start.
+        if not self.shared and self.env["DLAB_HOME_SIZE"] != "0":
+            if not Path("/dev/loop-control").exists():
+                say("this machine has no loop devices (/dev/loop-control), which homes of a fixed size (DLAB_HOME_SIZE) need")
+                say(f"set DLAB_HOME_SIZE=0 in {self.env_file} for homes without a size limit (plain Docker volumes), then make up again")
+                raise Stop
+            self.warn_if_homes_outgrow_disk()
+        # Upgrading from a release whose hub published the class port itself: stop that hub, so that
+        # the proxy's container can take the port (students' servers keep running; compose recreates it).
+        if quiet_ok("port", self.hub, "8000"):
+            say("upgrading: the class port moves from the hub's container to the proxy's")
+            docker("stop", "--time", "30", self.hub)
+        if self.port_taken_by_another():
+            say(f"port {self.port} is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)")
+            raise Stop
+        recreate = self.install_certificate() if self.env["DLAB_SSL_CERT"] else []
+        self.upgrade_database()
+        up = self.compose_run("up", "-d", *recreate, "--wait", "--wait-timeout", "180", "proxy", "hub")
+        if up.returncode != 0:
+            say("the class server did not become healthy; the last log lines of its proxy and hub:")
+            for name, lines in ((self.proxy, "10"), (self.hub, "30")):
+                logs = docker("logs", "--tail", lines, name, stderr=subprocess.STDOUT, capture=False, stdout=subprocess.PIPE)
+                said = (logs.stdout or "").splitlines()
+                print("\n".join(line for i, line in enumerate(said) if i == 0 or line != said[i - 1]), file=sys.stderr)
+            self.compose_run("stop", "hub", "proxy", capture=True)  # no restart loop; volumes are kept
+            say(f"stopped it: fix what the log says (settings: {self.env_file}, see .env.example), then make up again")
+            raise Stop
+        if self.shared:
+            self.swarm_anchor()
+        if self.env["DLAB_SUBDOMAIN_HOST"]:
+            say(f"the class server is up: {self.env['DLAB_SUBDOMAIN_HOST']} (students' servers on its subdomains; proxy on port {self.port})")
+        else:
+            say(f"the class server is up: {self.scheme}://{self.host}:{self.port} (on this machine: {self.scheme}://localhost:{self.port})")
+        say(f"admin account: {self.env['DLAB_ADMIN']}; approve sign-ups at {self.scheme}://localhost:{self.port}/hub/authorize")
+        password = docker("exec", self.hub, "cat", "/srv/jupyterhub/secrets/admin-password")
+        if password.returncode == 0:
+            say(f"admin's first password: {password.stdout.strip()} (change it at /hub/change-password; then this line goes away)")
+
+    def check_disk(self):
+        """Students' servers write to Docker's disk (their homes are volumes there): refuse to start a
+        class on a nearly full one, rather than let each student meet a failed start."""
+        root = docker("info", "-f", "{{.DockerRootDir}}").stdout.strip() or "/var/lib/docker"
+        try:
+            free_gb = shutil.disk_usage(root).free // 1024**3
+        except OSError:
+            return
+        if free_gb < int(self.env["DLAB_MIN_FREE_GB"]):
+            say(f"only {free_gb} GB free on {root} (Docker's disk, where the students' homes are); dlab wants "
+                f"{self.env['DLAB_MIN_FREE_GB']} GB (DLAB_MIN_FREE_GB)")
+            say("free some space (docker system df shows what uses it; docker image prune removes old images), then make up again")
+            raise Stop
+
+    def port_taken_by_another(self):
+        if not shutil.which("ss"):
+            return False
+        listening = subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True, text=True).stdout.strip()
+        return bool(listening) and not docker("ps", "-q", "--filter", f"name=^{self.proxy}$").stdout.strip()
+
+    def warn_if_homes_outgrow_disk(self):
+        """The homes' images are sparse and may promise more than the disk has: scripts/lib.sh's
+        warn_if_homes_outgrow_disk says so (through its home_helper, which homes.sh shares)."""
+        subprocess.run(["bash", "-c", '. scripts/lib.sh && warn_if_homes_outgrow_disk "$1"', "warn", self.env["DLAB_HOMES_DIR"]])
+
+    def tls_files(self, action, cert, key):
+        """dlab_hub.tls in the hub image, the two files on its standard input."""
+        volume = ["-v", f"{self.prefix}-proxy-secrets:/srv/proxy"] if action == "install" else []
+        files = "".join(base64.b64encode(Path(path).read_bytes()).decode() + "\n" for path in (cert, key))
+        return docker("run", "--rm", "-i", "--network", "none", "--user", HUB_UID, *volume, "--entrypoint", "python",
+                      HUB_IMAGE, "-m", "dlab_hub.tls", action, input=files)
+
+    def install_certificate(self):
+        """HTTPS: the organizer's certificate (DLAB_SSL_CERT, full chain) and key (DLAB_SSL_KEY), read
+        here by whoever runs make up and written into the proxy's volume, readable by the proxy (and,
+        read-only, the hub) alone. Checked first in a scratch folder: a wrong pair stops here with the
+        running class untouched. Returns compose's flags (a renewed certificate recreates both)."""
+        cert, key = self.env["DLAB_SSL_CERT"], self.env["DLAB_SSL_KEY"]
+        if not key:
+            say(f"DLAB_SSL_CERT is set but DLAB_SSL_KEY is not: set both in {self.env_file}")
+            raise Stop
+        for path in (cert, key):
+            if not os.access(path, os.R_OK):
+                say(f"cannot read {path} (DLAB_SSL_CERT/DLAB_SSL_KEY in {self.env_file}): check the path, or run make up as a user who can read it")
+                raise Stop
+        checked = self.tls_files("check", cert, key)
+        if checked.returncode != 0:
+            print(checked.stderr, end="", file=sys.stderr)
+            say(f"DLAB_SSL_CERT={cert} and DLAB_SSL_KEY={key}: fix them in {self.env_file}, then make up again")
+            raise Stop
+        if not quiet_ok("volume", "inspect", f"{self.prefix}-proxy-secrets"):
+            self.compose_run("create", "proxy", capture=True)  # first start: its volume, made by compose as always
+        installed = self.tls_files("install", cert, key)
+        if installed.returncode != 0:
+            print(installed.stderr, end="", file=sys.stderr)
+            raise Stop
+        # A renewed certificate needs a proxy restart, then a hub restart that gives the new proxy its
+        # routes back (students' servers keep running through both).
+        return ["--force-recreate"] if installed.stdout.strip() == "changed" else []
+
+    def hub_upgrade(self, command):
+        return docker("run", "--rm", "--network", "none", "--user", HUB_UID, "--cap-drop", "ALL", "--security-opt",
+                      "no-new-privileges", "-v", f"{self.prefix}-hub-state:/srv/jupyterhub", "--entrypoint", "python",
+                      HUB_IMAGE, "-m", "dlab_hub.upgrade", command, capture=False).returncode
+
+    def upgrade_database(self):
+        """A class an earlier release made: its database to this release's JupyterHub schema, in a
+        one-off container of the new hub image (dlab_hub.upgrade) while no hub runs on it. The copy it
+        keeps goes back on any failure, and the hub that ran starts again, as it was."""
+        if not quiet_ok("volume", "inspect", f"{self.prefix}-hub-state"):
+            return  # the class's first start
+        status = self.hub_upgrade("check")
+        if status == 0:
+            return
+        if status != NEEDS_UPGRADE:
+            say("could not read the hub's database (above): the class is left as it was")
+            raise Stop
+        running = docker("ps", "-q", "--filter", f"name=^{self.hub}$").stdout.strip()
+        say("this release's JupyterHub needs the hub's database upgraded: the hub stops meanwhile (students' servers keep running)")
+        if running:
+            docker("stop", "--time", "30", self.hub)
+        if self.hub_upgrade("run") == 0:
+            return
+        if running and quiet_ok("start", self.hub):
+            say("the hub that ran is started again")
+        raise Stop
+
+    # --- on a swarm ---------------------------------------------------------------------------------
+    def swarm_up(self):
+        """This engine is a swarm manager, and the shared folder holds the class's folders, made by root
+        (the hub may not chown): homes/ (each student's made at their first start), course/ and handin/
+        owned by the hub (uid 1001) and the students' group, data/ for make data."""
+        state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").stdout.strip()
+        if state != "active true":
+            say("DLAB_SWARM_SHARED is set but this Docker engine is not a swarm manager: run make up on a manager "
+                "(docs/swarm.md), or empty DLAB_SWARM_SHARED for one machine")
+            raise Stop
+        if not Path(self.shared).is_dir():
+            say(f"DLAB_SWARM_SHARED={self.shared} is not a folder here: mount the class's NFS export there (docs/swarm.md)")
+            raise Stop
+        made = docker("run", "--rm", "--user", "root", "--network", "none", "--cap-drop", "ALL", "--cap-add", "CHOWN",
+                      "--cap-add", "FOWNER", "--cap-add", "FSETID", "--security-opt", "no-new-privileges",
+                      "-v", f"{self.shared}:/shared", "--entrypoint", "sh", HUB_IMAGE, "-c",
+                      "install -d -m 0755 /shared/homes\n"
+                      "install -d -o 1001 -g 100 /shared/course /shared/data /shared/handin\n"
+                      "chmod 2775 /shared/course /shared/data && chmod 2770 /shared/handin", capture=False)
+        if made.returncode != 0:
+            say(f"could not make the class's folders in {self.shared}: root on this manager must own files there (no_root_squash)")
+            raise Stop
+
+    def swarm_anchor(self):
+        """Docker 20.10 drops a node's attachment to the class network with its last task on it, and then
+        rejects the next task placed there ("node is missing network attachments"): a small service on
+        every ready node keeps each attached (docs/swarm.md)."""
+        if quiet_ok("service", "inspect", f"{self.prefix}-anchor"):
+            return
+        docker("service", "create", "--detach", "--quiet", "--name", f"{self.prefix}-anchor", "--mode", "global",
+               "--label", f"org.dlab.hub={self.prefix}", "--network", self.env["DLAB_NETWORK"],
+               "--constraint", "node.labels.dlab.homes==true", "--limit-memory", "64M", "--user", "1000",
+               "--read-only", "--cap-drop", "ALL", "--no-healthcheck", "--log-driver", "json-file",
+               "--log-opt", "max-size=1m", "--entrypoint", "sleep", self.student_image, "infinity", check=True)
+
+    def swarm_services(self):
+        return docker("service", "ls", "-q", "--filter", f"label=org.dlab.hub={self.prefix}").stdout.split()
+
+    # --- down, status -------------------------------------------------------------------------------
+    def down(self):
+        if self.shared:
+            # The students' services (and the anchor) first: the class network goes only once they have left it.
+            services = self.swarm_services()
+            if services:
+                docker("service", "rm", *services)
+            self.compose_run("down", "--timeout", "60", capture=True)
+            # Until it is gone: a swarm's `network rm` can answer before the network leaves, while the
+            # last tasks let go of it (each student's server is given 30 s to save and stop).
+            for _ in range(120):
+                if not quiet_ok("network", "inspect", self.env["DLAB_NETWORK"]):
+                    break
+                if not quiet_ok("network", "rm", self.env["DLAB_NETWORK"]):
+                    time.sleep(1)
+            say(f"stopped; every home is kept (in {self.shared}/homes)")
+            return
+        if self.compose_run("down", "--timeout", "60").returncode != 0:
+            raise Stop
+        # The students' servers outlive a hub restart (cleanup_servers = False): stop them now, with
+        # the time Jupyter needs to save and shut its kernels down; then remove the containers. Never a volume.
+        left = docker("ps", "-aq", "--filter", f"label=org.dlab.hub={self.prefix}").stdout.split()
+        if left and docker("stop", "--time", "30", *left).returncode == 0:
+            docker("rm", "-f", *left)
+        say(f"stopped; every volume is kept (students' homes: docker volume ls --filter name={self.prefix}-home-)")
+
+    def status(self):
+        self.compose_run("ps")
+        if self.shared:
+            docker("service", "ls", "--filter", f"label=org.dlab.hub={self.prefix}", capture=False)
+        docker("ps", "--filter", f"label=org.dlab.hub={self.prefix}", "--format",
+               "table {{.Names}}\t{{.Status}}\t{{.Image}}", capture=False)
+
+    # --- the organizer's tools, run in the hub ------------------------------------------------------
+    def prestart(self, names):
+        """Before the class: every approved account's server, started in turn by the hub's prestart
+        service (its token is in the hub's secrets) and held from the idle culler (DLAB_PRESTART_HOLD)."""
+        self.hub_running()
+        return self.hub_exec("python", "-m", "dlab_hub.prestart", "now", "--hold", self.env["DLAB_PRESTART_HOLD"],
+                             "--organizer", self.env["DLAB_ADMIN"], *names).returncode
+
+    def accounts(self, roster):
+        roster = roster_file(roster, "accounts")
+        self.hub_running()
+        sheet = Path(re.sub(r"\.csv$", "", roster) + "-passwords.html")
+        part = Path(f"{sheet}.part")
+        length = max(int(self.env["DLAB_MIN_PASSWORD_LENGTH"]), 12)
+        # The sheet holds passwords: only whoever ran make accounts reads it. Written whole or not at all.
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(roster, "rb") as given, os.fdopen(fd, "w") as out:
+            status = subprocess.run(["docker", "exec", "-i", self.hub, "python", "-m", "dlab_hub.accounts", "add",
+                                     "--url", self.class_url, "--organizer", self.env["DLAB_ADMIN"],
+                                     "--password-length", str(length)], stdin=given, stdout=out).returncode
+        if 'class="slip"' in part.read_text(errors="replace"):
+            part.replace(sheet)
+            say(f"the first passwords: {sheet} (print it, hand each student their slip, then delete it)")
+        else:
+            part.unlink()
+        return status
+
+    def remove_accounts(self, roster, homes):
+        roster = roster_file(roster, "remove-accounts")
+        self.hub_running()
+        if homes not in ("keep", "archive", "delete"):
+            say(f"HOMES={homes}: choose keep, archive or delete")
+            raise Stop(2)
+        with open(roster, "rb") as given:
+            out = subprocess.run(["docker", "exec", "-i", self.hub, "python", "-m", "dlab_hub.accounts", "remove",
+                                  "--organizer", self.env["DLAB_ADMIN"]], stdin=given, capture_output=True, text=True)
+        print(out.stdout + out.stderr, end="", file=sys.stderr)
+        removed = [line.removeprefix("dlab accounts: removed ") for line in (out.stdout + out.stderr).splitlines()
+                   if line.startswith("dlab accounts: removed ")]
+        # The removed accounts that have a home (a server of theirs ever started).
+        with_home = [name for name in " ".join(removed).split() if quiet_ok("volume", "inspect", home_volume(self.prefix, name))]
+        if with_home and homes != "keep":
+            if homes == "archive":
+                homes_sh("backup", os.environ.get("BACKUP_DIR") or "backups", *with_home)
+            homes_sh("delete", *with_home)
+        elif with_home:
+            say(f"their {len(with_home)} homes and hand-in folders are kept, and so their names stay taken (no sign-up gets",
+                "them): make backup USERS=..., then make delete-home USERS=... when you choose")
+        return 0
+
+    def signups(self, clear):
+        self.hub_running()
+        return self.hub_exec("python", "-m", "dlab_hub.accounts", "signups", "--organizer", self.env["DLAB_ADMIN"],
+                             "--clear", clear).returncode
+
+    def message(self, text):
+        self.hub_running()
+        written = self.hub_exec("sh", "-c", "cat > /srv/jupyterhub/message.new && mv /srv/jupyterhub/message.new /srv/jupyterhub/message",
+                                input=text)
+        if written.returncode != 0:
+            raise Stop
+        say(f"every hub page now shows: {text}" if text else "no message on the hub's pages")
+        return 0
+
+    def reset_admin(self):
+        """A lost admin password: a new first one, written in place (dlab_hub.accounts). The account is
+        never deleted meanwhile, so no sign-up can take the organizer's name. The restart drops what
+        the hub's database session holds of the old password."""
+        self.hub_running()
+        if self.hub_exec("python", "-m", "dlab_hub.accounts", "reset-admin", "--organizer", self.env["DLAB_ADMIN"]).returncode:
+            raise Stop
+        docker("restart", self.hub)
+        self.up()
+        return 0
+
+
+def config_digest(folder):
+    """A digest of the *.py files of DLAB_HUB_CONFIG_DIR (names and contents); "unreadable" where
+    this command cannot read them (the hub then says what to do)."""
+    digest = hashlib.sha256()
+    try:
+        for path in sorted(Path(folder).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()[:16]
+
+
+def this_host():
+    """This machine's name as `hostname -f` says it (else `hostname`)."""
+    for command in (["hostname", "-f"], ["hostname"]):
+        try:
+            name = subprocess.run(command, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            continue
+        if name:
+            return name
+    return socket.gethostname()
+
+
+def roster_file(path, target):
+    if not path:
+        say(f"which roster? make {target} ROSTER=class.csv (one student a line: username[,name[,email]])")
+        raise Stop(2)
+    if not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        say(f"cannot read the roster {path}: check the path")
+        raise Stop(2)
+    return path
+
+
+def home_volume(prefix, name):
+    """A student's home volume as the hub names it: PREFIX-home-<name escaped as DockerSpawner escapes
+    it> (letters and digits kept, every other byte -xx: roster-07 -> roster-2d07)."""
+    safe = set(string.ascii_letters + string.digits)
+    return f"{prefix}-home-" + "".join(c if c in safe else "".join(f"-{b:02x}" for b in c.encode()) for c in name)
+
+
+def homes_sh(*args):
+    """The homes' backups and deletions stay shell (tar pipelines in throwaway containers)."""
+    status = subprocess.run([str(ROOT / "scripts/homes.sh"), *args]).returncode
+    if status:
+        raise Stop(status)
+    return 0
