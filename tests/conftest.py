@@ -296,9 +296,6 @@ def browser():
 # or files that share a costly session fixture (the swarm's test bed). The groups that take longest
 # are handed out first, so that none starts last and runs alone.
 SHARED_GROUPS = {"tests/swarm/": "swarm"}
-# Side by side, the groups handed out first: the longest, and make prestart's (FIRST, below), which
-# then meets only its worker's first accounts.
-LONGEST_FIRST = ["swarm", "tests/hub/test_hub_prestart.py", "tests/labs/test_labs.py", "tests/images/test_docker_stacks.py"]
 
 
 def group_of(nodeid):
@@ -309,6 +306,9 @@ def group_of(nodeid):
 # `make prestart` starts every approved account: it runs before the other tests make their fifty
 # (starting fifty servers is `make bench`'s figure, not a promise's).
 FIRST = ["tests/hub/test_hub_prestart.py"]
+# Side by side, the groups handed out first: the longest, and FIRST's, which then meets only its
+# worker's first accounts.
+LONGEST_FIRST = ["swarm", *FIRST, "tests/labs/test_labs.py", "tests/images/test_docker_stacks.py"]
 
 # The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
 # by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.

@@ -9,11 +9,12 @@ import os
 import re
 import shutil
 import socket
-import string
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from dlab_hub.settings import escaped_name
 
 # The checkout (compose.yaml, scripts/): where this file is, run from it or installed editable; else
 # the folder the command runs in.
@@ -416,10 +417,8 @@ def roster_file(path, target):
 
 
 def home_volume(prefix, name):
-    """A student's home volume as the hub names it: PREFIX-home-<name escaped as DockerSpawner escapes
-    it> (letters and digits kept, every other byte -xx: roster-07 -> roster-2d07)."""
-    safe = set(string.ascii_letters + string.digits)
-    return f"{prefix}-home-" + "".join(c if c in safe else "".join(f"-{b:02x}" for b in c.encode()) for c in name)
+    """A student's home volume as the hub names it: PREFIX-home-<name escaped as DockerSpawner escapes it>."""
+    return f"{prefix}-home-{escaped_name(name)}"
 
 
 def homes_sh(*args):
