@@ -5,7 +5,7 @@ import os
 
 import requests
 
-from conftest import ROOT, docker, wait_for
+from conftest import ROOT, VERSION, docker, wait_for
 from hubstack import PREFIX
 
 HUB = f"{PREFIX}-hub"
@@ -242,10 +242,13 @@ def test_odd_usernames_get_their_own_container_and_home(hub):
 def test_hub_image_holds_its_lock_and_the_students_jupyterhub():
     from conftest import read_lock
     manifest = json.loads(docker("run", "--rm", "--entrypoint", "dlab-info", "dlab/hub:latest", "--json").stdout)
-    locked = read_lock(ROOT / "images" / "hub" / "requirements.lock")
+    locked = {**read_lock(ROOT / "images" / "base" / "bootstrap.lock"), **read_lock(ROOT / "images" / "hub" / "requirements.lock")}
     installed = manifest["python_packages"]
     for name, version in locked.items():
         assert installed.get(name) == version, name
+    # Nothing else but the hub's own package and what Python seeds into every venv.
+    assert set(installed) - set(locked) - {"pip", "setuptools"} == {"dlab-hub"}
+    assert installed["dlab-hub"] == VERSION
     assert locked["jupyterhub"] == read_lock(ROOT / "images" / "base" / "requirements.lock")["jupyterhub"]
     proxy = docker("run", "--rm", "--entrypoint", "configurable-http-proxy", "dlab/hub:latest", "--version").stdout
     lock = json.loads((ROOT / "images" / "hub" / "package-lock.json").read_text())

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import NATIVE_ARCH, ROOT, docker, read_lock, skip_arm64
+from conftest import NATIVE_ARCH, ROOT, VERSION, docker, read_lock, skip_arm64
 
 ARM64 = {name: f"{name}:latest-arm64" for name in ("dlab/base", "dlab/cpu", "dlab/hub")}
 pytestmark = pytest.mark.arm64
@@ -45,6 +45,8 @@ def test_the_arm64_build_runs_arm64_code_and_holds_its_lock(name, locks):
     expected = {}
     for lock in locks:
         expected.update(read_lock(ROOT / lock, "aarch64"))
+    if name == "dlab/hub":
+        expected["dlab-hub"] = VERSION  # the hub's own package, installed from hub/
 
     def run(*command):
         return docker("run", "--rm", "--platform", "linux/arm64", "--entrypoint", command[0], ARM64[name],
