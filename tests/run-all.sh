@@ -3,10 +3,12 @@
 # DLAB_SKIP_GPU_IMAGE=1 and DLAB_SKIP_ARM64=1 leave dlab/gpu and the arm64 images out (neither built
 # nor tested); PYTEST_ARGS goes to pytest (e.g. "-k labs -x").
 #
-# Two rounds. dlab/gpu and the arm64 images build in the background while the first runs the tests
-# that wait on containers (the class server, the swarm, the images already built); the second runs,
-# one at a time, the tests of the images just built and the `quiet` ones (models trained, the
-# class's answers timed), which need the CPU to themselves (docs/testing.md).
+# Two rounds, and a third beside the first. While the first round runs the tests that wait on
+# containers (the class server, the swarm, the images already built), in the background dlab/gpu
+# builds, and the arm64 images build and then their tests run (emulated, each on one core; the
+# arm64 hub runs a class of its own, `dlabarm`). The second round runs, one at a time, the tests of
+# dlab/gpu and the `quiet` ones (models trained, the class's answers timed), which need the CPU to
+# themselves (docs/testing.md).
 #
 # DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
 # workers, each with a class server of its own (tests/conftest.py says what runs together).
@@ -19,52 +21,66 @@ workers=${DLAB_TEST_WORKERS:-2}
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { say "DLAB_TEST_WORKERS is a number of workers (1 to 99), not '$workers'"; exit 2; }
 scripts/install-test-tools.sh
 
-later=()  # the images built after base, cpu and hub: gpu, arm64
-if [ "${DLAB_SKIP_GPU_IMAGE:-}" = 1 ]; then say "DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"
-else later+=(gpu); fi
-if [ "${DLAB_SKIP_ARM64:-}" = 1 ]; then say "DLAB_SKIP_ARM64=1: the arm64 images are neither built nor tested"
-elif [ "$(native_arch)" = arm64 ]; then :  # on an ARM machine the native images are the arm64 ones
-elif scripts/emulation.sh arm64; then later+=(arm64)  # sets QEMU up as root, or says what to install
-else say "no arm64 emulation here: the arm64 tests skip"; fi
-build_later() {
-  local image
-  for image in "${later[@]}"; do
-    case $image in
-      gpu) scripts/build-images.sh gpu ;;
-      arm64) scripts/build-images.sh --arch arm64 cpu hub ;;
-    esac
-  done
-}
+gpu=yes arm64=yes
+if [ "${DLAB_SKIP_GPU_IMAGE:-}" = 1 ]; then say "DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"; gpu=no
+elif [ "$(native_arch)" != amd64 ]; then say "dlab/gpu is built for amd64 only: its tests skip"; gpu=no; fi
+if [ "${DLAB_SKIP_ARM64:-}" = 1 ]; then say "DLAB_SKIP_ARM64=1: the arm64 images are neither built nor tested"; arm64=no
+elif [ "$(native_arch)" = arm64 ]; then arm64=native  # on an ARM machine the native images are the arm64 ones
+elif ! scripts/emulation.sh arm64; then say "no arm64 emulation here: the arm64 tests skip"; arm64=no; fi  # (sets QEMU up as root, or says what to install)
 
 # PYTEST_ARGS in words as the shell splits them, quotes included (-k "frameworks and not gpu").
 extra=()
 eval "extra=(${PYTEST_ARGS:-})"
 pytest=(.venv/bin/pytest --ignore=tests/check --durations=25 "${extra[@]}")
 
-build_log=$(mktemp)
-trap 'rm -f "$build_log"' EXIT
-[ ${#later[@]} -eq 0 ] || say "building ${later[*]} in the background while the first round of tests runs"
-build_later >"$build_log" 2>&1 &
-builder=$!
-# pytest's exit code 5 (no test selected) fails a round only when the other round selected none either.
-rounds=() status=0
-run_round() {
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+# pytest's exit code 5 (no test selected) fails a run only when every other run selected none either.
+runs=() status=0
+record() { runs+=("$1"); [ "$1" = 0 ] || [ "$1" = 5 ] || status=$1; }
+run_round() { local rc=0; "${pytest[@]}" "$@" || rc=$?; record "$rc"; }
+
+# In the background: dlab/gpu's build, and the arm64 images' build then tests. Each says what failed.
+build_gpu() { [ "$gpu" = yes ] || return 0; scripts/build-images.sh gpu >"$logs/gpu" 2>&1 || { echo build >"$logs/gpu.failed"; return 1; }; }
+build_and_test_arm64() {
+  [ "$arm64" = yes ] || return 0
+  scripts/build-images.sh --arch arm64 cpu hub >"$logs/arm64" 2>&1 || { echo build >"$logs/arm64.failed"; return 1; }
   local rc=0
-  "${pytest[@]}" "$@" || rc=$?
-  rounds+=("$rc")
-  [ "$rc" = 0 ] || [ "$rc" = 5 ] || status=$rc
+  "${pytest[@]}" -p no:cacheprovider -m arm64 >>"$logs/arm64" 2>&1 || rc=$?
+  echo "$rc" >"$logs/arm64.tests"
 }
+background=()
+[ "$gpu" = no ] || background+=("dlab/gpu's build")
+[ "$arm64" != yes ] || background+=("the arm64 images' build, then their tests")
+[ ${#background[@]} -eq 0 ] || say "in the background while the first round runs: $(IFS=,; echo "${background[*]}" | sed 's/,/; /g')"
+build_gpu & gpu_job=$!
+build_and_test_arm64 & arm64_job=$!
+
 side_by_side=()
 [ "$workers" = 1 ] || side_by_side=(-n "$workers" --no-loadscope-reorder)
 run_round -m "not quiet and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
-if ! wait "$builder"; then
-  tail -n 40 "$build_log" >&2
-  say "building ${later[*]} failed (above); their tests did not run"
-  exit 1
+
+wait "$gpu_job" || true
+wait "$arm64_job" || true
+for job in gpu arm64; do
+  [ -e "$logs/$job" ] || continue
+  grep -h '^dlab: built' "$logs/$job" >&2 || true
+  if [ -e "$logs/$job.failed" ]; then
+    tail -n 40 "$logs/$job" >&2
+    say "building the $job images failed (above); their tests did not run"
+    exit 1
+  fi
+done
+if [ -e "$logs/arm64.tests" ]; then
+  say "the arm64 tests, run beside the first round:"
+  sed -n '/^=* test session starts/,$p' "$logs/arm64" >&2
+  record "$(cat "$logs/arm64.tests")"
 fi
-grep -h '^dlab: built' "$build_log" >&2 || true
-run_round -m "quiet or gpu_image or arm64"
-if [ "$status" = 0 ] && ! printf '%s\n' "${rounds[@]}" | grep -qx 0; then
+# The arm64 tests here where they did not run above: on an ARM machine (its own images), or to skip
+# saying why (DLAB_SKIP_ARM64=1, no emulation).
+if [ "$arm64" = yes ]; then run_round -m "(quiet or gpu_image) and not arm64"
+else run_round -m "quiet or gpu_image or arm64"; fi
+if [ "$status" = 0 ] && ! printf '%s\n' "${runs[@]}" | grep -qx 0; then
   say "no test was selected (pytest's exit code 5): check PYTEST_ARGS"; status=5
 fi
 exit "$status"
