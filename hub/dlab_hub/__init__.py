@@ -1,7 +1,8 @@
 """dlab's additions to JupyterHub, one module per concern (docs/architecture.md draws them):
 
-- settings: every DLAB_ setting declared once, its check, and the typed values (GpuRequest);
-  standard library only, so that `make up` can run it on the host (PYTHONPATH=hub python3 -m dlab_hub.settings);
+- settings: every DLAB_ setting declared once, with its check; standard library only, so that
+  `make up` can run it on the host (PYTHONPATH=hub python3 -m dlab_hub.settings);
+- kinds: the kinds of value a setting takes, each parsed once (a size, an address, a GpuRequest);
 - policy: the class's policy (limits, login rules, culling, posture, GPUs), made once from the
   settings, which config (Docker, and through it the swarm) and k8s render;
 - config: the settings and the engine's answers to JupyterHub's configuration (a pure function);

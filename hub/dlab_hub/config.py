@@ -13,7 +13,8 @@ from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
 from dlab_hub.policy import policy
-from dlab_hub.settings import NO_GPUS, USERNAME_PATTERN, GpuRequest
+from dlab_hub.kinds import NO_GPUS, GpuRequest
+from dlab_hub.settings import USERNAME_PATTERN
 from dlab_hub.state import class_message
 
 INSTRUCTOR_GROUP = "instructors"  # its members write the course folder and read the hand-ins

@@ -6,7 +6,7 @@ import urllib.request
 
 import docker
 
-from dlab_hub.settings import GpuRequest
+from dlab_hub.kinds import GpuRequest
 from dlab_hub.swarm import GPU_RESOURCE
 
 GITHUB = {"authorization_endpoint": "https://github.com/login/oauth/authorize",  # OAuth 2, no discovery

@@ -9,7 +9,7 @@ Each renders the same rule in its platform's words (Docker's `cap_drop`, Kuberne
 """
 from dataclasses import dataclass
 
-from dlab_hub.settings import GpuRequest
+from dlab_hub.kinds import GpuRequest
 
 UID, GID = 1000, 100  # jovyan and users, as in every dlab image
 

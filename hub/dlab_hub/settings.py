@@ -14,7 +14,6 @@ validation and reference docs from values.schema.yaml:
 
 Standard library only: it runs on the host (python3) as well as in dlab/hub.
 """
-import ipaddress
 import json
 import os
 import pathlib
@@ -23,6 +22,10 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+
+from dlab_hub.kinds import (DOCKER_NAME, IMAGE, ON_OFF, SIZE, TEXT, VOLUME_OR_PATH, Invalid, Kind, address,
+                            auto_or_whole, cpus, gpu_request, home_size, max_servers, path_or_empty,
+                            pattern, whole)
 
 # Usernames: 1 to 32 letters (any script), digits, dots, dashes or underscores, starting with a
 # letter or digit. They become URLs (/user/NAME), container and volume names: no spaces, no
@@ -53,140 +56,6 @@ FIRST_PASSWORD_DIR = STATE_DIR / "first-password"  # an empty file per roster ac
 SIGNUPS_FILE = STATE_DIR / "signups.jsonl"  # a line per sign-up: when, who, from where (make signups)
 
 
-class Invalid(ValueError):
-    """A value a setting does not allow."""
-
-
-@dataclass(frozen=True)
-class Kind:
-    """What a setting allows: `allowed` says it to a person (errors and docs), `parse` checks a
-    value and returns what the code uses (a number, a bool...), raising Invalid."""
-    allowed: str
-    parse: object
-
-
-@dataclass(frozen=True)
-class GpuRequest:
-    """What a GPU server asks for (DLAB_GPUS, and the spawner's `gpus`), parsed once: `auto`,
-    `none`, `all`, a count of cards (2) or named cards (device=0,1), as `docker run --gpus` says it."""
-    kind: str  # auto, none, all, count or devices
-    count: int = 0
-    devices: tuple = ()
-
-    @classmethod
-    def parse(cls, value):
-        """GpuRequest of a value in docker run --gpus's syntax (or auto, none; "" is none); raises Invalid."""
-        if value in ("auto", "none", "all", ""):
-            return cls(value or "none")
-        if re.fullmatch(r"[1-9]\d*", value):
-            return cls("count", count=int(value))
-        if re.fullmatch(r"device=[\w-]+(,[\w-]+)*", value):
-            return cls("devices", devices=tuple(value[len("device="):].split(",")))
-        raise Invalid
-
-    def __str__(self):
-        """docker run --gpus's value; "" for none (no GPU profile)."""
-        if self.kind == "count":
-            return str(self.count)
-        if self.kind == "devices":
-            return "device=" + ",".join(self.devices)
-        return "" if self.kind == "none" else self.kind
-
-    @property
-    def cards(self):
-        """The cards a server asks for where only a number can be said (a swarm service's generic
-        resources, a Kubernetes limit): the count, else one."""
-        return self.count or 1
-
-
-NO_GPUS = GpuRequest("none")
-
-
-def _gpu_request(value):
-    if not value:
-        raise Invalid
-    return GpuRequest.parse(value)
-
-
-def pattern(regex, allowed, flags=0, convert=str):
-    def parse(value):
-        if not re.fullmatch(regex, value, flags):
-            raise Invalid
-        return convert(value)
-    return Kind(allowed, parse)
-
-
-def whole(minimum=0, maximum=None, allowed=None):
-    def parse(value):
-        if not re.fullmatch(r"\d+", value) or int(value) < minimum or (maximum is not None and int(value) > maximum):
-            raise Invalid
-        return int(value)
-    text = allowed or (f"a whole number from {minimum} to {maximum}" if maximum else f"a whole number, at least {minimum}")
-    return Kind(text, parse)
-
-
-def one_of(*choices):
-    def parse(value):
-        if value not in choices:
-            raise Invalid
-        return value
-    return Kind(" or ".join(choices), parse)
-
-
-def _cpus(value):
-    try:
-        cpus = float(value)
-    except ValueError:
-        raise Invalid from None
-    if not 0 < cpus <= 1024:
-        raise Invalid
-    return cpus
-
-
-def _home_size(value):
-    value = value.upper()
-    if value == "0":
-        return ""  # plain volumes, no limit
-    match = re.fullmatch(r"([1-9]\d*)([MGT])", value)
-    if not match or (match[2] == "M" and int(match[1]) < 64):
-        raise Invalid
-    return value
-
-
-def _address(value):
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise Invalid from None
-
-
-def _max_servers(value):
-    if value == "auto":
-        return value
-    return whole().parse(value)
-
-
-def _auto_or_whole(value):
-    if value == "auto":
-        return value
-    return whole(1).parse(value)
-
-
-def _path_or_empty(value):
-    if value and not value.startswith("/"):
-        raise Invalid
-    return value
-
-
-TEXT = pattern(r"[^\x00-\x1f\x7f]{0,200}", "one line of text, at most 200 characters")
-SIZE = pattern(r"[1-9]\d*[kmgKMG]?", "a size like 512m, 4G or 1g (k, m or g; a plain number is bytes)")
-ON_OFF = one_of("on", "off")
-IMAGE = pattern(r"[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[0-9a-f]{64})?",
-                "a Docker image name like dlab/cpu:latest (built here: make build)")
-DOCKER_NAME = pattern(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}", "a Docker name: letters, digits, _ . - (at most 64)")
-VOLUME_OR_PATH = pattern(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}|/[\w./-]*", "a Docker volume name, or an absolute path on this machine")
-
-
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -206,7 +75,7 @@ class Setting:
 SETTINGS = [
     Setting("DLAB_HUB_PORT", "8000", whole(1, 65535, "a port number, 1 to 65535"),
             "The port the class opens in the browser (`http://SERVER:PORT`); 443 with HTTPS.", "host"),
-    Setting("DLAB_HUB_BIND", "0.0.0.0", Kind("an IP address of this machine, like 0.0.0.0 or 127.0.0.1", _address),
+    Setting("DLAB_HUB_BIND", "0.0.0.0", Kind("an IP address of this machine, like 0.0.0.0 or 127.0.0.1", address),
             "The address it listens on: `127.0.0.1` keeps the class to this machine (behind your own "
             "HTTPS reverse proxy).", "host"),
     Setting("DLAB_ADMIN", "admin", pattern(USERNAME_PATTERN[1:-2], "a username: 1 to 32 letters, digits, dots, dashes "
@@ -219,7 +88,7 @@ SETTINGS = [
     Setting("DLAB_IMAGE", "dlab/cpu:latest", IMAGE, "The students' image (the CPU profile).", "both"),
     Setting("DLAB_GPU_IMAGE", "dlab/gpu:latest", IMAGE, "The GPU profile's image (`make build-gpu`).", "hub"),
     Setting("DLAB_GPUS", "auto", Kind("auto, none, all, a count (2) or device=0,1 (docker run --gpus syntax)",
-                                      _gpu_request),
+                                      gpu_request),
             "The GPU profile: `auto` (offered where Docker has the NVIDIA runtime and `DLAB_GPU_IMAGE` "
             "is built; each GPU student gets every card), `none`, `all`, a count (`1`: each GPU student gets "
             "that many cards of `DLAB_GPU_IDS`, the least used ones, so a class spreads over the cards), or "
@@ -229,7 +98,7 @@ SETTINGS = [
             "shows; or a list (`0,1,2`: card 3 kept for yourself).", "hub"),
     Setting("DLAB_MEM_LIMIT", "4G", SIZE,
             "Memory per student: beyond it the kernel is killed, the server lives on.", "hub"),
-    Setting("DLAB_CPU_LIMIT", "2", Kind("a number of CPU cores above 0, like 2 or 0.5", _cpus),
+    Setting("DLAB_CPU_LIMIT", "2", Kind("a number of CPU cores above 0, like 2 or 0.5", cpus),
             "CPU cores per student (the frameworks' thread pools inside follow it).", "hub"),
     Setting("DLAB_PIDS_LIMIT", "1024", whole(64, allowed="a whole number, at least 64"),
             "Processes per student: a fork bomb stops here.", "hub"),
@@ -238,18 +107,18 @@ SETTINGS = [
             "`/tmp` per student, in memory (counted in `DLAB_MEM_LIMIT`); nothing else outside the "
             "home is writable.", "hub"),
     Setting("DLAB_HOME_SIZE", "5G", Kind("a size of at least 64M, like 500M, 5G or 1T (0: homes without a size "
-                                         "limit)", _home_size),
+                                         "limit)", home_size),
             "Each student's home is a file system of its own of this size (an ext4 image on a loop "
             "device, in `DLAB_HOMES_DIR`; it takes on disk only what is written): a student who fills "
             "it stops there. A larger value applies to homes made afterwards. `0`: plain Docker "
             "volumes without a limit (for machines without loop devices).", "both"),
     Setting("DLAB_HANDIN_SIZE", "1G", Kind("a size of at least 64M, like 500M or 1G (0: hand-in folders without "
-                                           "a size limit)", _home_size),
+                                           "a size limit)", home_size),
             "Each student's hand-in folder (`~/handin`) is a file system of its own of this size, "
             "made like the homes, so a student who fills it stops there. Applies where homes have a "
             "size (`DLAB_HOME_SIZE` not 0). `0`: folders of one volume without a limit.", "hub"),
     Setting("DLAB_COURSE_SIZE", "10G", Kind("a size of at least 64M, like 2G or 10G (0: a course folder without "
-                                            "a size limit)", _home_size),
+                                            "a size limit)", home_size),
             "The course folder (`~/course`, which instructors write) is a file system of its own of this "
             "size, made like the homes. Applies where homes have a size (`DLAB_HOME_SIZE` not 0).", "hub"),
     Setting("DLAB_HOMES_DIR", "/var/lib/dlab/homes",
@@ -326,11 +195,11 @@ SETTINGS = [
     Setting("DLAB_SPAWN_LIMIT", "100", whole(1),
             "Server starts under way or waiting their turn at once; the next student sees \"Too many users "
             "trying to log in right now. Try again in N seconds\" (10-20 s).", "hub"),
-    Setting("DLAB_STARTS_AT_ONCE", "auto", Kind("auto or a whole number, at least 1", _auto_or_whole),
+    Setting("DLAB_STARTS_AT_ONCE", "auto", Kind("auto or a whole number, at least 1", auto_or_whole),
             "Servers that start side by side; the others wait their turn, first come first served. A start "
             "is mostly CPU, so side by side beyond the cores every student of a class waits as long as the "
             "last. `auto`: the machine's cores.", "hub"),
-    Setting("DLAB_MAX_SERVERS", "auto", Kind("auto or a whole number (0: no limit)", _max_servers),
+    Setting("DLAB_MAX_SERVERS", "auto", Kind("auto or a whole number (0: no limit)", max_servers),
             "Servers running at once; the next student sees \"Active user limit exceeded. Try again in a "
             "few minutes.\" `auto`: one per 512 MiB of the machine's memory beyond 2 GiB (44 on 24 GiB), "
             "so a leaked class code cannot run the machine out of memory; `0`: no limit.", "hub"),
@@ -340,7 +209,7 @@ SETTINGS = [
     Setting("DLAB_SIGNUPS_PER_HOUR", "100", whole(1),
             "Sign-up attempts one address may make in an hour (\"Too many sign-ups from your network\"): "
             "a class behind one router shares an address, so keep it above the class's size.", "hub"),
-    Setting("DLAB_SWARM_SHARED", "", Kind("an absolute path, or empty", _path_or_empty),
+    Setting("DLAB_SWARM_SHARED", "", Kind("an absolute path, or empty", path_or_empty),
             "More than one machine ([docs/swarm.md](swarm.md)): the class on a Docker Swarm. The folder "
             "mounted at this same path on every node that may run students (an NFS export): the homes "
             "(`homes/<user>`), the course and hand-in folders and the datasets live there. `make "
@@ -359,10 +228,10 @@ SETTINGS = [
             "own configuration, which they may change: dlab does not check them), as The Littlest "
             "JupyterHub's `jupyterhub_config.d`. Mounted read-only into the hub; `make up` after a change. "
             "See [More JupyterHub settings](organizer.md#more-jupyterhub-settings).", "host"),
-    Setting("DLAB_SSL_CERT", "", Kind("an absolute path, or empty", _path_or_empty),
+    Setting("DLAB_SSL_CERT", "", Kind("an absolute path, or empty", path_or_empty),
             "HTTPS: your certificate (full chain), a path on this machine; `make up` copies it into the "
             "proxy's secrets (run it again after a renewal). Set `DLAB_HUB_PORT=443`. See [HTTPS](#https).", "both"),
-    Setting("DLAB_SSL_KEY", "", Kind("an absolute path, or empty", _path_or_empty),
+    Setting("DLAB_SSL_KEY", "", Kind("an absolute path, or empty", path_or_empty),
             "HTTPS: the certificate's private key, a path on this machine.", "host"),
 ]
 BY_NAME = {setting.name: setting for setting in SETTINGS}

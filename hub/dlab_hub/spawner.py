@@ -12,7 +12,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Integer, List, Unicode, default
 
-from dlab_hub.settings import GpuRequest
+from dlab_hub.kinds import GpuRequest
 from dlab_hub.engine import gpu_device_requests, pick_gpus
 from dlab_hub.state import HANDIN_DIR
 

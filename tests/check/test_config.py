@@ -14,7 +14,8 @@ from dlab_hub.config import Engine, configure
 from dlab_hub.engine import gpu_device_requests
 from dlab_hub.spawner import DlabSpawner
 from dlab_hub.swarm_spawner import DlabSwarmSpawner
-from dlab_hub.settings import GpuRequest, load
+from dlab_hub.kinds import GpuRequest
+from dlab_hub.settings import load
 
 GIB = 1024**3
 BUILT = frozenset({"dlab/cpu:latest", "dlab/gpu:latest"})

@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 
 import dlab_hub.settings
-from dlab_hub.settings import BY_NAME, SETTINGS, GpuRequest, Invalid, load, read_env_file
+from dlab_hub.kinds import GpuRequest, Invalid
+from dlab_hub.settings import BY_NAME, SETTINGS, load, read_env_file
 
 # A value each setting must refuse, the way a person gets it wrong. A new setting needs a line here
 # (test_every_setting_has_a_wrong_value_here), so its check is tested from the day it exists.
