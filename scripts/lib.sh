@@ -37,7 +37,7 @@ load_settings() {
 
 # home_helper HOMES COMMAND...: run COMMAND (dlab-home, images/hub) as the hub runs it before a
 # student's start: root in a throwaway dlab/hub container that may mount and use loop devices and
-# nothing more, with the homes' folder HOMES at /homes. The privileges are hub/dlab_hub/spawner.py's
+# nothing more, with the homes' folder HOMES at /homes. The privileges are hub/dlab_hub/folders.py's
 # HOME_HELPER_PRIVILEGES, written as docker run flags (make check compares the two).
 home_helper() {
   local homes=$1; shift

@@ -10,8 +10,9 @@
 - engine: what the Docker engine behind the hub offers, the GPU cards, an OIDC provider;
 - web: requests from outside, bounded (addresses, rates, tokens, bodies);
 - names: usernames' rules and look-alikes;
-- spawner, swarm_spawner, swarm: DlabSpawner (a CPU and a GPU profile, homes of their own size)
-  and DlabSwarmSpawner (the same on a Docker Swarm, each server a service);
+- spawner, folders, swarm_spawner, swarm: DlabSpawner (a CPU and a GPU profile, starts in turns),
+  its students' homes and class folders (homes of their own size, through the root helper), and
+  DlabSwarmSpawner (the same on a Docker Swarm, each server a service);
 - pages, auth: the account pages, DlabAuthenticator (NativeAuthenticator with a class code, the
   organizer's account made on first start) and InstitutionAuthenticator;
 - prestart, accounts, upgrade: the organizer's tools that run in the hub's container (make prestart,

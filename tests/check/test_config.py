@@ -215,7 +215,7 @@ def test_the_home_helper_has_the_same_privileges_from_the_hub_and_from_make():
     run's flags (make backup, restore, delete-home): the same privileges, and nothing more."""
     import re
 
-    from dlab_hub.spawner import HOME_HELPER_PRIVILEGES
+    from dlab_hub.folders import HOME_HELPER_PRIVILEGES
     lib = (ROOT / "scripts" / "lib.sh").read_text()
     helper = lib[lib.index("home_helper() {"):lib.index("\n}\n", lib.index("home_helper() {"))]
     flags = [(name, quoted or plain) for name, quoted, plain in
