@@ -17,7 +17,8 @@
   organizer's account made on first start) and InstitutionAuthenticator;
 - prestart, accounts, upgrade: the organizer's tools that run in the hub's container (make prestart,
   make accounts, reset-admin, and make up's database upgrade);
-- cli, classserver: the organizer's command on the host (dlab up, make up's), standard library only;
+- cli, classserver, classtools: the organizer's command on the host (dlab up, make up's; the tools
+  it runs in the hub's container), standard library only;
 - tls: the organizer's certificate checked and installed for the proxy (in a one-off hub container);
 - k8s: the zero-to-jupyterhub values made from the same settings.
 

@@ -30,7 +30,9 @@ import re
 import sys
 import urllib.parse
 
-from dlab_hub.classserver import ROOT, ClassServer, Stop, homes_sh, say
+from dlab_hub import classtools
+from dlab_hub.classserver import ROOT, ClassServer, Stop, say
+from dlab_hub.classtools import homes_sh
 from dlab_hub.settings import exported
 
 
@@ -102,12 +104,13 @@ def main(argv=None):
             return link(server.class_url, args.repo, args.branch, args.path)
         server.check_engine()
         commands = {
-            "up": server.up, "down": server.down, "status": server.status, "reset-admin": server.reset_admin,
-            "prestart": lambda: server.prestart(args.names),
-            "accounts": lambda: server.accounts(args.roster),
-            "remove-accounts": lambda: server.remove_accounts(args.roster, args.homes),
-            "signups": lambda: server.signups(args.clear),
-            "message": lambda: server.message(" ".join(args.text)),
+            "up": server.up, "down": server.down, "status": server.status,
+            "reset-admin": lambda: classtools.reset_admin(server),
+            "prestart": lambda: classtools.prestart(server, args.names),
+            "accounts": lambda: classtools.accounts(server, args.roster),
+            "remove-accounts": lambda: classtools.remove_accounts(server, args.roster, args.homes),
+            "signups": lambda: classtools.signups(server, args.clear),
+            "message": lambda: classtools.message(server, " ".join(args.text)),
         }
         return commands[args.command]() or 0
     except Stop as stop:
