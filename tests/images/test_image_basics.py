@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from conftest import PROBLEM_LINE, ROOT, VERSION, docker, log_line, read_lock, wait_for, wait_healthy
+from conftest import NATIVE_BUILDS_ONLY, PROBLEM_LINE, ROOT, VERSION, docker, log_line, read_lock, wait_for, wait_healthy
 
 LOCKS = {
     "dlab/base": ["images/base/bootstrap.lock", "images/base/requirements.lock"],
@@ -25,6 +25,7 @@ def token_from_logs(container, cid):
     return match.group(1)
 
 
+@NATIVE_BUILDS_ONLY
 def test_runs_as_jovyan_uid_1000_gid_100(container):
     logs = container.run_and_wait(command=["id"])
     assert "uid=1000(jovyan) gid=100(users)" in logs
@@ -37,6 +38,7 @@ def test_image_user_is_not_root(container):
     assert config["Healthcheck"]["Test"][-1] == "/usr/local/bin/dlab-healthcheck"
 
 
+@NATIVE_BUILDS_ONLY
 def test_tini_is_pid_1(container):
     cid = container.run_detached(command=["sleep", "60"])
     host = container.host(cid)
@@ -76,6 +78,7 @@ def test_pip_check_is_clean(container):
     assert "No broken requirements found" in logs
 
 
+@NATIVE_BUILDS_ONLY
 def test_dlab_info_tells_the_versions(container):
     logs = container.run_and_wait(command=["dlab-info"])
     assert f"{container.name} {VERSION}" in logs

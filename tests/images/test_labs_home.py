@@ -5,7 +5,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT, docker, wait_for
+from conftest import NATIVE_BUILDS_ONLY, ROOT, docker, wait_for
 
 LABS_STATE = "/home/jovyan/labs/.dlab-labs.json"
 
@@ -90,6 +90,7 @@ def test_a_full_home_still_starts_jupyter(cpu_container):
     assert "Free some disk space" in logs
 
 
+@NATIVE_BUILDS_ONLY
 def test_the_labs_sync_is_a_hook_of_the_images_with_labs(container):
     """The labs' home sync belongs to dlab/cpu and dlab/gpu (images/common), not dlab/base; the thread
     pools' hook is every image's."""
