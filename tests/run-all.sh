@@ -52,7 +52,9 @@ build_and_test_arm64() {
 background=()
 [ "$gpu" = no ] || background+=("dlab/gpu's build")
 [ "$arm64" != yes ] || background+=("the arm64 images' build, then their tests")
-[ ${#background[@]} -eq 0 ] || say "in the background while the first round runs: $(IFS=,; echo "${background[*]}" | sed 's/,/; /g')"
+if [ ${#background[@]} -gt 0 ]; then
+  say "in the background while the first round runs: ${background[0]}${background[1]:+; ${background[1]}}"
+fi
 build_gpu & gpu_job=$!
 build_and_test_arm64 & arm64_job=$!
 
