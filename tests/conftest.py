@@ -319,13 +319,18 @@ LONGEST_FIRST = ["swarm", *FIRST, "tests/labs/test_labs.py", "tests/images/test_
 # The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
 # by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.
 CPU_BOUND = {"tests/labs/test_labs.py", "tests/hub/test_hub_load.py", "tests/images/test_frameworks.py"}
+# Of those, the ones that time the class's answers (and so want the machine to themselves).
+TIMED = {"tests/hub/test_hub_load.py"}
 
 
 def pytest_collection_modifyitems(items):
-    # tests/run-all.sh runs the `quiet` tests after the background builds (of dlab/gpu and the
-    # emulated arm64 images) have ended: those that train, and those that time the class's answers.
+    # tests/run-all.sh runs the `quiet` tests (they train) after the class servers' round, and the
+    # `alone` ones (they time the class's answers, or swap dlab/hub:latest) last, by themselves.
     for item in items:
-        if group_of(item.nodeid) in CPU_BOUND:
+        group = group_of(item.nodeid)
+        if group in TIMED:
+            item.add_marker(pytest.mark.alone)
+        elif group in CPU_BOUND:
             item.add_marker(pytest.mark.quiet)
     first = {group: i for i, group in enumerate(FIRST)}
     if "PYTEST_XDIST_WORKER" not in os.environ:  # one after another: the files' own order, FIRST first

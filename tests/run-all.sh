@@ -3,12 +3,13 @@
 # DLAB_SKIP_GPU_IMAGE=1 and DLAB_SKIP_ARM64=1 leave dlab/gpu and the arm64 images out (neither built
 # nor tested); PYTEST_ARGS goes to pytest (e.g. "-k labs -x").
 #
-# Two rounds, and a third beside the first. While the first round runs the tests that wait on
-# containers (the class server, the swarm, the images already built), in the background dlab/gpu
-# builds, and the arm64 images build and then their tests run (emulated, each on one core; the
-# arm64 hub runs a class of its own, `dlabarm`). The second round runs, one at a time, the tests of
-# dlab/gpu and the `quiet` ones (models trained, the class's answers timed), which need the CPU to
-# themselves (docs/testing.md).
+# Three rounds, and the arm64 images beside them. First the tests that wait on containers (the
+# class servers, the swarm, the images already built), in N workers. Meanwhile, in the background,
+# dlab/gpu builds, and the arm64 images build and then their tests run (emulated, each process on
+# one core; the arm64 hub's class is `dlabarm`, apart from the workers'). Second, one at a time,
+# dlab/gpu's tests and the `quiet` ones (they train models), beside what is left of the arm64
+# tests. Last, by itself, each `alone` test: those that time the class's answers, and the upgrade
+# from the previous release, which swaps dlab/hub:latest (docs/testing.md).
 #
 # DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
 # workers, each with a class server of its own (tests/conftest.py says what runs together).
@@ -60,28 +61,31 @@ build_and_test_arm64 & arm64_job=$!
 
 side_by_side=()
 [ "$workers" = 1 ] || side_by_side=(-n "$workers" --no-loadscope-reorder)
-run_round -m "not quiet and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
+run_round -m "not quiet and not alone and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
 
+# said JOB: its build's lines, and, if the build failed, its end; then stop.
+said() {
+  grep -h '^dlab: built' "$logs/$1" >&2 || true
+  [ -e "$logs/$1.failed" ] || return 0
+  tail -n 40 "$logs/$1" >&2
+  say "building the $1 images failed (above); their tests did not run"
+  exit 1
+}
 wait "$gpu_job" || true
+[ ! -e "$logs/gpu" ] || said gpu
+# The arm64 tests run above, where they are emulated; here on an ARM machine (its own images), or
+# to skip, saying why (DLAB_SKIP_ARM64=1, no emulation).
+if [ "$arm64" = yes ]; then run_round -m "(quiet or gpu_image) and not alone and not arm64"
+else run_round -m "(quiet or gpu_image or arm64) and not alone"; fi
+
 wait "$arm64_job" || true
-for job in gpu arm64; do
-  [ -e "$logs/$job" ] || continue
-  grep -h '^dlab: built' "$logs/$job" >&2 || true
-  if [ -e "$logs/$job.failed" ]; then
-    tail -n 40 "$logs/$job" >&2
-    say "building the $job images failed (above); their tests did not run"
-    exit 1
-  fi
-done
-if [ -e "$logs/arm64.tests" ]; then
-  say "the arm64 tests, run beside the first round:"
+if [ -e "$logs/arm64" ]; then
+  said arm64
+  say "the arm64 tests, run in the background:"
   sed -n '/^=* test session starts/,$p' "$logs/arm64" >&2
   record "$(cat "$logs/arm64.tests")"
 fi
-# The arm64 tests here where they did not run above: on an ARM machine (its own images), or to skip
-# saying why (DLAB_SKIP_ARM64=1, no emulation).
-if [ "$arm64" = yes ]; then run_round -m "(quiet or gpu_image) and not arm64"
-else run_round -m "quiet or gpu_image or arm64"; fi
+run_round -m "alone"
 if [ "$status" = 0 ] && ! printf '%s\n' "${runs[@]}" | grep -qx 0; then
   say "no test was selected (pytest's exit code 5): check PYTEST_ARGS"; status=5
 fi

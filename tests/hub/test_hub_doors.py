@@ -110,7 +110,7 @@ def test_huge_request_bodies_from_outside_are_answered_413_and_never_held(hub):
     assert hub.try_login("body-check", PASSWORD)[0]
 
 
-@pytest.mark.quiet
+@pytest.mark.alone
 def test_a_students_loop_on_change_password_and_a_burst_of_sign_ups_do_not_stall_the_hub(hub):
     """NativeAuthenticator checked the current password and hashed new ones with bcrypt (a quarter
     of a second of CPU each) on the hub's event loop, which every request of the class goes

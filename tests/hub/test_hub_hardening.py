@@ -288,7 +288,7 @@ print('account is ready' in r.text)
     assert out.strip() == "True"
 
 
-@pytest.mark.quiet
+@pytest.mark.alone
 def test_a_flood_of_wrong_passwords_does_not_stall_the_class(hub):
     """20 clients send wrong passwords in a loop for 20 real accounts (each a bcrypt check until its
     address is locked out for that name); meanwhile students log in and start servers, and the hub's

@@ -21,7 +21,7 @@ NEW_PASSWORD = "bobs-own-password-2"
 STATE = f"{PREFIX}-hub-state"
 
 # It swaps dlab/hub:latest for the previous release's while it runs: no other class may start meanwhile.
-pytestmark = pytest.mark.quiet
+pytestmark = pytest.mark.alone
 
 
 def run(tree, command, hub=None, timeout=900):
