@@ -51,7 +51,9 @@ set -- "${wanted[@]}"
 
 scripts/install-docker.sh
 [ -z "$DLAB_TAG_SUFFIX" ] || scripts/emulation.sh "$DLAB_ARCH"
+# The image's OS, and this machine's (dlab/os:bookworm), where its Python packages are installed.
 scripts/os-base.sh "$DLAB_ARCH"
+[ -z "$DLAB_TAG_SUFFIX" ] || scripts/os-base.sh
 
 mkdir -p .build/wheelhouse
 # The CA bundle: explicit, else the one pip trusts here (only worth passing if it is not the default).
