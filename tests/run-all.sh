@@ -41,50 +41,52 @@ runs=() status=0
 record() { runs+=("$1"); [ "$1" = 0 ] || [ "$1" = 5 ] || status=$1; }
 run_round() { local rc=0; "${pytest[@]}" "$@" || rc=$?; record "$rc"; }
 
-# In the background: dlab/gpu's build, and the arm64 images' build then tests. Each says what failed.
-build_gpu() { [ "$gpu" = yes ] || return 0; scripts/build-images.sh gpu >"$logs/gpu" 2>&1 || { echo build >"$logs/gpu.failed"; return 1; }; }
-build_and_test_arm64() {
-  [ "$arm64" = yes ] || return 0
-  scripts/build-images.sh --arch arm64 cpu hub >"$logs/arm64" 2>&1 || { echo build >"$logs/arm64.failed"; return 1; }
-  local rc=0
-  "${pytest[@]}" -p no:cacheprovider -m arm64 >>"$logs/arm64" 2>&1 || rc=$?
-  echo "$rc" >"$logs/arm64.tests"
+# In the background, each with its log: a build, then the tests of what it built that need no
+# quiet machine (a pytest of their own). background NAME MARKS BUILD-ARGS...
+background() {
+  local name=$1 marks=$2 rc=0; shift 2
+  scripts/build-images.sh "$@" >"$logs/$name" 2>&1 || { touch "$logs/$name.failed"; return 1; }
+  "${pytest[@]}" -p no:cacheprovider -m "$marks" >>"$logs/$name" 2>&1 || rc=$?
+  echo "$rc" >"$logs/$name.tests"
 }
-background=()
-[ "$gpu" = no ] || background+=("dlab/gpu's build")
-[ "$arm64" != yes ] || background+=("the arm64 images' build, then their tests")
-if [ ${#background[@]} -gt 0 ]; then
-  say "in the background while the first round runs: ${background[0]}${background[1]:+; ${background[1]}}"
+# reported NAME: its build's lines and its tests' report (a failed build: its end, then stop).
+reported() {
+  wait "$2" || true
+  [ -e "$logs/$1" ] || return 0
+  grep -h '^dlab: built' "$logs/$1" >&2 || true
+  if [ -e "$logs/$1.failed" ]; then
+    tail -n 40 "$logs/$1" >&2
+    say "building the $1 images failed (above); their tests did not run"
+    exit 1
+  fi
+  say "the $1 tests, run in the background:"
+  sed -n '/^=* test session starts/,$p' "$logs/$1" >&2
+  record "$(cat "$logs/$1.tests")"
+}
+gpu_job="" arm64_job=""
+# dlab/gpu's tests that train wait for the second round; its others run as soon as it is built.
+if [ "$gpu" = yes ]; then
+  say "in the background: dlab/gpu's build, then its tests that do not train"
+  background gpu "gpu_image and not quiet and not alone" gpu & gpu_job=$!
 fi
-build_gpu & gpu_job=$!
-build_and_test_arm64 & arm64_job=$!
+if [ "$arm64" = yes ]; then
+  say "in the background: the arm64 images' build, then their tests"
+  background arm64 "arm64 and not alone" --arch arm64 cpu hub & arm64_job=$!
+fi
 
 side_by_side=()
 [ "$workers" = 1 ] || side_by_side=(-n "$workers" --no-loadscope-reorder)
 run_round -m "not quiet and not alone and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
 
-# said JOB: its build's lines, and, if the build failed, its end; then stop.
-said() {
-  grep -h '^dlab: built' "$logs/$1" >&2 || true
-  [ -e "$logs/$1.failed" ] || return 0
-  tail -n 40 "$logs/$1" >&2
-  say "building the $1 images failed (above); their tests did not run"
-  exit 1
-}
-wait "$gpu_job" || true
-[ ! -e "$logs/gpu" ] || said gpu
-# The arm64 tests run above, where they are emulated; here on an ARM machine (its own images), or
-# to skip, saying why (DLAB_SKIP_ARM64=1, no emulation).
-if [ "$arm64" = yes ]; then run_round -m "(quiet or gpu_image) and not alone and not arm64"
-else run_round -m "(quiet or gpu_image or arm64) and not alone"; fi
-
-wait "$arm64_job" || true
-if [ -e "$logs/arm64" ]; then
-  said arm64
-  say "the arm64 tests, run in the background:"
-  sed -n '/^=* test session starts/,$p' "$logs/arm64" >&2
-  record "$(cat "$logs/arm64.tests")"
-fi
+[ -z "$gpu_job" ] || reported gpu "$gpu_job"
+# Here too, where they did not run in the background: dlab/gpu's tests where it is not built, and
+# the arm64 ones on an ARM machine (its own images); or to skip, saying why (DLAB_SKIP_GPU_IMAGE=1,
+# DLAB_SKIP_ARM64=1, no emulation).
+second="quiet"
+[ "$gpu" = yes ] || second+=" or gpu_image"
+if [ "$arm64" = yes ]; then second="($second) and not arm64"; else second+=" or arm64"; fi
+run_round -m "($second) and not alone"
+[ -z "$arm64_job" ] || reported arm64 "$arm64_job"
 run_round -m "alone"
 if [ "$status" = 0 ] && ! printf '%s\n' "${runs[@]}" | grep -qx 0; then
   say "no test was selected (pytest's exit code 5): check PYTEST_ARGS"; status=5
