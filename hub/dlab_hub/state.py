@@ -1,8 +1,10 @@
 """The hub's state on its volumes (STATE_DIR; the proxy's, read-only): its secrets, the proxy's
-token, the record of sign-ups, the organizer's message to the class, and
-NativeAuthenticator's table of accounts in the hub's database, whose SQL is said here alone: `make accounts`, `make remove-accounts`, `make
-signups`, `make reset-admin` (hub/dlab_hub/accounts.py) and `make prestart` (hub/dlab_hub/prestart.py) go
-through it. Standard library only: the prestart service stays a small process.
+token, the record of sign-ups, the organizer's message to the class, the database's schema and
+integrity (make up's upgrade), and NativeAuthenticator's table of accounts in the hub's database:
+the hub's SQL is said here alone. `make accounts`, `make remove-accounts`, `make signups`, `make
+reset-admin` (hub/dlab_hub/accounts.py), `make prestart` (hub/dlab_hub/prestart.py) and make up's
+upgrade (hub/dlab_hub/upgrade.py) go through it. Standard library only: the prestart service stays
+a small process.
 
 NativeAuthenticator's `users_info` has one row per account: the name, the bcrypt hash, whether the
 organizer approved it; the hub itself reaches it through its ORM (hub/dlab_hub/auth.py)."""
@@ -23,6 +25,22 @@ MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (ma
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
 HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
 INSTITUTION_DIR = STATE_DIR / "institution"  # an empty file per account that signs in with the institution
+
+
+def database_revision(path):
+    """The alembic revision the hub's database says it has (None: not stamped, or no database)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row[0] if row else None
+
+
+def database_intact(path):
+    """SQLite's own integrity check of the hub's database."""
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def class_message(user=None):

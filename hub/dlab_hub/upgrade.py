@@ -12,7 +12,6 @@ hub-state volume: between them it stops the running hub, and starts it again if 
 import argparse
 import datetime
 import shutil
-import sqlite3
 import sys
 
 from alembic import command
@@ -22,8 +21,8 @@ from jupyterhub import dbutil, orm
 from sqlalchemy import create_engine
 
 from dlab_hub.settings import STATE_DIR
+from dlab_hub.state import DATABASE, database_intact, database_revision
 
-DATABASE = STATE_DIR / "jupyterhub.sqlite"
 BACKUPS = STATE_DIR / "backups"  # on the hub-state volume, readable by the hub's user alone
 NEEDS_UPGRADE = 10
 
@@ -38,12 +37,7 @@ def url():
 
 def schema_revision():
     """The alembic revision the database says it has (None: not stamped, or no database)."""
-    with sqlite3.connect(f"file:{DATABASE}?mode=ro", uri=True) as db:
-        try:
-            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
-        except sqlite3.OperationalError:
-            return None
-    return row[0] if row else None
+    return database_revision(DATABASE)
 
 
 def known_revisions():
@@ -63,12 +57,6 @@ def needs_upgrade():
     return False
 
 
-def copy(source, target):
-    """SQLite's own backup: a consistent copy, whatever journal the source keeps."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-
-
 def run():
     found = schema_revision()
     known, head = known_revisions()
@@ -86,9 +74,8 @@ def run():
         with dbutil._temp_alembic_ini(url()) as ini:  # what `jupyterhub upgrade-db` runs: its migrations
             command.upgrade(Config(ini), "head")
         orm.check_db_revision(create_engine(url()))
-        with sqlite3.connect(DATABASE) as db:
-            if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise RuntimeError("the upgraded database fails SQLite's integrity check")
+        if not database_intact(DATABASE):
+            raise RuntimeError("the upgraded database fails SQLite's integrity check")
     except Exception as error:  # noqa: BLE001 - whatever failed, the database goes back as it was
         shutil.copyfile(kept, DATABASE)
         say(f"the hub's database could not be upgraded from schema {found} to {head} ({str(error).splitlines()[0]})")
