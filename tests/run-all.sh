@@ -3,13 +3,14 @@
 # DLAB_SKIP_GPU_IMAGE=1 and DLAB_SKIP_ARM64=1 leave dlab/gpu and the arm64 images out (neither built
 # nor tested); PYTEST_ARGS goes to pytest (e.g. "-k labs -x").
 #
-# Three rounds, and the arm64 images beside them. First the tests that wait on containers (the
-# class servers, the swarm, the images already built), in N workers. Meanwhile, in the background,
-# dlab/gpu builds, and the arm64 images build and then their tests run (emulated, each process on
-# one core; the arm64 hub's class is `dlabarm`, apart from the workers'). Second, one at a time,
-# dlab/gpu's tests and the `quiet` ones (they train models), beside what is left of the arm64
-# tests. Last, by itself, each `alone` test: those that time the class's answers, and the upgrade
-# from the previous release, which swaps dlab/hub:latest (docs/testing.md).
+# Three rounds, with two builds beside them. First the tests that wait on containers (the class
+# servers, the swarm, the images already built), in N workers. Meanwhile, in the background,
+# dlab/gpu builds and then its tests that do not train run, and the arm64 images build and then
+# their tests run (emulated, each process on one core; the arm64 hub's class is `dlabarm`, apart
+# from the workers'). Second, one at a time, the `quiet` tests (they train models, in dlab/cpu and
+# dlab/gpu), beside what is left of the arm64 tests. Last, by itself, each `alone` test: those that
+# time the class's answers, and the upgrade from the previous release, which swaps
+# dlab/hub:latest (docs/testing.md).
 #
 # DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
 # workers, each with a class server of its own (tests/conftest.py says what runs together).

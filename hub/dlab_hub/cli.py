@@ -1,5 +1,6 @@
 """dlab: the organizer's command for the class server (compose.yaml). The make targets call it
-(`make up` is `dlab up`); on the host it runs with the standard library only (the work is dlab_hub.classserver's), from the checkout
+(`make up` is `dlab up`); on the host it runs with the standard library only (the work is
+dlab_hub.classserver's and dlab_hub.classtools'), from the checkout
 (`PYTHONPATH=hub python3 -m dlab_hub.cli`, which scripts/hub.sh runs) or installed
 (`pip install -e ./hub` gives the `dlab` command). Settings: .env beside compose.yaml (.env.example),
 or the file DLAB_ENV_FILE names; each is checked before anything is touched.
@@ -32,7 +33,6 @@ import urllib.parse
 
 from dlab_hub import classtools
 from dlab_hub.classserver import ROOT, ClassServer, Stop, say
-from dlab_hub.classtools import homes_sh
 from dlab_hub.settings import exported
 
 
@@ -90,9 +90,9 @@ def main(argv=None):
     os.chdir(ROOT)
     try:
         if args.command in ("backup", "restore"):
-            return homes_sh(args.command, args.dir, *args.users)
+            return classtools.homes_sh(args.command, args.dir, *args.users)
         if args.command == "delete-home":
-            return homes_sh("delete", *args.users)
+            return classtools.homes_sh("delete", *args.users)
         # Every setting, checked before anything is touched: a wrong one stops the command here, and
         # the running class goes on as it was. compose.yaml takes them from the environment.
         environment = exported(os.environ, os.environ.get("DLAB_ENV_FILE") or ".env")
