@@ -43,7 +43,10 @@ def remove(hub):
 def arm_hub(tmp_path_factory):
     skip_arm64(ARM64_HUB)
     override = tmp_path_factory.mktemp("arm64") / "compose.arm64.yaml"
+    # Emulated, JupyterHub takes many times its native start: on a loaded CI machine longer than the
+    # health check's 30 s start period, and compose then gave up on an "unhealthy" hub that was starting.
     override.write_text("services:\n" + "".join(f"  {service}:\n    image: {ARM64_HUB}\n    platform: linux/arm64\n"
+                                                 "    healthcheck: {start_period: 170s}\n"
                                                  for service in ("proxy", "hub")))
     hub = ArmHub(override)
     remove(hub)
