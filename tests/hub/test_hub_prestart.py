@@ -85,7 +85,8 @@ def prestart_every_approved_account_and_hold_one(hub):
     # With the idle culler on: a server a student started and left idle is culled; the pre-started
     # one is held (two minutes here: on a loaded CI machine the two starts below took over one), then
     # culled like any other once its hold ends.
-    hub.restart(DLAB_IDLE_TIMEOUT="20", DLAB_CULL_EVERY="5", DLAB_PRESTART_HOLD="2")
+    hold_minutes = 2
+    hub.restart(DLAB_IDLE_TIMEOUT="20", DLAB_CULL_EVERY="5", DLAB_PRESTART_HOLD=str(hold_minutes))
     hold_began = time.monotonic()
     out = hub.script(["prestart", "early"], check=False)
     assert out.returncode == 0 and "1 started" in out.stderr, out.stderr
@@ -103,7 +104,7 @@ def prestart_every_approved_account_and_hold_one(hub):
     for name in ("notheld", "stringhold"):
         wait_until(lambda: hub.server(name) is None, 120, f"the idle culler to stop {name}'s server")
     held_for = time.monotonic() - hold_began
-    assert hub.server("early") is not None, f"the idle culler stopped a server during its hold ({held_for:.0f} s of 120)"
+    assert hub.server("early") is not None, f"the idle culler stopped a server during its hold ({held_for:.0f} s of {hold_minutes * 60})"
     wait_until(lambda: hub.server("early") is None, 180, "the culler to stop early's server after its hold")
 
     # Pre-started again, the student who logs in lands in JupyterLab at once, with no start.
