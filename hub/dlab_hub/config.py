@@ -12,6 +12,7 @@ from jupyterhub.roles import get_default_roles
 from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
+from dlab_hub.sandbox import GRADE_SCOPE, Sandbox
 from dlab_hub.policy import policy
 from dlab_hub.kinds import NO_GPUS, GpuRequest
 from dlab_hub.settings import USERNAME_PATTERN
@@ -91,7 +92,7 @@ def configure(s, engine):
     what another set) and returns its notes."""
     c, notes = Config(), []
     for update in (update_hub_and_proxy, update_accounts, update_institution_sign_in, update_student_images,
-                   update_student_volumes, update_student_containers, update_roles_and_services):
+                   update_student_volumes, update_student_containers, update_roles_and_services, update_grading):
         notes += update(c, s, engine)
     return c, notes
 
@@ -348,6 +349,25 @@ def update_roles_and_services(c, s, engine):
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
         })
+    roles.append({
+        "name": "grader",  # dlab_hub.grading: submissions run in a sandbox
+        "scopes": [GRADE_SCOPE], "users": [admin], "groups": [INSTRUCTOR_GROUP],
+    })
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services
+    return []
+
+
+def update_grading(c, s, engine):
+    """Grading in a sandbox (dlab_hub.grading): the hub's API runs an autograded submission in a
+    throwaway container of the students' image, within the class's limits, for the organizer and
+    the instructors group alone (a scope of their own, which their servers' tokens carry too)."""
+    limits = policy(s).limits
+    c.JupyterHub.custom_scopes = {GRADE_SCOPE: {"description": "Run an autograded submission in a sandbox"}}
+    # JupyterHub gives a server's token the subset of these its owner holds: a student's, none of dlab's.
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", GRADE_SCOPE]
+    c.DlabGrading.sandbox = Sandbox(
+        image=student_images(s)[0], grading_volume=f"{s['DLAB_PREFIX']}-grading", memory=limits.memory,
+        cpus=limits.cpus, processes=limits.processes, tmp=limits.tmp, timeout=s["DLAB_GRADE_TIMEOUT"],
+        cell_timeout=min(s["DLAB_GRADE_TIMEOUT"], 300), at_once=max(1, engine.cpus // 2))
     return []

@@ -181,6 +181,9 @@ SETTINGS = [
     Setting("DLAB_CULL_EVERY", "", Kind("a whole number of seconds, at least 1, or empty",
                                         lambda v: whole(1).parse(v) if v else None),
             "How often the idle culler looks, in seconds; empty: a quarter of `DLAB_IDLE_TIMEOUT`.", "hub"),
+    Setting("DLAB_GRADE_TIMEOUT", "600", whole(10),
+            "Seconds one submission's notebook may run when it is autograded, in a sandbox of its own "
+            "(each cell at most 300 of them); past it, the sandbox is stopped and the grade says so.", "hub"),
     Setting("DLAB_START_TIMEOUT", "600", whole(10), "Seconds a server may take to start (a large image's first "
             "start can be slow).", "hub"),
     Setting("DLAB_MIN_PASSWORD_LENGTH", "8", whole(1, 72), "The shortest password a student may choose.", "hub"),

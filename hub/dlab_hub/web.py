@@ -13,6 +13,8 @@ from jupyterhub import apihandlers
 from jupyterhub.apihandlers.users import UserTokenListAPIHandler
 from tornado import web
 
+from dlab_hub.grading import GradeHandler
+
 
 def client_address(handler):
     """The address of the browser behind a request. The proxy appends the address it saw to
@@ -167,3 +169,5 @@ tornado.httpserver.HTTPServer.configure(BoundedBodyHTTPServer, max_body_size=64 
 # imports this module): the bounded handler takes the tokens' route.
 apihandlers.default_handlers[:] = [(route[0], BoundedTokensHandler, *route[2:]) if route[1] is UserTokenListAPIHandler
                                    else route for route in apihandlers.default_handlers]
+# And dlab's own: grading in a sandbox (dlab_hub.grading).
+apihandlers.default_handlers.append((r"/api/dlab/grade", GradeHandler))
