@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # homes.sh backup DIR [USER...] | restore DIR [USER...] | delete USER...: the students' homes (volumes
-# PREFIX-home-<user>, the name escaped as the hub does) and the class's course and hand-in folders (PREFIX-course, PREFIX-handin) to
+# PREFIX-home-<user>, the name escaped as the hub does), the class's course and hand-in folders (PREFIX-course, PREFIX-handin)
+# and its assignments' exchange and grading folder (PREFIX-exchange, PREFIX-grading) to
 # and from DIR/<volume>.tar.gz (with USERS, their hand-in folders too, to DIR/PREFIX-handin-<user>.tar.gz),
 # or homes and hand-in folders deleted for good. `make backup`,
 # `make restore` and `make delete-home` call it. Owners and modes are kept (tar runs as root in a
@@ -59,8 +60,8 @@ case $action in
     mkdir -p "$dir"
     if [ $# -gt 0 ]; then  # these students' homes only
       volumes=$(for user in "$@"; do home_volume "$user"; handin_of "$user"; done)
-    else  # every home, and the class's course and hand-in folders
-      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin|handin-.+)$" || true)
+    else  # every home, the class's course and hand-in folders, the assignments' exchange and grading
+      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin|handin-.+|exchange|grading)$" || true)
     fi
     [ -n "$volumes" ] || { say "no homes to back up (no volume named ${prefix}-home-*)"; exit 0; }
     for volume in $volumes; do
@@ -90,9 +91,10 @@ case $action in
                    echo "$dir/$(home_volume "$user").tar.gz"
                    if [ -f "$dir/$(handin_of "$user").tar.gz" ]; then echo "$dir/$(handin_of "$user").tar.gz"; fi
                  done)
-    else  # every home, and the course and hand-in folders
+    else  # every home, the course and hand-in folders, the assignments' exchange and grading
       archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz "$dir/${prefix}-course.tar.gz" "$dir/${prefix}-handin.tar.gz" \
-                    "$dir"/"${prefix}"-handin-*.tar.gz 2>/dev/null || true)
+                    "$dir"/"${prefix}"-handin-*.tar.gz "$dir/${prefix}-exchange.tar.gz" "$dir/${prefix}-grading.tar.gz" \
+                    2>/dev/null || true)
     fi
     [ -n "$archives" ] || { say "no ${prefix}-home-*.tar.gz in $dir"; exit 1; }
     for archive in $archives; do

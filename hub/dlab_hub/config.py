@@ -224,6 +224,11 @@ def home_volumes(s):
     return (f"{s['DLAB_PREFIX']}-home-{{username}}", s["DLAB_DATA_VOLUME"])
 
 
+def assignment_volumes(s):
+    """The assignments' exchange and grading folder (dlab_hub.assignments)."""
+    return f"{s['DLAB_PREFIX']}-exchange", f"{s['DLAB_PREFIX']}-grading"
+
+
 def update_student_volumes(c, s, engine):
     prefix, shared, limits = s["DLAB_PREFIX"], s["DLAB_SWARM_SHARED"], policy(s).limits
     home, data = home_volumes(s)
@@ -249,6 +254,14 @@ def update_student_volumes(c, s, engine):
     c.DlabSpawner.course_size = limits.course if limits.home and not shared else ""
     c.DlabSpawner.organizer = policy(s).logins.organizer
     c.DlabSpawner.instructor_group = INSTRUCTOR_GROUP
+    # Graded assignments (nbgrader, dlab_hub.assignments): one course a class, named by its prefix;
+    # the exchange (released assignments, feedback) and the instructors' grading folder. Not on a
+    # swarm yet: its servers' folders are the shared file system's (docs/assignments.md).
+    if not shared:
+        c.DlabSpawner.course_id = prefix
+        c.DlabSpawner.exchange_volume, c.DlabSpawner.grading_volume = assignment_volumes(s)
+        c.DlabSpawner.exchange_size = limits.course if limits.home else ""
+        c.DlabSpawner.grading_size = limits.grading if limits.home else ""
     c.DockerSpawner.notebook_dir = "/home/jovyan"
     if shared:
         return [f"on a Docker Swarm: students' servers are services on the nodes labelled ready (make swarm-check), "
@@ -367,7 +380,7 @@ def update_grading(c, s, engine):
     # JupyterHub gives a server's token the subset of these its owner holds: a student's, none of dlab's.
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", GRADE_SCOPE]
     c.DlabGrading.sandbox = Sandbox(
-        image=student_images(s)[0], grading_volume=f"{s['DLAB_PREFIX']}-grading", memory=limits.memory,
+        image=student_images(s)[0], grading_volume=assignment_volumes(s)[1], memory=limits.memory,
         cpus=limits.cpus, processes=limits.processes, tmp=limits.tmp, timeout=s["DLAB_GRADE_TIMEOUT"],
         cell_timeout=min(s["DLAB_GRADE_TIMEOUT"], 300), at_once=max(1, engine.cpus // 2))
     return []

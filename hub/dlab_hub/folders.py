@@ -61,7 +61,7 @@ class ClassFolders(LoggingConfigurable):
                 found[name] = None
         for item in wanted:
             name = item[0]
-            shared = name == self.course_volume  # every student's server mounts it
+            shared = name in (self.course_volume, self.exchange_volume, self.grading_volume)  # more than one server mounts it
             volume = found[name]
             if shared and (volume is None or (volume.get("Options") or {}).get("device") != device + name):
                 later.append(item)  # made or moved once, by one start at a time (below)
@@ -138,6 +138,7 @@ class ClassFolders(LoggingConfigurable):
         outside the home (a full home must still start: Docker would have to make the mount points
         in it); the image's start-up hook links them into the home (~/course...)."""
         folders, sized = {}, []
+        self._handin_source = None  # a student's hand-in, as mounted (the assignments' inbound too)
         if self.course_volume:
             folders[self.course_volume] = {"bind": "/srv/course", "mode": "rw" if self.is_instructor() else "ro"}
             if self.course_size and not self.course_volume.startswith("/"):
@@ -165,6 +166,7 @@ class ClassFolders(LoggingConfigurable):
             before = f"{mountpoint}/{self.user.name}" if (HANDIN_DIR / self.user.name).is_dir() else None
             sized.append((volume, self.handin_size, before, {"org.dlab.handin": self.user.name}))
             folders[volume] = {"bind": "/srv/handin", "mode": "rw"}
+            self._handin_source = volume
         else:
             # The hub holds the same volume at HANDIN_DIR (compose.yaml): it makes the folder,
             # group `users` (the students' gid 100) and setgid, so the student's files keep it.
@@ -173,6 +175,7 @@ class ClassFolders(LoggingConfigurable):
             folder.mkdir(exist_ok=True)
             folder.chmod(0o2770)
             folders[f"{mountpoint}/{self.user.name}"] = {"bind": "/srv/handin", "mode": "rw"}
+            self._handin_source = None if shared_folders else f"{mountpoint}/{self.user.name}"
         return folders, sized
 
     async def ensure_plain_course(self):

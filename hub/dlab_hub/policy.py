@@ -25,6 +25,7 @@ class Limits:
     home: str       # the home's own file system ("0": a plain volume, without a size)
     handin: str
     course: str
+    grading: str    # the assignments' grading folder (instructors')
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def policy(s):
     return Policy(
         limits=Limits(memory=s["DLAB_MEM_LIMIT"], cpus=s["DLAB_CPU_LIMIT"], processes=s["DLAB_PIDS_LIMIT"],
                       shm=s["DLAB_SHM_SIZE"], tmp=s["DLAB_TMP_SIZE"], home=s["DLAB_HOME_SIZE"],
-                      handin=s["DLAB_HANDIN_SIZE"], course=s["DLAB_COURSE_SIZE"]),
+                      handin=s["DLAB_HANDIN_SIZE"], course=s["DLAB_COURSE_SIZE"],
+                      grading=s["DLAB_GRADING_SIZE"]),
         logins=Logins(organizer=s["DLAB_ADMIN"], min_password_length=s["DLAB_MIN_PASSWORD_LENGTH"],
                       signups_per_hour=s["DLAB_SIGNUPS_PER_HOUR"], pending_signups=s["DLAB_PENDING_SIGNUPS"]),
         culling=Culling(idle_timeout=s["DLAB_IDLE_TIMEOUT"], every=cull_every(s)),

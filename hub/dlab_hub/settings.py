@@ -121,6 +121,12 @@ SETTINGS = [
                                             "a size limit)", home_size),
             "The course folder (`~/course`, which instructors write) is a file system of its own of this "
             "size, made like the homes. Applies where homes have a size (`DLAB_HOME_SIZE` not 0).", "hub"),
+    Setting("DLAB_GRADING_SIZE", "10G", Kind("a size of at least 64M, like 2G or 10G (0: a grading folder without "
+                                             "a size limit)", home_size),
+            "The assignments' grading folder (`~/grading`, instructors only: nbgrader's course with the "
+            "solutions, the collected submissions and the gradebook) is a file system of its own of this "
+            "size, made like the homes; the exchange (released assignments, feedback) gets "
+            "`DLAB_COURSE_SIZE`. Applies where homes have a size (`DLAB_HOME_SIZE` not 0).", "hub"),
     Setting("DLAB_HOMES_DIR", "/var/lib/dlab/homes",
             pattern(r"/(?!.*(^|/)\.\.(/|$))[\w./-]*", "an absolute path on this machine (no ..)"),
             "Where the homes' images (`<volume>.ext4`) live on this machine.", "both"),

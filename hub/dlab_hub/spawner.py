@@ -15,6 +15,7 @@ from traitlets import Integer, List, Unicode, default
 
 from dlab_hub.kinds import GpuRequest
 from dlab_hub.engine import gpu_device_requests, pick_gpus
+from dlab_hub.assignments import Assignments
 from dlab_hub.folders import ClassFolders
 
 LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_hub.prestart keeps holds itself now
@@ -64,7 +65,7 @@ PROFILE_FORM = """
 DOCKER_THREADS = 8  # Docker calls the hub makes at once (DlabSpawner.executor)
 
 
-class DlabSpawner(ClassFolders, DockerSpawner):
+class DlabSpawner(ClassFolders, Assignments, DockerSpawner):
     """One container per student. The profile (cpu or gpu) picks the image; the GPU profile passes
     the GPUs through with device_requests and exists only where the hub offers it (gpus != "").
 
@@ -156,6 +157,7 @@ class DlabSpawner(ClassFolders, DockerSpawner):
         env = super().get_env()
         if self._chosen_gpus:  # dlab-info shows it to the student
             env["DLAB_GPU_CARDS"] = ",".join(self._chosen_gpus)
+        env.update(self.assignment_env())
         return env
 
     @default("options_form")
@@ -212,6 +214,7 @@ class DlabSpawner(ClassFolders, DockerSpawner):
         self.image = self.gpu_image if profile == "gpu" else self.cpu_image
         host_config = dict(self.extra_host_config)
         host_config.pop("device_requests", None)
+        host_config.pop("group_add", None)  # an instructor's, below: a role can change between starts
         if self._class_create_kwargs is None:
             self._class_create_kwargs = dict(self.extra_create_kwargs)
         create_kwargs = {**self._class_create_kwargs, "labels": dict(self._class_create_kwargs.get("labels", {}))}
@@ -227,11 +230,18 @@ class DlabSpawner(ClassFolders, DockerSpawner):
         if self._class_volumes is None:
             self._class_volumes = dict(self.volumes)  # as configured: the home and the datasets
         folders, sized = await self.class_folders()
+        graded, graded_sized, self.mounts = self.assignment_folders(self._handin_source)
+        folders.update(graded)
+        sized += graded_sized
         if self.home_size:
             home = next(host for host, bind in self.volume_binds.items() if bind["bind"] == self.notebook_dir)
             sized.insert(0, (home, self.home_size, None, {}))
         if sized:
             await self.ensure_sized_volumes(sized)
+        if graded:
+            await self.lay_out_exchange()
+            if self.is_instructor():  # the exchange's feedback folder is this group's
+                self.extra_host_config = {**host_config, "group_add": [str(self.graders_gid)]}
         self.volumes = {**self._class_volumes, **folders}
         try:
             return await super().start()

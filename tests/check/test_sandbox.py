@@ -89,3 +89,15 @@ def test_the_job_is_bounded(monkeypatch):
     monkeypatch.setattr(sandbox, "MAX_JOB_BYTES", 10_000)
     with pytest.raises(ValueError, match="larger than"):
         job_archive(archive("ps1", [("big", tarfile.REGTYPE, b"x" * 30_000)]), "ps1")
+
+
+def test_each_class_has_one_course_its_exchange_and_grading_folder_sized_like_its_folders():
+    c = config(DLAB_PREFIX="ml101", DLAB_COURSE_SIZE="2G", DLAB_GRADING_SIZE="5G")
+    spawner = c.DlabSpawner
+    assert (spawner.course_id, spawner.exchange_volume, spawner.grading_volume) == ("ml101", "ml101-exchange", "ml101-grading")
+    assert (spawner.exchange_size, spawner.grading_size) == ("2G", "5G")
+    assert c.DlabGrading.sandbox.grading_volume == spawner.grading_volume  # said once (config.assignment_volumes)
+    plain = config(DLAB_HOME_SIZE="0").DlabSpawner
+    assert (plain.exchange_size, plain.grading_size) == ("", "")
+    swarm = config(DLAB_SWARM_SHARED="/srv/dlab", DLAB_SWARM_REGISTRY="registry.local:5000").DlabSpawner
+    assert "course_id" not in swarm  # not on a swarm yet (docs/assignments.md)

@@ -56,7 +56,7 @@ class HubStack:
             "DLAB_PREFIX": PREFIX, "DLAB_NETWORK": PREFIX, "DLAB_DATA_VOLUME": f"{PREFIX}-data",
             "DLAB_HUB_PORT": str(self.port), "DLAB_HUB_BIND": "127.0.0.1", "DLAB_ADMIN": self.admin,
             "DLAB_MEM_LIMIT": "1536M", "DLAB_CPU_LIMIT": "1.5", "DLAB_PIDS_LIMIT": "700",
-            "DLAB_SHM_SIZE": "256m", "DLAB_TMP_SIZE": "64m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto",
+            "DLAB_SHM_SIZE": "256m", "DLAB_TMP_SIZE": "64m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto", "DLAB_GRADE_TIMEOUT": "40",
             "DLAB_CLASS_CODE": "", "DLAB_HOME_SIZE": "128M", "DLAB_HANDIN_SIZE": "64M", "DLAB_COURSE_SIZE": "128M", "DLAB_HOMES_DIR": HOMES_DIR,
             # Every test client comes from this machine, one address: the whole run's sign-ups count
             # against it (test_hub_hardening tests the default's purpose with a small limit).

@@ -63,7 +63,7 @@ def tar_of(files):
 
 @pytest.fixture(scope="module")
 def grading(hub):
-    hub.restart(DLAB_GRADE_TIMEOUT="40")
+    hub.restart()  # DLAB_GRADE_TIMEOUT is 40 s in every test class (hubstack.py)
     hub_address = docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{PREFIX}\").IPAddress}}}}",
                          f"{PREFIX}-hub").stdout.strip()
     files = {"gradebook.db": SECRET.encode(), f"source/{ASSIGNMENT}/{ASSIGNMENT}.ipynb": SECRET.encode()}

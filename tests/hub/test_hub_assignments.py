@@ -1,0 +1,161 @@
+"""A graded course on a real class (nbgrader, hub/dlab_hub/assignments.py, images/base/dlab_nbgrader.py):
+the organizer writes an assignment with a solution and hidden tests, sets a deadline and releases
+it; four students fetch it, one hands in a right answer (after a wrong one), one a wrong one, one
+after the deadline, one nothing; the organizer collects, autogrades in the sandbox, releases
+feedback and exports the grades. Each student sees their own feedback and nobody else's; nobody
+sees the solutions or another's work; what a student plants in a hand-in is left out.
+
+nbgrader's commands here are the ones its JupyterLab panels run (the assignment list, the
+formgrader), run in each server's container as its user."""
+import csv
+import datetime
+import io
+import json
+import shlex
+
+import pytest
+
+from conftest import docker
+from hubstack import PREFIX, auth
+
+COURSE = PREFIX  # the class's prefix names its course
+EXCHANGE = f"/srv/nbgrader/exchange/{COURSE}"
+STUDENTS = ["rita", "wendy", "lena", "nora"]  # right, wrong, late, never
+
+
+def cell(source, **nbgrader):
+    meta = {"nbgrader": {"schema_version": 3, "grade": False, "solution": False, "locked": False, "task": False, **nbgrader}}
+    return {"cell_type": "code", "id": nbgrader.get("grade_id", "intro"), "metadata": meta, "source": source,
+            "outputs": [], "execution_count": None}
+
+
+SOURCE = {
+    "cells": [
+        cell("import math", grade_id="setup", locked=True),
+        cell("def area(r):\n    ### BEGIN SOLUTION\n    return math.pi * r * r\n    ### END SOLUTION",
+             grade_id="answer", solution=True),
+        cell("assert round(area(2), 2) == 12.57\n### BEGIN HIDDEN TESTS\nassert abs(area(1) - math.pi) < 1e-9\n"
+             "### END HIDDEN TESTS", grade_id="test_area", grade=True, locked=True, points=2),
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+RIGHT = "def area(r):\n    return math.pi * r ** 2"
+WRONG = "def area(r):\n    return 2 * math.pi * r"
+
+
+def run(hub, user, command, check=True):
+    """A shell command in user's server, as jovyan in the home (what JupyterLab's terminal runs)."""
+    out = docker("exec", "-u", "1000", "-w", "/home/jovyan", hub.container_name(user), "bash", "-c", command,
+                 check=False, timeout=600)
+    if check:
+        assert out.returncode == 0, f"{user}: {command}\n{out.stdout}\n{out.stderr}"
+    return out
+
+
+def answer(hub, user, source):
+    """The student writes `source` into the answer cell of their copy."""
+    edit = ("import json; p = 'ps1/ps1.ipynb'; nb = json.load(open(p))\n"
+            "for c in nb['cells']:\n"
+            "    if c['metadata'].get('nbgrader', {}).get('grade_id') == 'answer': c['source'] = " + repr(source) + "\n"
+            "json.dump(nb, open(p, 'w'))")
+    run(hub, user, f"python -c {shlex.quote(edit)}")
+
+
+@pytest.fixture(scope="module")
+def course(hub):
+    hub.restart()
+    for name in STUDENTS:
+        hub.api("POST", f"/users/{name}")
+    organizer = hub.admin
+    for name in STUDENTS:  # first: an instructor's server shows the hand-in folders there are at its start
+        hub.start_server(name)
+    hub.start_server(organizer)
+    yield hub
+    for name in [organizer, *STUDENTS]:
+        hub.stop_server(name)
+
+
+def test_a_graded_course_end_to_end(course):
+    hub, organizer = course, course.admin
+    # The organizer: the assignment's source, the class in the gradebook, a deadline, the release.
+    source = json.dumps(SOURCE)
+    run(hub, organizer, f"mkdir -p ~/grading/source/ps1 && cat > ~/grading/source/ps1/ps1.ipynb <<'EOF'\n{source}\nEOF")
+    due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    run(hub, organizer, f"nbgrader db assignment add ps1 --duedate='{due:%Y-%m-%d %H:%M:%S} UTC' && "
+                        + " && ".join(f"nbgrader db student add {name}" for name in STUDENTS))
+    run(hub, organizer, "nbgrader generate_assignment ps1 && nbgrader release_assignment ps1")
+
+    # The students fetch it: the solution and the hidden tests are not in their copy.
+    for name in STUDENTS:
+        run(hub, name, "nbgrader fetch_assignment ps1")
+        released = run(hub, name, "cat ps1/ps1.ipynb").stdout
+        assert "raise NotImplementedError" in released and "HIDDEN" not in released and "math.pi * r * r" not in released
+    # rita hands in a wrong answer, then the right one; wendy a wrong one, and plants a link to the
+    # gradebook and a hand-in that says it is rita's.
+    answer(hub, "rita", WRONG)
+    run(hub, "rita", "nbgrader submit ps1")
+    answer(hub, "rita", RIGHT)
+    run(hub, "rita", "nbgrader submit ps1")
+    answer(hub, "wendy", WRONG)
+    run(hub, "wendy", f"nbgrader submit ps1 && cd {EXCHANGE}/inbound/wendy+ps1+* && "
+                      "ln -s /home/jovyan/grading/gradebook.db gradebook.db && ln -s /home/jovyan/grading/source solutions")
+    run(hub, "wendy", f"cp -r ps1 '{EXCHANGE}/inbound/rita+ps1+2020-01-01 00:00:00.000000 UTC+forged'")
+    # The deadline passes; lena hands in the right answer, and dates it before the deadline.
+    run(hub, organizer, "nbgrader db assignment add ps1 --duedate='2020-01-01 00:00:00 UTC'")
+    answer(hub, "lena", RIGHT)
+    run(hub, "lena", f"nbgrader submit ps1 && for t in {EXCHANGE}/inbound/lena+ps1+*/timestamp.txt; do "
+                     "echo '2020-01-01 00:00:00.000000 UTC' > \"$t\"; touch -d 2020-01-01 \"$t\"; done")
+
+    # The organizer collects, autogrades (in the sandbox), releases the feedback, exports the grades.
+    run(hub, organizer, "nbgrader collect ps1 && nbgrader autograde ps1 && nbgrader generate_feedback ps1 && "
+                        "nbgrader release_feedback ps1 && nbgrader export --to /tmp/grades.csv")
+    said = hub.logs()  # each submission's notebook ran in the sandbox, none in the organizer's server
+    for name in ("rita", "wendy", "lena"):
+        assert f"graded {name}/ps1/ps1.ipynb for {organizer}: done" in said, said[-3000:]
+    grades = {row["student_id"]: row for row in csv.DictReader(io.StringIO(run(hub, organizer, "cat /tmp/grades.csv").stdout))}
+    assert {name: float(grades[name]["score"]) for name in STUDENTS} == {"rita": 2.0, "wendy": 0.0, "lena": 2.0, "nora": 0.0}
+    assert grades["lena"]["timestamp"] > grades["lena"]["duedate"], "lena's hand-in is not marked late"
+    assert grades["rita"]["timestamp"] < str(due) and grades["rita"]["timestamp"] > "2021", grades["rita"]
+    # wendy's link and the hand-in she made for rita were left out.
+    submitted = run(hub, organizer, "ls -A ~/grading/submitted/wendy/ps1 ~/grading/submitted/rita/ps1").stdout
+    assert "gradebook.db" not in submitted and "solutions" not in submitted, submitted
+    assert "forged" not in run(hub, organizer, "cat ~/grading/submitted/rita/ps1/timestamp.txt").stdout
+
+    # Each student fetches their own feedback, and nobody else's exists for them.
+    for name in ("rita", "wendy", "lena"):
+        run(hub, name, "nbgrader fetch_feedback ps1")
+        feedback = run(hub, name, "cat ps1/feedback/*/ps1.html").stdout
+        score = "0.0" if name == "wendy" else "2.0"
+        assert f"ps1 (Score: {score} / 2.0)" in feedback, (name, feedback[:2000])
+    assert run(hub, "nora", "nbgrader fetch_feedback ps1; ls ps1/feedback", check=False).returncode != 0
+
+    # What a student can reach: their own hand-ins, the released assignment, and no more.
+    for name in ("rita", "nora"):
+        said = run(hub, name, f"ls {EXCHANGE}/feedback", check=False)
+        assert said.returncode != 0 and "Permission denied" in said.stderr, said  # nobody's feedback listed
+        assert run(hub, name, f"touch {EXCHANGE}/outbound/ps1/x", check=False).returncode != 0  # the release is read-only
+        assert run(hub, name, "ls /srv/grading /srv/handins ~/grading", check=False).returncode != 0
+    inbound = run(hub, "rita", f"ls {EXCHANGE}/inbound").stdout.split("\n")
+    assert inbound and all(line.startswith("rita+ps1+") for line in inbound if line), inbound
+
+
+def test_students_jupyterlab_lists_assignments_but_holds_no_formgrader(course):
+    hub = course
+    for name, formgrader in (("rita", 404), (hub.admin, 200)):
+        token = hub.admin_token if name == hub.admin else hub.user_token(name)
+        r = hub.request("GET", f"{hub.url}/user/{name}/formgrader", headers=auth(token), timeout=60)
+        assert r.status_code == formgrader, (name, r.status_code)
+    # The organizer's formgrader reads the course (~/grading): who handed in, what was autograded.
+    r = hub.request("GET", f"{hub.url}/user/{hub.admin}/formgrader/api/assignments", headers=auth(hub.admin_token), timeout=60)
+    assignments = {a["name"]: a for a in r.json()}
+    assert assignments["ps1"]["num_submissions"] == 3 and assignments["ps1"]["status"] == "released", assignments
+    # The assignment list's panel: what rita fetched and handed in, from the class's exchange.
+    r = hub.request("GET", f"{hub.url}/user/rita/assignments?course_id={COURSE}", headers=auth(hub.user_token("rita")), timeout=60)
+    assert r.status_code == 200, r.text
+    listed = {(a["assignment_id"], a["status"]) for a in r.json()["value"]}
+    assert ("ps1", "submitted") in listed, r.json()
+    # nor does the student's JupyterLab load the formgrader's or the assignment maker's panels
+    said = run(hub, "rita", "jupyter labextension list 2>&1").stdout
+    for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"):
+        assert plugin in said.split("Disabled extensions:")[-1], said
