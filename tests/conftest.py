@@ -318,7 +318,8 @@ LONGEST_FIRST = ["swarm", *FIRST, "tests/labs/test_labs.py", "tests/images/test_
 
 # The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
 # by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.
-CPU_BOUND = {"tests/labs/test_labs.py", "tests/hub/test_hub_load.py", "tests/images/test_frameworks.py"}
+CPU_BOUND = {"tests/labs/test_labs.py", "tests/labs/test_graded_labs.py", "tests/hub/test_hub_load.py",
+             "tests/images/test_frameworks.py"}
 # Of those, the ones that time the class's answers (and so want the machine to themselves).
 TIMED = {"tests/hub/test_hub_load.py"}
 

@@ -14,6 +14,7 @@ The images' nbgrader_config.py reads DLAB_COURSE and DLAB_ROLE; students' server
 /etc/jupyter/dlab-student, which leaves the formgrader and the assignment tools out of their
 JupyterLab (a convenience: the mounts are the boundary).
 """
+import docker
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 from tornado import web
@@ -34,7 +35,7 @@ class Assignments(LoggingConfigurable):
     grading_size = Unicode("", config=True, help='Size of the grading folder, as "10G" (dlab-home); "": a plain volume.')
     graders_gid = Integer(GRADERS_GID, config=True, help="The group instructors' servers get: the exchange's feedback folder's.")
 
-    _laid_out = set()  # exchange volumes laid out by this hub process
+    _laid_out = set()  # (volume, when it was made) laid out by this hub process
 
     def assignment_folders(self, handin_source):
         """(folders, sized, mounts) for this user's server: DockerSpawner volumes, (volume, size,
@@ -56,17 +57,30 @@ class Assignments(LoggingConfigurable):
                            "type": "bind" if handin_source.startswith("/") else "volume"})
         return folders, sized, mounts
 
-    async def lay_out_exchange(self):
-        """The exchange's folders, once a hub process (before the first server mounts it: a
-        student's read-only exchange needs its inbound to mount the hand-in on)."""
-        if self.exchange_volume in Assignments._laid_out:
+    async def lay_out(self):
+        """The exchange's folders, and the grading folder's owner (a plain volume is made root's),
+        once a hub process each, before a server mounts them (a student's read-only exchange needs
+        its inbound to mount the hand-in on)."""
+        volumes = {self.exchange_volume: ("/x", EXCHANGE_LAYOUT)}
+        if self.is_instructor():
+            volumes[self.grading_volume] = ("/g", "install -d -o 1000 -g 100 -m 0755 /g")
+        made = {}
+        for name in volumes:  # a volume removed and made again (make restore...) is laid out again
+            try:
+                made[name] = (name, (await self.docker("inspect_volume", name))["CreatedAt"])
+            except docker.errors.NotFound:
+                await self.docker("create_volume", name=name, driver="local", labels={"org.dlab.hub": self.prefix})
+                made[name] = (name, (await self.docker("inspect_volume", name))["CreatedAt"])
+        todo = {name: step for name, step in volumes.items() if made[name] not in Assignments._laid_out}
+        if not todo:
             return
-        status, said = await self.run_helper(["sh", "-c", EXCHANGE_LAYOUT], network_mode="none",
-                                             binds={self.exchange_volume: {"bind": "/x", "mode": "rw"}},
-                                             cap_drop=["ALL"], cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"])
+        status, said = await self.run_helper(["sh", "-c", " && ".join(script for _, script in todo.values())],
+                                             network_mode="none", cap_drop=["ALL"],
+                                             cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"],
+                                             binds={name: {"bind": path, "mode": "rw"} for name, (path, _) in todo.items()})
         if status != 0:
-            raise web.HTTPError(503, f"The assignments' exchange could not be made: {said[-200:]}")
-        Assignments._laid_out.add(self.exchange_volume)
+            raise web.HTTPError(503, f"The assignments' folders could not be made: {said[-200:]}")
+        Assignments._laid_out.update(made[name] for name in todo)
 
     def assignment_env(self):
         """What the images' nbgrader_config.py reads, and students' servers' own Jupyter config."""

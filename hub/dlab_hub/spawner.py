@@ -239,7 +239,7 @@ class DlabSpawner(ClassFolders, Assignments, DockerSpawner):
         if sized:
             await self.ensure_sized_volumes(sized)
         if graded:
-            await self.lay_out_exchange()
+            await self.lay_out()
             if self.is_instructor():  # the exchange's feedback folder is this group's
                 self.extra_host_config = {**host_config, "group_add": [str(self.graders_gid)]}
         self.volumes = {**self._class_volumes, **folders}

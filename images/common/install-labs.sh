@@ -16,6 +16,9 @@ python -m compileall -q /opt/dlab/lib
 # The labs, copied into ~/labs at each start (never over a student's edits) by dlab-home-init,
 # which the start-up hook 50-dlab-labs.sh runs (start.sh runs the hooks, images/base).
 install -m 0644 /tmp/labs/*.ipynb /opt/dlab/labs/
+# The graded labs (nbgrader assignments with their solutions and hidden tests): offered to the
+# instructors' grading folder by dlab-home-init, never to students' homes.
+cp -r --no-preserve=ownership /tmp/labs/assignments /opt/dlab/assignments
 install -m 0755 /tmp/common/dlab-home-init /usr/local/bin/dlab-home-init
 install -m 0644 /tmp/common/before-notebook.d/50-dlab-labs.sh /usr/local/bin/before-notebook.d/
-chown -R 1000:100 /opt/dlab/lib /opt/dlab/labs
+chown -R 1000:100 /opt/dlab/lib /opt/dlab/labs /opt/dlab/assignments

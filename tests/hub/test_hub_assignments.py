@@ -85,6 +85,8 @@ def test_a_graded_course_end_to_end(course):
     run(hub, organizer, f"nbgrader db assignment add ps1 --duedate='{due:%Y-%m-%d %H:%M:%S} UTC' && "
                         + " && ".join(f"nbgrader db student add {name}" for name in STUDENTS))
     run(hub, organizer, "nbgrader generate_assignment ps1 && nbgrader release_assignment ps1")
+    # The graded labs the image ships wait in the course's source, ready to release as they are.
+    assert set(run(hub, organizer, "ls ~/grading/source").stdout.split()) == {"adam", "backprop", "classifier", "ps1"}
 
     # The students fetch it: the solution and the hidden tests are not in their copy.
     for name in STUDENTS:

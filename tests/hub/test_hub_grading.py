@@ -31,9 +31,10 @@ def notebook(*cells):
 # student's copy (hidden tests put back), beside the solutions and the gradebook.
 SUBMISSIONS = {
     "ana": notebook("def area(r):\n    return 3.14159 * r * r", "print(round(area(2), 2))"),
+    # (/opt/venv left out of the search: nbgrader ships a gradebook.db of its own tests there)
     "snoop": notebook(
         "import os, subprocess\nprint([p for p in ('/grading', '/srv/grading', '/home/jovyan/grading', '/srv/course') if os.path.exists(p)])\n"
-        "print(subprocess.run('find / \\\\( -path /proc -o -path /sys \\\\) -prune -o -name gradebook.db -print', shell=True,"
+        "print(subprocess.run('find / \\\\( -path /proc -o -path /sys -o -path /opt/venv \\\\) -prune -o -name gradebook.db -print', shell=True,"
         " capture_output=True, text=True).stdout.split())",
         "print(open('/grading/gradebook.db').read())",
         "print(os.path.exists('/srv/handins'), os.path.exists('/home/jovyan/grading'), os.listdir('/job'))"),
