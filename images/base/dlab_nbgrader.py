@@ -26,8 +26,9 @@ import urllib.request
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters.autograde import Autograde
-from nbgrader.exchange.default import ExchangeCollect
-from nbgrader.preprocessors import Execute
+from nbgrader.converters.generate_assignment import GenerateAssignment
+from nbgrader.exchange.default import ExchangeCollect, ExchangeReleaseAssignment
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
 HANDINS = "/srv/handins"
@@ -102,6 +103,7 @@ class DlabCollect(ExchangeCollect):
                 record = {"username": name, "filename": os.path.join(name, entry),
                           "timestamp": changed(os.path.join(folder, entry))}  # never the name's own time
                 newest.setdefault(name, []).append(record)
+        self.say_who_is_new(newest)
         duedate = self.duedate() if self.before_duedate else None
         self.src_records = []
         for records in newest.values():
@@ -115,6 +117,14 @@ class DlabCollect(ExchangeCollect):
                 return gradebook.find_assignment(self.coursedir.assignment_id).duedate
             except MissingEntry:
                 return None
+
+    def say_who_is_new(self, students):
+        """A hand-in from an account the gradebook does not list is graded (autograde adds it), and said."""
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+            known = {student.id for student in gradebook.students}
+        for name in sorted(set(students) - known):
+            self.log.warning("%s handed in %s but is not in the gradebook: autograde adds them (nbgrader db student "
+                             "add %s --first-name=... --last-name=... names them)", name, self.coursedir.assignment_id, name)
 
     def do_copy(self, src, dest, log=None):
         skipped = copy_without_links(src, dest, 1000 * self.coursedir.max_file_size, 1000 * self.coursedir.max_dir_size)
@@ -134,6 +144,46 @@ def changed(folder):
         for name in dirs + files:
             newest = max(newest, os.lstat(os.path.join(parent, name)).st_ctime)
     return datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).replace(tzinfo=None)
+
+
+class DlabReleaseAssignment(ExchangeReleaseAssignment):
+    """nbgrader's release, which also says when the assignment's deadline has already passed
+    (every submission would be marked late)."""
+
+    def copy_files(self):
+        super().copy_files()
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+            try:
+                due = gradebook.find_assignment(self.coursedir.assignment_id).duedate
+            except MissingEntry:
+                due = None
+        if due is not None and due < datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None):
+            self.log.warning("The deadline of %s, %s UTC, has passed: every submission will be marked late. Set a new "
+                             "one in the formgrader, or: nbgrader db assignment add %s --duedate='YYYY-MM-DD HH:MM UTC'",
+                             self.coursedir.assignment_id, due.strftime("%Y-%m-%d %H:%M"), self.coursedir.assignment_id)
+
+
+class CheckSyntax(NbGraderPreprocessor):
+    """Before an assignment is made from its source: every code cell, hidden tests included, must
+    parse as the kernel will run it; one that does not stops here, named, rather than failing every
+    student's test after the release."""
+
+    def preprocess(self, nb, resources):
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        problems = []
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                compile(TransformerManager().transform_cell(cell.source), "cell", "exec")
+            except SyntaxError as error:
+                name = cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id")
+                problems.append(f"cell {name}, line {error.lineno}: {error.msg}")
+        if problems:
+            raise ValueError(f"{resources.get('unique_key', 'the notebook')}: " + "; ".join(problems) +
+                             ". Fix the source (hidden tests included) and generate the assignment again.")
+        return nb, resources
 
 
 class SandboxExecute(Execute):
@@ -198,6 +248,8 @@ def instructor_config(c):
     autograder's notebooks run in the sandbox, and student outputs shown without their scripts."""
     c.CourseDirectory.root = GRADING
     c.ExchangeFactory.collect = DlabCollect
+    c.ExchangeFactory.release_assignment = DlabReleaseAssignment
+    c.GenerateAssignment.preprocessors = [CheckSyntax, *GenerateAssignment.class_traits()["preprocessors"].default()]
     c.ExchangeCollect.check_owner = False  # every submission's owner is uid 1000; the folder names the student
     default = Autograde.class_traits()["autograde_preprocessors"].default()
     c.Autograde.autograde_preprocessors = [SandboxExecute if p is Execute else p for p in default]

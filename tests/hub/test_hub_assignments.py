@@ -53,13 +53,15 @@ def run(hub, user, command, check=True):
     return out
 
 
-def answer(hub, user, source):
+EDIT = ("import json; p = 'PATH'; nb = json.load(open(p))\n"
+        "for c in nb['cells']:\n"
+        "    if c['metadata'].get('nbgrader', {}).get('grade_id') == 'answer': c['source'] = SOURCE\n"
+        "json.dump(nb, open(p, 'w'))")
+
+
+def answer(hub, user, source, path="ps1/ps1.ipynb"):
     """The student writes `source` into the answer cell of their copy."""
-    edit = ("import json; p = 'ps1/ps1.ipynb'; nb = json.load(open(p))\n"
-            "for c in nb['cells']:\n"
-            "    if c['metadata'].get('nbgrader', {}).get('grade_id') == 'answer': c['source'] = " + repr(source) + "\n"
-            "json.dump(nb, open(p, 'w'))")
-    run(hub, user, f"python -c {shlex.quote(edit)}")
+    run(hub, user, f"python -c {shlex.quote(EDIT.replace('PATH', path).replace('SOURCE', repr(source)))}")
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +163,46 @@ def test_students_jupyterlab_lists_assignments_but_holds_no_formgrader(course):
     said = run(hub, "rita", "jupyter labextension list 2>&1").stdout
     for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"):
         assert plugin in said.split("Disabled extensions:")[-1], said
+
+
+def test_bad_input_gets_a_message_that_says_what_to_do_and_loses_no_work(course):
+    hub, organizer = course, course.admin
+    broken = json.loads(json.dumps(SOURCE).replace("### END HIDDEN TESTS", "assert (\\n### END HIDDEN TESTS"))
+    run(hub, organizer, f"mkdir -p ~/grading/source/ps2 && cat > ~/grading/source/ps2/ps2.ipynb <<'EOF'\n"
+                        f"{json.dumps(broken)}\nEOF")
+    # A hidden test that does not parse stops the assignment before any student gets it.
+    said = run(hub, organizer, "nbgrader generate_assignment ps2", check=False)
+    assert said.returncode != 0 and "cell test_area, line" in said.stdout + said.stderr, said.stdout + said.stderr
+    assert "Fix the source (hidden tests included)" in said.stdout + said.stderr
+    run(hub, organizer, f"cat > ~/grading/source/ps2/ps2.ipynb <<'EOF'\n{json.dumps(SOURCE)}\nEOF")
+    # A deadline already past: released, and said.
+    said = run(hub, organizer, "nbgrader db assignment add ps2 --duedate='2021-01-01 00:00:00 UTC' && "
+                               "nbgrader generate_assignment ps2 && nbgrader release_assignment ps2")
+    assert "has passed: every submission will be marked late" in said.stdout + said.stderr, said.stderr
+    # A submission that is not a notebook, one too large to hand in, one right, one from an account
+    # the gradebook does not list.
+    hub.api("POST", "/users/zed")
+    hub.start_server("zed")
+    hub.stop_server(organizer)  # an instructor's server shows the hand-in folders made before its start
+    hub.start_server(organizer)
+    for name in ("rita", "lena", "nora", "zed"):
+        run(hub, name, "nbgrader fetch_assignment ps2")
+    run(hub, "rita", "echo 'my answer is 42' > ps2/ps2.ipynb && nbgrader submit ps2")
+    too_large = run(hub, "lena", "head -c 110M /dev/zero > ps2/weights.bin && nbgrader submit ps2", check=False)
+    assert too_large.returncode != 0 and "too big" in (too_large.stdout + too_large.stderr).lower(), too_large.stderr
+    run(hub, "lena", "rm ps2/weights.bin")
+    for name in ("nora", "zed"):
+        answer(hub, name, RIGHT, "ps2/ps2.ipynb")
+        run(hub, name, "nbgrader submit ps2")
+    collected = run(hub, organizer, "nbgrader collect ps2")
+    assert "zed handed in ps2 but is not in the gradebook" in collected.stdout + collected.stderr, collected.stderr
+    graded = run(hub, organizer, "nbgrader autograde ps2", check=False)
+    assert "rita" in graded.stdout + graded.stderr  # the notebook that is not one is named...
+    run(hub, organizer, "nbgrader export --to /tmp/ps2.csv")
+    rows = list(csv.DictReader(io.StringIO(run(hub, organizer, "cat /tmp/ps2.csv").stdout)))
+    scores = {row["student_id"]: float(row["score"]) for row in rows if row["assignment"] == "ps2"}
+    assert scores["nora"] == 2.0 and scores["zed"] == 2.0 and scores["rita"] == 0.0, scores  # ...and the others graded
+    # Nobody's work is lost: rita's hand-in and her own copy are as she left them.
+    assert run(hub, "rita", "cat ps2/ps2.ipynb").stdout == "my answer is 42\n"
+    assert "my answer is 42" in run(hub, organizer, "cat ~/grading/submitted/rita/ps2/ps2.ipynb").stdout
+    hub.stop_server("zed")
