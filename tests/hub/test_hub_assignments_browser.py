@@ -1,0 +1,147 @@
+"""A graded course in a real browser (Debian's chromium driven by Playwright): the organizer adds an
+assignment with a deadline in the formgrader, generates and releases it; four students fetch it in
+JupyterLab's assignment list (one hands in a right answer, one a wrong one, one after the deadline,
+one nothing); the organizer collects, autogrades and releases feedback; each student fetches and
+reads their own. The screenshots go to .build/screenshots (docs/assignments.md shows them)."""
+import datetime
+import json
+import shlex
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import ROOT, docker
+from hubstack import log_in
+from test_hub_assignments import EDIT, RIGHT, SOURCE, WRONG, run
+
+PASSWORD = "a-long-password-1"
+STUDENTS = {"ria": RIGHT, "wes": WRONG, "lou": RIGHT, "noa": None}  # lou hands in late, noa never
+SHOTS = ROOT / ".build" / "screenshots"
+
+
+def close_modal(page):
+    """The formgrader's answer to an action: a dialog headed Success (or Error, with its log)."""
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible(timeout=300_000)
+    assert dialog.get_by_role("heading").first.inner_text().strip() == "Success", dialog.inner_text()[:3000]
+    dialog.get_by_role("button", name="OK").click()
+    expect(dialog).to_be_hidden()
+
+
+@pytest.fixture(scope="module")
+def students(hub):
+    hub.restart()
+    for name in STUDENTS:
+        hub.student(name, PASSWORD)
+        hub.start_server(name)  # before the organizer's: an instructor's server shows the hand-ins made before it
+    yield hub
+    for name in [*STUDENTS, hub.admin]:
+        hub.stop_server(name)
+
+
+def test_a_graded_course_in_the_browser(students, browser):
+    hub = students
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    organizer = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    log_in(organizer, hub.url, hub.admin, hub.admin_password)
+
+    # The hub's menu leads the organizer to the formgrader (their server starts on the way).
+    organizer.get_by_role("link", name="Grading").click()
+    organizer.wait_for_url("**/user/organizer/formgrader**", timeout=300_000)
+    expect(organizer.get_by_text("Manage Assignments").first).to_be_visible(timeout=120_000)
+    expect(organizer.locator("tr", has_text="backprop")).to_be_visible()  # the graded labs, ready
+
+    # A new assignment with a deadline an hour from now; its notebook (solution, hidden tests) put
+    # in its source folder, as the organizer uploads it in JupyterLab.
+    organizer.get_by_role("link", name="Add new assignment...").click()
+    dialog = organizer.locator(".modal", has=organizer.locator("input.name"))
+    dialog.locator("input.name").fill("week1")
+    due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    dialog.locator("input.duedate").fill(due.strftime("%Y-%m-%dT%H:%M"))
+    dialog.locator("input.timezone").fill("+0000")
+    dialog.get_by_role("button", name="Save").click()
+    row = organizer.locator("tr", has_text="week1")
+    expect(row).to_be_visible()
+    run(hub, hub.admin, f"cat > ~/grading/source/week1/week1.ipynb <<'EOF'\n{json.dumps(SOURCE)}\nEOF")
+    row.locator("td.assign a").click()
+    close_modal(organizer)
+    row.locator("td.release a").click()
+    close_modal(organizer)
+    expect(row.locator("td.status")).to_contain_text("released")
+    organizer.screenshot(path=SHOTS / "assignments-formgrader.png")
+
+    # Each student fetches it in JupyterLab's assignment list; three hand it in.
+    for name, answer in STUDENTS.items():
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        log_in(page, hub.url, name, PASSWORD)
+        page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
+        page.get_by_text("Nbgrader", exact=True).click()
+        page.get_by_text("Assignment List", exact=True).click()
+        listing = page.locator(".jp-Activity", has_text="Released assignments").last
+        listing.locator("li, .list_item, div", has_text="week1").get_by_role("button", name="Fetch").first.click()
+        submit = page.get_by_role("button", name="Submit").first
+        expect(submit).to_be_visible(timeout=120_000)
+        if name == "ria":
+            page.screenshot(path=SHOTS / "assignments-student-list.png")
+        if answer is not None:
+            if name == "lou":  # the deadline passes (now: after the others' hand-ins) before lou hands in
+                now = datetime.datetime.now(datetime.timezone.utc)
+                run(hub, hub.admin, f"nbgrader db assignment add week1 --duedate='{now:%Y-%m-%d %H:%M:%S} UTC'")
+                time.sleep(1.5)
+            run(hub, name, f"python -c {shlex.quote(EDIT.replace('PATH', 'week1/week1.ipynb').replace('SOURCE', repr(answer)))}")
+            submit.click()
+            expect(page.locator(".jp-Activity", has_text="Submitted assignments").last).to_contain_text("week1", timeout=120_000)
+        page.context.close()
+
+    # The organizer puts the student who never handed in on the class list (Manage Students), ...
+    organizer.get_by_role("link", name="Manage Students").first.click()
+    organizer.get_by_role("link", name="Add new student...").click()
+    dialog = organizer.locator(".modal", has=organizer.locator("input.id"))
+    dialog.locator("input.id").fill("noa")
+    dialog.get_by_role("button", name="Save").click()
+    expect(organizer.locator("tr", has_text="noa")).to_be_visible()
+    # ... collects, autogrades each hand-in (in the sandbox), and releases the feedback.
+    organizer.get_by_role("link", name="Manage Assignments").first.click()
+    row = organizer.locator("tr", has_text="week1")
+    row.locator("td.collect a").click()
+    close_modal(organizer)
+    row.locator("td.num-submissions a").click()
+    for name in ("ria", "wes", "lou"):
+        line = organizer.locator("tr", has_text=name)
+        line.locator("td.autograde a").click()
+        close_modal(organizer)
+    expect(organizer.locator(".modal-backdrop")).to_have_count(0)
+    organizer.screenshot(path=SHOTS / "assignments-submissions.png")
+    scores = {name: organizer.locator("tr", has_text=name).locator("td.score").inner_text().strip() for name in ("ria", "wes", "lou")}
+    assert scores == {"ria": "2 / 2", "wes": "0 / 2", "lou": "2 / 2"}, scores
+    organizer.get_by_role("link", name="Manage Assignments").first.click()
+    row = organizer.locator("tr", has_text="week1")
+    expect(row.locator("td.generate-feedback a")).to_be_visible(timeout=60_000)
+    row.locator("td.generate-feedback a").click()
+    close_modal(organizer)
+    row.locator("td.release-feedback a").click()
+    close_modal(organizer)
+
+    # Each student who handed in fetches and reads their own feedback.
+    for name, score in (("ria", "2.0"), ("wes", "0.0"), ("lou", "2.0")):
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        log_in(page, hub.url, name, PASSWORD)
+        page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
+        page.get_by_text("Nbgrader", exact=True).click()
+        page.get_by_text("Assignment List", exact=True).click()
+        page.get_by_role("button", name="Fetch Feedback").first.click()
+        view = page.get_by_text("view feedback").first
+        expect(view).to_be_visible(timeout=120_000)
+        feedback = run(hub, name, "cat week1/feedback/*/week1.html").stdout
+        assert f"week1 (Score: {score} / 2.0)" in feedback, name
+        if name == "ria":
+            page.screenshot(path=SHOTS / "assignments-feedback.png")
+        page.context.close()
+    # The grades, as the organizer exports them for the LMS.
+    grades = run(hub, hub.admin, "nbgrader export --assignment=week1 --to /tmp/week1.csv && cat /tmp/week1.csv").stdout
+    assert ",ria," in grades and ",noa," in grades, grades
+    late = docker("exec", hub.container_name(hub.admin), "python", "-c",
+                  "import csv; rows = list(csv.DictReader(open('/tmp/week1.csv')));"
+                  "print(*[r['student_id'] for r in rows if r['timestamp'] and r['timestamp'] > r['duedate']])").stdout.split()
+    assert late == ["lou"], late
