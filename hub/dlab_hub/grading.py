@@ -16,7 +16,7 @@ import docker
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
-from dlab_hub.sandbox import GRADE_SCOPE, NAME, grade
+from dlab_hub.sandbox import GRADE_SCOPE, NAME, grade, remove_leftovers
 
 
 class GradeHandler(APIHandler):
@@ -49,6 +49,7 @@ class GradeHandler(APIHandler):
         if cls._pool is None:
             cls._pool = ThreadPoolExecutor(box.at_once, thread_name_prefix="dlab-grade")
             cls._engine = docker.from_env(timeout=60)
+            await asyncio.wrap_future(cls._pool.submit(remove_leftovers, cls._engine, box))
         try:
             status, executed, seconds = await asyncio.wrap_future(
                 cls._pool.submit(grade, cls._engine, box, student, assignment, notebook, cell_timeout))

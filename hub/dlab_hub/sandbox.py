@@ -65,16 +65,22 @@ def container_options(box, name, cell_timeout):
         "security_opt": ["no-new-privileges:true"],
         "healthcheck": {"test": ["NONE"]},
         "log_config": {"type": "json-file", "config": {"max-size": f"{MAX_RESULT_BYTES // 1024**2 + 4}m", "max-file": "1"}},
-        "labels": {"org.dlab.grading": name},
+        "labels": {"org.dlab.grading": box.grading_volume, "org.dlab.notebook": name},
         "detach": True,
     }
 
 
 # Runs in the sandbox (python -c RUNNER NAME CELL_TIMEOUT MAX_BYTES): the copy of the submission
 # into memory, then the notebook, every cell even after an error (as nbgrader's own Execute), then
-# one JSON line on standard output.
+# one JSON document on the container's standard output, which only this process writes: the kernel
+# (the submission's code) gets /dev/null there, and this process, not dumpable, cannot be reached
+# through /proc by the kernel's uid.
 RUNNER = r"""
-import json, shutil, sys
+import ctypes, json, os, shutil, sys
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+answer = os.fdopen(os.dup(1), "w")  # not inherited by the kernel
+null = os.open(os.devnull, os.O_WRONLY)
+os.dup2(null, 1)
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
@@ -84,13 +90,15 @@ nb = nbformat.read("/tmp/work/" + name, as_version=4)
 status = "done"
 try:
     NotebookClient(nb, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
+                   extra_arguments=["--HistoryManager.hist_file=:memory:"],
                    resources={"metadata": {"path": "/tmp/work"}}).execute()
 except DeadKernelError:
     status = "kernel died"
 result = json.dumps({"status": status, "notebook": nb})
 if len(result) > most:
     result = json.dumps({"status": "output too large", "notebook": None})
-sys.stdout.write(result + "\n")
+answer.write(result)
+answer.close()
 """
 
 
@@ -128,6 +136,13 @@ def job_archive(chunks, top):
     return out
 
 
+def remove_leftovers(client, box):
+    """Sandboxes (and their anonymous volumes) an earlier hub process left running or made: a hub
+    restarted in the middle of a job does not wait for it."""
+    for container in client.containers.list(all=True, filters={"label": f"org.dlab.grading={box.grading_volume}"}):
+        container.remove(force=True, v=True)
+
+
 def grade(client, box, student, assignment, notebook, cell_timeout):
     """Run autograded/STUDENT/ASSIGNMENT/NOTEBOOK of the grading volume in a sandbox; returns
     (status, notebook or None, seconds). Blocking: the handler runs it in a thread."""
@@ -137,7 +152,7 @@ def grade(client, box, student, assignment, notebook, cell_timeout):
     # inside that container, never on this machine.
     reader = client.containers.create(box.image, command=["true"], network_mode="none", user=f"{UID}:100",
                                       mounts=[{"Target": "/grading", "Source": box.grading_volume, "Type": "volume",
-                                               "ReadOnly": True}], labels={"org.dlab.grading": notebook})
+                                               "ReadOnly": True}], labels={"org.dlab.grading": box.grading_volume})
     try:
         try:
             chunks, _ = reader.get_archive(folder)
@@ -159,12 +174,15 @@ def grade(client, box, student, assignment, notebook, cell_timeout):
         sandbox.reload()
         if sandbox.attrs["State"].get("OOMKilled"):
             return "out of memory", None, time.monotonic() - started
-        said = sandbox.logs(stdout=True, stderr=False, tail=1)
+        if exit_code != 0:
+            return f"failed (exit code {exit_code})", None, time.monotonic() - started
+        # All of standard output (the engine joins the log's 16 KB pieces), bounded by the log's size.
+        said = sandbox.logs(stdout=True, stderr=False)
         try:
             result = json.loads(said)
-        except ValueError:
-            return f"failed (exit code {exit_code})", None, time.monotonic() - started
-        return result["status"], result["notebook"], time.monotonic() - started
+            return str(result["status"]), result["notebook"], time.monotonic() - started
+        except (ValueError, KeyError, TypeError):
+            return "failed (no answer)", None, time.monotonic() - started
     finally:
         sandbox.remove(force=True, v=True)
 

@@ -19,6 +19,7 @@ import datetime
 import errno
 import json
 import os
+import shutil
 import stat
 import urllib.error
 import urllib.request
@@ -35,13 +36,31 @@ HANDINS = "/srv/handins"
 GRADING = "/home/jovyan/grading"  # the course's folder: a link to /srv/grading, under the server's root
 
 
+# What the formgrader would serve from a hand-in as a page on the instructor's origin
+# (/formgrader/submissions/...): left out of what is collected.
+PAGES = (".html", ".htm", ".xhtml", ".svg", ".xml", ".js", ".mjs")
+MAX_FILES, MAX_DEPTH = 10_000, 20
+
+
 def copy_without_links(src, dest, max_file_bytes, max_bytes):
     """Copy the folder src to dest: regular files and folders, each opened without following a
-    link (a link put in place while the copy runs is skipped too), files past max_file_bytes, and
-    all past max_bytes in all, left out. Returns the relative paths left out."""
-    skipped, budget = [], [max_bytes]
+    link (a link put in place while the copy runs is skipped too); pages, files past
+    max_file_bytes, all past max_bytes or MAX_FILES in all and folders past MAX_DEPTH left out.
+    Returns (the relative paths left out, the newest change time of what was copied)."""
+    skipped, budget, newest = [], {"bytes": max_bytes, "files": MAX_FILES}, [os.lstat(src).st_ctime]
 
-    def walk(src_fd, dest_dir, relative):
+    def copy_file(fd, info, target):
+        budget["bytes"] -= info.st_size
+        budget["files"] -= 1
+        newest[0] = max(newest[0], info.st_ctime)
+        with open(target, "wb") as out:
+            os.set_blocking(fd, True)
+            left = info.st_size  # what it held when looked at: a file growing meanwhile stops there
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+                out.write(chunk)
+                left -= len(chunk)
+
+    def walk(src_fd, dest_dir, relative, depth):
         os.makedirs(dest_dir, exist_ok=True)
         with os.scandir(src_fd) as found:
             entries = sorted(found, key=lambda e: e.name)
@@ -50,22 +69,18 @@ def copy_without_links(src, dest, max_file_bytes, max_bytes):
             try:
                 fd = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
             except OSError as error:
-                if error.errno in (errno.ELOOP, errno.ENOENT, errno.ENXIO, errno.EACCES):
+                if error.errno in (errno.ELOOP, errno.ENOENT, errno.ENXIO, errno.EACCES, errno.EPERM):
                     skipped.append(path)
                     continue
                 raise
             try:
                 info = os.fstat(fd)
-                if stat.S_ISDIR(info.st_mode):
-                    walk(fd, os.path.join(dest_dir, entry.name), path)
-                elif stat.S_ISREG(info.st_mode) and info.st_size <= min(max_file_bytes, budget[0]):
-                    budget[0] -= info.st_size
-                    with open(os.path.join(dest_dir, entry.name), "wb") as out:
-                        os.set_blocking(fd, True)
-                        left = info.st_size  # what it held when looked at: a file growing meanwhile stops there
-                        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
-                            out.write(chunk)
-                            left -= len(chunk)
+                newest[0] = max(newest[0], info.st_ctime)
+                if stat.S_ISDIR(info.st_mode) and depth < MAX_DEPTH:
+                    walk(fd, os.path.join(dest_dir, entry.name), path, depth + 1)
+                elif (stat.S_ISREG(info.st_mode) and not entry.name.lower().endswith(PAGES) and budget["files"] > 0
+                      and info.st_size <= min(max_file_bytes, budget["bytes"])):
+                    copy_file(fd, info, os.path.join(dest_dir, entry.name))
                 else:
                     skipped.append(path)
             finally:
@@ -73,10 +88,10 @@ def copy_without_links(src, dest, max_file_bytes, max_bytes):
 
     top = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
     try:
-        walk(top, dest, "")
+        walk(top, dest, "", 0)
     finally:
         os.close(top)
-    return skipped
+    return skipped, datetime.datetime.fromtimestamp(newest[0], datetime.timezone.utc).replace(tzinfo=None)
 
 
 class DlabCollect(ExchangeCollect):
@@ -92,17 +107,13 @@ class DlabCollect(ExchangeCollect):
         for name in sorted(os.listdir(self.handins)) if os.path.isdir(self.handins) else []:
             if wanted and name != wanted:
                 continue
-            folder = os.path.join(self.handins, name)
-            for entry in sorted(os.listdir(folder)):
-                parts = entry.rsplit("+", 3)  # <name>+<assignment>+<time>+<random>, as nbgrader names it
-                if len(parts) < 3 or parts[1] != self.coursedir.assignment_id or os.path.islink(os.path.join(folder, entry)):
-                    continue
-                if parts[0] != name:
-                    self.log.warning("Ignoring %s in %s's hand-in folder: it says it is %s's", entry, name, parts[0])
-                    continue
-                record = {"username": name, "filename": os.path.join(name, entry),
-                          "timestamp": changed(os.path.join(folder, entry))}  # never the name's own time
-                newest.setdefault(name, []).append(record)
+            try:  # whatever one student's folder holds, the others are collected
+                records = self.hand_ins(name)
+            except (OSError, RecursionError) as error:
+                self.log.error("Could not read %s's hand-in folder, left out: %s", name, error)
+                continue
+            if records:
+                newest[name] = records
         self.say_who_is_new(newest)
         duedate = self.duedate() if self.before_duedate else None
         self.src_records = []
@@ -110,6 +121,23 @@ class DlabCollect(ExchangeCollect):
             records.sort(key=lambda record: record["timestamp"], reverse=True)
             in_time = [record for record in records if duedate is None or record["timestamp"] <= duedate]
             self.src_records.append((in_time or records)[0])
+
+    def hand_ins(self, name):
+        """The hand-ins of this assignment in name's folder: real folders named as nbgrader names
+        them, for this name (one made out in a classmate's name is left out)."""
+        folder, records = os.path.join(self.handins, name), []
+        for entry in sorted(os.listdir(folder)):
+            parts = entry.rsplit("+", 3)  # <name>+<assignment>+<time>+<random>, as nbgrader names it
+            if len(parts) < 3 or parts[1] != self.coursedir.assignment_id:
+                continue
+            if not stat.S_ISDIR(os.lstat(os.path.join(folder, entry)).st_mode):
+                continue  # a link or a file under a hand-in's name
+            if parts[0] != name:
+                self.log.warning("Ignoring %s in %s's hand-in folder: it says it is %s's", entry, name, parts[0])
+                continue
+            records.append({"username": name, "filename": os.path.join(name, entry),
+                            "timestamp": changed(os.path.join(folder, entry))})  # never the name's own time
+        return records
 
     def duedate(self):
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
@@ -127,22 +155,31 @@ class DlabCollect(ExchangeCollect):
                              "add %s --first-name=... --last-name=... names them)", name, self.coursedir.assignment_id, name)
 
     def do_copy(self, src, dest, log=None):
-        skipped = copy_without_links(src, dest, 1000 * self.coursedir.max_file_size, 1000 * self.coursedir.max_dir_size)
+        try:
+            skipped, copied = copy_without_links(src, dest, 1000 * self.coursedir.max_file_size,
+                                                 1000 * self.coursedir.max_dir_size)
+        except (OSError, RecursionError) as error:  # the others are collected
+            self.log.error("Could not collect %s, left out: %s", src, error)
+            shutil.rmtree(dest, ignore_errors=True)
+            return
         for path in skipped:
-            self.log.warning("Left out of %s: %s (a link, not a file, or larger than %d KB)", src, path,
-                             self.coursedir.max_file_size)
+            self.log.warning("Left out of %s: %s (a link, a page, not a file, or past the size or count allowed)", src, path)
         record = next(r for r in self.src_records if os.path.join(self.inbound_path, r["filename"]) == src)
+        # Dated by its newest change, seen before the copy or during it (a file changed meanwhile).
         with open(os.path.join(dest, "timestamp.txt"), "w") as out:
-            out.write(record["timestamp"].strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+            out.write(max(record["timestamp"], copied).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
 
 
 def changed(folder):
     """When the submission last changed: the newest change time in it (a student can set a
     file's modification time and write any timestamp.txt, but not set a change time back)."""
-    newest = os.lstat(folder).st_ctime
+    newest, seen = os.lstat(folder).st_ctime, 0
     for parent, dirs, files in os.walk(folder):
         for name in dirs + files:
             newest = max(newest, os.lstat(os.path.join(parent, name)).st_ctime)
+            seen += 1
+            if seen > MAX_FILES:
+                raise OSError(f"more than {MAX_FILES} files and folders in {folder}")
     return datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).replace(tzinfo=None)
 
 
@@ -186,6 +223,23 @@ class CheckSyntax(NbGraderPreprocessor):
         return nb, resources
 
 
+class SanitizeMarkdown(NbGraderPreprocessor):
+    """What a student wrote in markdown (and raw HTML cells) shown as text and pictures, never as a
+    script, wherever the formgrader or the feedback renders the autograded notebook: nbconvert's
+    sanitizer keeps outputs safe (HTMLExporter.sanitize_html), not a cell's own markdown."""
+
+    def preprocess(self, nb, resources):
+        from nbconvert.filters.strings import clean_html
+
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = clean_html(cell.source)
+            elif cell.cell_type == "raw":
+                cell.metadata.pop("raw_mimetype", None)
+                cell.metadata.pop("format", None)
+        return nb, resources
+
+
 class SandboxExecute(Execute):
     """Autograde's Execute, done by the class server's sandbox: the notebook already written to
     autograded/<student>/<assignment> runs there; here only its outputs are kept, cell by cell,
@@ -196,6 +250,9 @@ class SandboxExecute(Execute):
         body = {"student": grading["student"], "assignment": grading["assignment"],
                 "notebook": grading["notebook"] + ".ipynb", "cell_timeout": int(self.timeout or 30)}
         status, executed = ask_sandbox(body)
+        if status.startswith(("the class server answered 403", "the class server answered 404")):
+            raise RuntimeError(f"{status}: only the organizer and the instructors group may autograde, on a class "
+                               "server with grading set up (docs/assignments.md); nothing was graded")
         if executed is None:
             self.log.error("The sandbox could not run %s/%s/%s: %s", body["student"], body["assignment"],
                            body["notebook"], status)
@@ -252,7 +309,7 @@ def instructor_config(c):
     c.GenerateAssignment.preprocessors = [CheckSyntax, *GenerateAssignment.class_traits()["preprocessors"].default()]
     c.ExchangeCollect.check_owner = False  # every submission's owner is uid 1000; the folder names the student
     default = Autograde.class_traits()["autograde_preprocessors"].default()
-    c.Autograde.autograde_preprocessors = [SandboxExecute if p is Execute else p for p in default]
+    c.Autograde.autograde_preprocessors = [p for step in default for p in ((SandboxExecute, SanitizeMarkdown) if step is Execute else (step,))]
     # The formgrader and the feedback show what a submission printed: as text and pictures, never
     # as a script that runs on the class's origin with the instructor's rights.
     c.HTMLExporter.sanitize_html = True

@@ -33,6 +33,7 @@ def test_the_sandbox_has_no_network_no_privilege_and_the_classs_limits():
     assert "volumes" not in options and "privileged" not in options and "devices" not in options
     assert options["command"][-3:] == ["ps1.ipynb", "30", str(sandbox.MAX_RESULT_BYTES)]
     assert options["log_config"]["config"]["max-file"] == "1"
+    assert options["labels"]["org.dlab.grading"] == "dlab-grading"  # a restarted hub removes what is left of it
 
 
 def test_the_class_configures_the_sandbox_from_its_settings_and_gives_instructors_the_scope():

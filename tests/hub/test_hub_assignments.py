@@ -102,6 +102,11 @@ def test_a_graded_course_end_to_end(course):
     answer(hub, "rita", RIGHT)
     run(hub, "rita", "nbgrader submit ps1")
     answer(hub, "wendy", WRONG)
+    # ... and a script in her markdown and in a page beside the notebook, for the organizer's browser.
+    run(hub, "wendy", "python -c " + shlex.quote(
+        "import json; p = 'ps1/ps1.ipynb'; nb = json.load(open(p)); nb['cells'].append({'cell_type': 'markdown', "
+        "'id': 'mine', 'metadata': {}, 'source': 'See <img src=x onerror=\"fetch(1)\"><script>fetch(2)</script>'}); "
+        "json.dump(nb, open(p, 'w'))") + " && echo '<script>fetch(3)</script>' > ps1/notes.html")
     run(hub, "wendy", f"nbgrader submit ps1 && cd {EXCHANGE}/inbound/wendy+ps1+* && "
                       "ln -s /home/jovyan/grading/gradebook.db gradebook.db && ln -s /home/jovyan/grading/source solutions")
     run(hub, "wendy", f"cp -r ps1 '{EXCHANGE}/inbound/rita+ps1+2020-01-01 00:00:00.000000 UTC+forged'")
@@ -123,7 +128,9 @@ def test_a_graded_course_end_to_end(course):
     assert grades["rita"]["timestamp"] < str(due) and grades["rita"]["timestamp"] > "2021", grades["rita"]
     # wendy's link and the hand-in she made for rita were left out.
     submitted = run(hub, organizer, "ls -A ~/grading/submitted/wendy/ps1 ~/grading/submitted/rita/ps1").stdout
-    assert "gradebook.db" not in submitted and "solutions" not in submitted, submitted
+    assert "gradebook.db" not in submitted and "solutions" not in submitted and "notes.html" not in submitted, submitted
+    shown = run(hub, organizer, "cat ~/grading/autograded/wendy/ps1/ps1.ipynb ~/grading/feedback/wendy/ps1/ps1.html").stdout
+    assert "See " in shown and "<img src=x onerror" not in shown and "<script>fetch(2)" not in shown, "a student's script reaches the formgrader"
     assert "forged" not in run(hub, organizer, "cat ~/grading/submitted/rita/ps1/timestamp.txt").stdout
 
     # Each student fetches their own feedback, and nobody else's exists for them.

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import docker
-from hubstack import PREFIX, auth
+from conftest import dlab_home, docker
+from hubstack import HOMES_DIR, PREFIX, auth
 
 GRADING = f"{PREFIX}-grading"
 ASSIGNMENT = "ps1"
@@ -43,6 +43,11 @@ SUBMISSIONS = {
     "forky": notebook("import os\nwhile True:\n    os.fork()", "print('after the fork bomb')"),
     "loopy": notebook("while True:\n    pass", "print('after the loop')"),
     "stubborn": notebook("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+    # Answers for the sandbox's runner, written where the runner writes its own, and its memory sought.
+    "mimic": notebook(
+        "import os\nos.write(1, b'{\"status\": \"done\", \"notebook\": {\"cells\": []}}\\n')\n"
+        "try:\n    print(os.listdir(f'/proc/{os.getppid()}/fd'))\nexcept OSError as error:\n    print(type(error).__name__)",
+        "print('x' * 200_000)"),
     "greedy": notebook("hog = b'x' * (3 * 1024**3)", "print(len(hog))"),
     "forger": notebook(
         "import json, pathlib\nfor path in ('/job/ps1.ipynb', '/job/grades.json', '/grading/gradebook.db'):\n"
@@ -79,7 +84,11 @@ def grading(hub):
                     "--entrypoint", "sh", "dlab/base:latest", "-c", "tar -x -C /grading && chown 1000:100 /grading"],
                    input=tar_of(files), check=True, capture_output=True, timeout=120)
     yield hub
+    # The class's own grading folder (an instructor's start below made it a file system of its own):
+    # gone with its image, so the next test's course starts from nothing.
+    hub.stop_server("ana")
     docker("volume", "rm", "-f", GRADING, check=False)
+    dlab_home(HOMES_DIR, f"dlab-home forget {GRADING}")
 
 
 def volume_listing():
@@ -134,6 +143,14 @@ def test_every_submission_runs_in_a_sandbox_and_gets_nothing_of_the_class(gradin
     by_name, by_address = outputs(netty)
     assert "gaierror" in by_name, by_name  # no name service: no network at all
     assert "OSError" in by_address and "unreachable" in by_address, by_address
+
+    # What the submission writes to the sandbox's output is not its answer; a large result comes whole.
+    mimic = grade(hub, "mimic").json()
+    assert mimic["status"] == "done", mimic["status"]
+    reached, large = outputs(mimic)
+    # (the kernel's own output, captured by it, shows the forged answer as the cell's output: no more)
+    assert sorted(reached.splitlines())[0] == "PermissionError", reached  # the runner's descriptors are not the kernel's
+    assert large == "x" * 200_000 + "\n"
 
     forger = grade(hub, "forger").json()
     wrote, rewrote = outputs(forger)
