@@ -126,7 +126,8 @@ def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
              message="the image's healthcheck to pass in dave's container")
     assert list(info["NetworkSettings"]["Networks"]) == [PREFIX]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/home/jovyan", "/srv/data", "/srv/course", "/srv/handin"}, "no Docker socket, nothing else"
+    assert set(mounts) == {"/home/jovyan", "/srv/data", "/srv/course", "/srv/handin", f"/srv/nbgrader/exchange/{PREFIX}",
+                           f"/srv/nbgrader/exchange/{PREFIX}/inbound"}, "no Docker socket, nothing else"
     # The course folder read-only; the hand-in folder the student's own volume (each a file system
     # of its own size, like the home).
     assert mounts["/srv/course"]["Name"] == f"{PREFIX}-course" and not mounts["/srv/course"]["RW"]
