@@ -230,7 +230,9 @@ class DlabSpawner(ClassFolders, Assignments, DockerSpawner):
         if self._class_volumes is None:
             self._class_volumes = dict(self.volumes)  # as configured: the home and the datasets
         folders, sized = await self.class_folders()
-        graded, graded_sized, self.mounts = self.assignment_folders(self._handin_source)
+        graded, graded_sized, mounts = self.assignment_folders(self._handin_source)
+        if self.course_id:  # (none on a swarm, where SwarmSpawner's mounts are a property of its own)
+            self.mounts = mounts
         folders.update(graded)
         sized += graded_sized
         if self.home_size:
