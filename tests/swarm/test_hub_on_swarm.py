@@ -131,7 +131,7 @@ def test_students_servers_start_on_the_nodes_and_run_code_through_the_hub(class_
             "      open('/sys/fs/cgroup/pids/pids.max').read().strip())\n"
             "print(os.path.exists('/var/run/docker.sock'), sorted(os.listdir('/srv')))"))
         assert error is None, error
-        assert out.split("\n")[:3] == ["read-only 30", "1000 100 1 0000000000000000 700", "False ['course', 'data', 'handin']"], out
+        assert out.split("\n")[:3] == ["read-only 30", "1000 100 1 0000000000000000 700", "False ['course', 'data', 'handin', 'nbgrader']"], out
     # Their homes are on the shared file system, each the student's own and closed to the others
     homes = sorted((SHARED / "homes").glob("*/where.txt"))
     assert len(homes) == len(STUDENTS), homes
