@@ -118,6 +118,25 @@ class DlabSpawner(ClassFolders, Assignments, DockerSpawner):
             return ""
         return self.object_id
 
+    async def create_object(self):
+        # A stop that interrupts a start cancels the start (JupyterHub), but Docker's create runs in
+        # a thread and makes the container all the same, after stop() has found none to remove
+        # (CI saw one left so). The create is shielded, and a container made for a cancelled start
+        # is removed here.
+        creating = asyncio.ensure_future(super().create_object())
+        try:
+            return await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            try:
+                made = (await creating)[self.object_id_key]
+                self.log.info("dlab: %s's start was stopped while its %s was made: removing %s",
+                              self.user.name, self.object_type, made[:12])
+                extra = {"force": True} if self.object_type == "container" else {}
+                await self.docker(f"remove_{self.object_type}", made, **extra)
+            except Exception:
+                self.log.exception("dlab: could not remove what %s's stopped start made", self.user.name)
+            raise
+
     async def stop_object(self):
         if await self._owned_id():
             await super().stop_object()

@@ -32,6 +32,10 @@ if os.getuid() == 0 and os.environ.get("NB_USER") == "root" and os.environ.get("
 # Course links (/git-pull): dlab_links serves nbgitpuller's pages after checking each link's
 # repository and folder, and escapes what the page shows; nbgitpuller's own, unchecked, is off.
 c.ServerApp.jpserver_extensions = {"nbgitpuller": False, "dlab_links": True}
+# JupyterLab's extension manager lists what the image holds, without asking PyPI for newer versions
+# or offering to install: the image's environment is pinned, and where a class server keeps its
+# students off the internet each lookup waited out its timeout (the panel took over 30 s).
+c.LabApp.extension_manager = "readonly"
 # There is no browser in the container.
 c.ServerApp.open_browser = False
 # One Ctrl-C stops the server (no "Shutdown this Jupyter server (y/[n])?" prompt under `docker run -it`).
