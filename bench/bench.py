@@ -239,17 +239,24 @@ def start_phases(image="dlab/cpu:latest"):
                     "-e", "JUPYTER_DOCKER_STACKS_QUIET=1", image]
     # One Python: the CPU after the imports of jupyterhub-singleuser, then after the server's set-up
     # (its extensions loaded; JupyterHub's own needs a hub, so it is left out).
-    server = ("import resource; cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]); "
+    # ARGV: the server's arguments; nbgrader's share is the set-up with and without its extensions.
+    server = ("import resource, sys; cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]); "
               "import jupyterhub.singleuser; imported = cpu(); "
               "from jupyter_server.serverapp import ServerApp; from tornado.ioloop import IOLoop; "
-              "app = ServerApp.instance(); app.initialize(argv=[]); "
+              "app = ServerApp.instance(); app.initialize(argv=sys.argv[1:]); "
               "IOLoop.current().add_callback(IOLoop.current().stop); app.start(); print(imported, cpu() - imported)")
+    # (a dict on the command line replaces the image's, so the image's two entries are said again)
+    without_nbgrader = [f"--ServerApp.jpserver_extensions={name}" for name in (
+        "nbgitpuller=False", "dlab_links=True", *(f"nbgrader.server_extensions.{part}=False" for part in (
+            "formgrader", "assignment_list", "course_list", "validate_assignment")))]
     cgroup_cpu = ("cat /sys/fs/cgroup/cpuacct/cpuacct.usage 2>/dev/null | awk '{print $1 / 1e9}' || "
                   "awk '/usage_usec/ {print $2 / 1e6}' /sys/fs/cgroup/cpu.stat")
     try:
         imports, setup = (float(x) for x in sh(*spawner_like, "python", "-s", "-c", server).split()[-2:])
+        setup = min([setup, *(float(sh(*spawner_like, "python", "-s", "-c", server).split()[-1]) for _ in range(2))])
+        bare = min(float(sh(*spawner_like, "python", "-s", "-c", server, *without_nbgrader).split()[-1]) for _ in range(3))
         phases = {"start_script_s": float(sh(*spawner_like, "bash", "-c", cgroup_cpu).split()[-1]),
-                  "imports_s": imports, "server_setup_s": setup}
+                  "imports_s": imports, "server_setup_s": setup, "nbgrader_s": max(setup - bare, 0.0)}
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", home], capture_output=True)
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
@@ -409,6 +416,7 @@ def write_hub_tables(r):
         f"| a student's server start with an existing home (median of 3) | {r['spawn_s']:.1f} s |",
         f"| CPU the student's container spends from its start until ready (cgroup accounting): one start alone (median of 3); median / largest in the class of 30 | {r['start_cpu_s']:.2f} s; {c[30]['start_cpu_median_s']:.2f} / {c[30]['start_cpu_max_s']:.2f} s |",
         f"| where a start's CPU goes, in the student's container: start.sh until the command (hooks: thread pools, labs into a new home; the firewall) / Python importing jupyterhub-singleuser and Jupyter Server / the server's set-up, its extensions loaded | {r['phases']['start_script_s']:.2f} / {r['phases']['imports_s']:.2f} / {r['phases']['server_setup_s']:.2f} s |",
+        f"| of the set-up, nbgrader's server extensions (formgrader, assignment list; graded assignments) | {r['phases'].get('nbgrader_s', 0):.2f} s |",
         f"| and outside it, per start in the class of 30: the hub (this bench's polls included) / the proxy / the rest (Docker, the home's helper container, this bench's own client) | {c[30]['hub_cpu_per_start_s']:.2f} / {c[30]['proxy_cpu_per_start_s']:.2f} / {c[30]['other_cpu_per_start_s']:.2f} s |",
         f"| 30 students signing up, logging in and starting at once: median / last student's wait until their server is ready | {r['arrival']['median_s']:.0f} / {r['arrival']['worst_s']:.0f} s |",
         f"| the same, \"try again in N seconds\" pages, 5xx answers | {r['arrival']['limit_answers']}, 0 |",

@@ -166,6 +166,12 @@ def test_students_jupyterlab_lists_assignments_but_holds_no_formgrader(course):
     assert r.status_code == 200, r.text
     listed = {(a["assignment_id"], a["status"]) for a in r.json()["value"]}
     assert ("ps1", "submitted") in listed, r.json()
+    # Her file browser (the contents API) has no course folder, and no way up to one.
+    for path in ("grading", "grading/source/ps1/ps1.ipynb", "../grading", "%2E%2E/%2E%2E/srv/grading"):
+        r = hub.request("GET", f"{hub.url}/user/rita/api/contents/{path}", headers=auth(hub.user_token("rita")), timeout=60)
+        assert r.status_code in (400, 403, 404), (path, r.status_code, r.text[:300])
+    r = hub.request("GET", f"{hub.url}/user/rita/api/contents/handin", headers=auth(hub.user_token("rita")), timeout=60)
+    assert r.ok and all(item["name"].startswith("rita+") for item in r.json()["content"]), r.text[:500]
     # nor does the student's JupyterLab load the formgrader's or the assignment maker's panels
     said = run(hub, "rita", "jupyter labextension list 2>&1").stdout
     for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"):
@@ -213,3 +219,51 @@ def test_bad_input_gets_a_message_that_says_what_to_do_and_loses_no_work(course)
     assert run(hub, "rita", "cat ps2/ps2.ipynb").stdout == "my answer is 42\n"
     assert "my answer is 42" in run(hub, organizer, "cat ~/grading/submitted/rita/ps2/ps2.ipynb").stdout
     hub.stop_server("zed")
+
+
+def test_the_course_survives_make_down_up_an_image_upgrade_and_a_backup_restored(course, tmp_path):
+    """The gradebook, the solutions, the submissions and the released feedback outlive the hub and
+    the servers: make backup, then the volumes lost (a new disk), make restore, and make up with a
+    newer students' image (an image that says it is the upgrade)."""
+    hub, organizer = course, course.admin
+    before = run(hub, organizer, "nbgrader export --to /tmp/before.csv && cat /tmp/before.csv").stdout
+    assert ",rita," in before and ",wendy," in before, before
+    hub.stop_all_servers()  # every server mounts the exchange; make restore refuses a volume in use
+    backup = tmp_path / "backups"
+    said = hub.script(["backup", str(backup)], timeout=900)
+    course_archives = [backup / f"{PREFIX}-{volume}.tar.gz" for volume in ("exchange", "grading")]
+    assert all(archive.exists() for archive in course_archives), said.stderr
+    hub.script("down")
+    docker("volume", "rm", f"{PREFIX}-exchange", f"{PREFIX}-grading")
+    # make restore from a folder of the two (the test hub's homes, other tests', stay as they are).
+    restore = tmp_path / "restore"
+    restore.mkdir()
+    for archive in course_archives:
+        archive.rename(restore / archive.name)
+    said = hub.script(["restore", str(restore)])
+    assert said.stderr.count("restored") == 2, said.stderr
+
+    upgraded = "dlab-test/cpu-upgraded:latest"
+    docker("build", "-q", "-t", upgraded, "-", input="FROM dlab/cpu:latest\nLABEL org.dlab.test=upgraded\n", timeout=300)
+    try:
+        hub.settings = None
+        hub.restart(DLAB_IMAGE=upgraded)
+        for name in ("rita", organizer):
+            hub.start_server(name)
+        assert docker("inspect", "-f", "{{.Config.Image}}", hub.container_name(organizer)).stdout.strip() == upgraded
+        # The gradebook and the course, as they were: the same grades, the solutions, the submissions.
+        after = run(hub, organizer, "nbgrader export --to /tmp/after.csv && cat /tmp/after.csv").stdout
+        assert after == before
+        assert "math.pi * r * r" in run(hub, organizer, "cat ~/grading/source/ps1/ps1.ipynb").stdout
+        assert "math.pi * r ** 2" in run(hub, organizer, "cat ~/grading/submitted/rita/ps1/ps1.ipynb").stdout
+        # rita's feedback and the release are still hers to fetch; the feedback folder still hides the others'.
+        run(hub, "rita", "rm -rf ps1/feedback && nbgrader fetch_feedback ps1")
+        assert "ps1 (Score: 2.0 / 2.0)" in run(hub, "rita", "cat ps1/feedback/*/ps1.html").stdout
+        assert run(hub, "rita", f"ls {EXCHANGE}/feedback", check=False).returncode != 0
+        assert "ps1" in run(hub, "rita", f"ls {EXCHANGE}/outbound").stdout.split()
+    finally:
+        for name in ("rita", organizer):
+            if hub.server(name):
+                hub.stop_server(name)
+        hub.restart()  # the class's own image again, for what follows
+        docker("image", "rm", upgraded, check=False)

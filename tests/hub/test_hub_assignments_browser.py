@@ -1,8 +1,8 @@
 """A graded course in a real browser (Debian's chromium driven by Playwright): the organizer adds an
 assignment with a deadline in the formgrader, generates and releases it; four students fetch it in
 JupyterLab's assignment list (one hands in a right answer, one a wrong one, one after the deadline,
-one nothing); the organizer collects, autogrades and releases feedback; each student fetches and
-reads their own. The screenshots go to .build/screenshots (docs/assignments.md shows them)."""
+one nothing); the organizer collects, autogrades, gives one answer a point by hand and releases
+feedback; each student fetches and reads their own. The screenshots go to .build/screenshots (docs/assignments.md shows them)."""
 import datetime
 import json
 import re
@@ -120,6 +120,20 @@ def test_a_graded_course_in_the_browser(students, browser):
     organizer.screenshot(path=SHOTS / "assignments-submissions.png")
     scores = {name: organizer.locator("tr", has_text=name).locator("td.score").inner_text().strip() for name in ("ria", "wes", "lou")}
     assert scores == {"ria": "2 / 2", "wes": "0 / 2", "lou": "2 / 2"}, scores
+    # A person adjusts where the rubric needs one: wes's answer earns 1 of the test's 2 points by
+    # hand, in the formgrader's page of his notebook (the score field saves when it changes).
+    notebooks = organizer.context.request.get(  # (the formgrader's own API, with the page's cookies)
+        organizer.url.split("/formgrader")[0] + "/formgrader/api/submitted_notebooks/week1/week1").json()
+    wes = next(n["id"] for n in notebooks if n["student"] == "wes")
+    organizer.goto(organizer.url.split("/formgrader")[0] + f"/formgrader/submissions/{wes}/")
+    score = organizer.locator("input.score#test_area")
+    expect(score).to_have_attribute("placeholder", "0", timeout=60_000)  # the autograded score
+    score.fill("1")
+    score.press("Tab")
+    expect(organizer.locator(".score-saved").first).to_be_visible(timeout=30_000)
+    organizer.screenshot(path=SHOTS / "assignments-manual-grading.png")
+    organizer.goto(organizer.url.split("/formgrader")[0] + "/formgrader/manage_submissions/week1")
+    expect(organizer.locator("tr", has_text="wes").locator("td.score")).to_have_text("1 / 2", timeout=30_000)
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
     expect(row.locator("td.generate-feedback a")).to_be_visible(timeout=60_000)
@@ -129,7 +143,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     close_modal(organizer)
 
     # Each student who handed in fetches and reads their own feedback.
-    for name, score in (("ria", "2.0"), ("wes", "0.0"), ("lou", "2.0")):
+    for name, score in (("ria", "2.0"), ("wes", "1.0"), ("lou", "2.0")):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         log_in(page, hub.url, name, PASSWORD)
         page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
@@ -146,6 +160,9 @@ def test_a_graded_course_in_the_browser(students, browser):
     # The grades, as the organizer exports them for the LMS.
     grades = run(hub, hub.admin, "nbgrader export --assignment=week1 --to /tmp/week1.csv && cat /tmp/week1.csv").stdout
     assert ",ria," in grades and ",noa," in grades, grades
+    scores = docker("exec", hub.container_name(hub.admin), "python", "-c",
+                    "import csv; print(*[r['student_id'] + '=' + r['score'] for r in csv.DictReader(open('/tmp/week1.csv'))])").stdout.split()
+    assert sorted(scores) == ["lou=2.0", "noa=0.0", "ria=2.0", "wes=1.0"], scores
     late = docker("exec", hub.container_name(hub.admin), "python", "-c",
                   "import csv; rows = list(csv.DictReader(open('/tmp/week1.csv')));"
                   "print(*[r['student_id'] for r in rows if r['timestamp'] and r['timestamp'] > r['duedate']])").stdout.split()
