@@ -19,8 +19,10 @@ action=$1 dir=$2; shift 2
 tar_in_volume() { # tar_in_volume VOLUME MODE TAR-ARGS...
   local volume=$1 mode=$2; shift 2
   attach_home "$volume"
+  # nocopy: Docker fills an empty volume with the image's files at its mount point, and gives it the
+  # image's owner; a backup of an empty hand-in volume put a home's dotfiles there and took it from the hub.
   docker run --rm --user root --entrypoint tar --network none \
-    -v "$volume:/home/jovyan:$mode" -v "$(cd "$dir" && pwd):/backup" "$image" "$@"
+    -v "$volume:/home/jovyan:$mode,nocopy" -v "$(cd "$dir" && pwd):/backup" "$image" "$@"
 }
 # The homes' folder of a home of a fixed size (its volume mounts HOMES/dev/VOLUME); empty for a
 # plain volume, or none.

@@ -116,3 +116,23 @@ def test_a_sparse_file_a_student_makes_is_backed_up_as_a_hole(volumes, tmp_path)
     homes("restore", str(tmp_path), "amy")
     size, blocks, notes = in_volume(amy, "stat -c '%s %b' huge; cat notes.txt").split()
     assert (int(size), notes) == (1024**4, "notes") and int(blocks) * 512 < 1_000_000
+
+
+def test_a_backup_leaves_an_empty_folder_as_it_found_it(tmp_path):
+    """make backup only reads. An empty volume mounted where the image has files gets them, and its
+    top the image's owner, unless Docker is told not to: a backup of a class whose shared hand-in
+    volume was empty put a home's dotfiles in it and made it the students' uid's, and the hub could
+    no longer make a hand-in folder there (seen in CI)."""
+    handin = f"{PREFIX}-handin"
+    docker("volume", "rm", "-f", handin, check=False)
+    docker("volume", "create", handin)
+
+    def looks():  # seen from a path the image does not have, where Docker copies nothing
+        return docker("run", "--rm", "--entrypoint", "sh", "-v", f"{handin}:/probe", "dlab/hub:latest", "-c",
+                      "stat -c '%u:%g %a' /probe; ls -A /probe").stdout
+    try:
+        before = looks()
+        homes("backup", str(tmp_path))
+        assert looks() == before, f"before:\n{before}\nafter:\n{looks()}"
+    finally:
+        docker("volume", "rm", "-f", handin, check=False)

@@ -17,7 +17,7 @@ from hubstack import log_in
 from test_hub_assignments import EDIT, RIGHT, SOURCE, WRONG, run
 
 PASSWORD = "a-long-password-1"
-STUDENTS = {"ria": RIGHT, "wes": WRONG, "lou": RIGHT, "noa": None}  # lou hands in late, noa never
+STUDENTS = {"ria": RIGHT, "wade": WRONG, "lou": RIGHT, "noa": None}  # lou hands in late, noa never
 SHOTS = ROOT / ".build" / "screenshots"
 
 
@@ -113,19 +113,19 @@ def test_a_graded_course_in_the_browser(students, browser):
     row.locator("td.collect a").click()
     close_modal(organizer)
     row.locator("td.num-submissions a").click()
-    for name in ("ria", "wes", "lou"):
+    for name in ("ria", "wade", "lou"):
         line = organizer.locator("tr", has_text=name)
         line.locator("td.autograde a").click()
         close_modal(organizer)
     organizer.screenshot(path=SHOTS / "assignments-submissions.png")
-    scores = {name: organizer.locator("tr", has_text=name).locator("td.score").inner_text().strip() for name in ("ria", "wes", "lou")}
-    assert scores == {"ria": "2 / 2", "wes": "0 / 2", "lou": "2 / 2"}, scores
-    # A person adjusts where the rubric needs one: wes's answer earns 1 of the test's 2 points by
+    scores = {name: organizer.locator("tr", has_text=name).locator("td.score").inner_text().strip() for name in ("ria", "wade", "lou")}
+    assert scores == {"ria": "2 / 2", "wade": "0 / 2", "lou": "2 / 2"}, scores
+    # A person adjusts where the rubric needs one: wade's answer earns 1 of the test's 2 points by
     # hand, in the formgrader's page of his notebook (the score field saves when it changes).
     notebooks = organizer.context.request.get(  # (the formgrader's own API, with the page's cookies)
         organizer.url.split("/formgrader")[0] + "/formgrader/api/submitted_notebooks/week1/week1").json()
-    wes = next(n["id"] for n in notebooks if n["student"] == "wes")
-    organizer.goto(organizer.url.split("/formgrader")[0] + f"/formgrader/submissions/{wes}/")
+    wade = next(n["id"] for n in notebooks if n["student"] == "wade")
+    organizer.goto(organizer.url.split("/formgrader")[0] + f"/formgrader/submissions/{wade}/")
     score = organizer.locator("input.score#test_area")
     expect(score).to_have_attribute("placeholder", "0", timeout=60_000)  # the autograded score
     score.fill("1")
@@ -133,7 +133,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     expect(organizer.locator(".score-saved").first).to_be_visible(timeout=30_000)
     organizer.screenshot(path=SHOTS / "assignments-manual-grading.png")
     organizer.goto(organizer.url.split("/formgrader")[0] + "/formgrader/manage_submissions/week1")
-    expect(organizer.locator("tr", has_text="wes").locator("td.score")).to_have_text("1 / 2", timeout=30_000)
+    expect(organizer.locator("tr", has_text="wade").locator("td.score")).to_have_text("1 / 2", timeout=30_000)
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
     expect(row.locator("td.generate-feedback a")).to_be_visible(timeout=60_000)
@@ -143,7 +143,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     close_modal(organizer)
 
     # Each student who handed in fetches and reads their own feedback.
-    for name, score in (("ria", "2.0"), ("wes", "1.0"), ("lou", "2.0")):
+    for name, score in (("ria", "2.0"), ("wade", "1.0"), ("lou", "2.0")):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         log_in(page, hub.url, name, PASSWORD)
         page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
@@ -162,7 +162,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     assert ",ria," in grades and ",noa," in grades, grades
     scores = docker("exec", hub.container_name(hub.admin), "python", "-c",
                     "import csv; print(*[r['student_id'] + '=' + r['score'] for r in csv.DictReader(open('/tmp/week1.csv'))])").stdout.split()
-    assert sorted(scores) == ["lou=2.0", "noa=0.0", "ria=2.0", "wes=1.0"], scores
+    assert sorted(scores) == ["lou=2.0", "noa=0.0", "ria=2.0", "wade=1.0"], scores
     late = docker("exec", hub.container_name(hub.admin), "python", "-c",
                   "import csv; rows = list(csv.DictReader(open('/tmp/week1.csv')));"
                   "print(*[r['student_id'] for r in rows if r['timestamp'] and r['timestamp'] > r['duedate']])").stdout.split()
