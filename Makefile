@@ -74,7 +74,7 @@ message: ## show a message on every hub page (TEXT="Lab 4 starts at 14:00"; TEXT
 link: ## the link that puts a git repository into every student's home (REPO=https://... BRANCH=main OPEN=lab1.ipynb)
 	@$(DLAB) link "$(REPO)" "$(BRANCH)" "$(OPEN)"
 
-backup: ## copy every student's home, the course and hand-in folders to $(BACKUP_DIR)/<volume>.tar.gz (USERS="a b": these homes)
+backup: ## copy every student's home, the course, hand-in and assignments' folders to $(BACKUP_DIR)/<volume>.tar.gz (USERS="a b": these homes)
 	@$(DLAB) backup $(BACKUP_DIR) $(USERS)
 
 restore: ## put homes back from $(BACKUP_DIR) (USERS="alice bob"; default: every archive there)

@@ -1,5 +1,5 @@
 # nbgrader on the class server (docs/assignments.md). The class server names the course and each
-# server's role (hub/dlab_hub/folders.py: DLAB_COURSE, DLAB_ROLE); without it (make lab, docker run)
+# server's role (hub/dlab_hub/assignments.py: DLAB_COURSE, DLAB_ROLE); without it (make lab, docker run)
 # nbgrader keeps its own defaults.
 #
 # Every server runs as uid 1000, so nbgrader's file modes tell no one apart: the mounts do. The
