@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from conftest import docker
-from hubstack import PREFIX, xsrf
+from hubstack import xsrf
 
 PASSWORD = "a-long-password-1"
 
@@ -84,7 +84,7 @@ def class_arrives(hub, students, code, timeout=900):
             time.sleep(0.5)
         spawn_answers = [f.result() for f in arrivals]
     time.sleep(20)  # idle: JupyterLab's server, no kernel
-    idle = sorted(memory_mib(f"{PREFIX}.{name}") for name in ready_at)
+    idle = sorted(memory_mib(f"{hub.prefix}.{name}") for name in ready_at)
     latencies = sorted(ready_at.values())
     return {
         "students": students,
@@ -95,7 +95,7 @@ def class_arrives(hub, students, code, timeout=900):
         "limit_answers": [entry for entry in log if entry[3] == 429],
         "median_s": statistics.median(latencies) if latencies else None,
         "worst_s": latencies[-1] if latencies else None,
-        "hub_mib": memory_mib(f"{PREFIX}-hub") + memory_mib(f"{PREFIX}-proxy"),  # both containers
+        "hub_mib": memory_mib(f"{hub.prefix}-hub") + memory_mib(f"{hub.prefix}-proxy"),  # both containers
         "idle_student_mib_median": statistics.median(idle) if idle else None,
         "idle_student_mib_max": idle[-1] if idle else None,
         "names": names,

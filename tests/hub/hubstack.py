@@ -22,7 +22,7 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 PREFIX = "dlabtest" + ("" if _WORKER == "gw0" else _WORKER.removeprefix("gw"))
 
 
-HOMES_DIR = f"/var/lib/{PREFIX}/homes"  # the test hub's DLAB_HOMES_DIR
+HOMES_DIR = f"/var/lib/{PREFIX}/homes"  # the test hub's DLAB_HOMES_DIR (another class's: its own prefix's)
 
 
 def free_port():
@@ -33,7 +33,8 @@ def free_port():
 
 class HubStack:
     """One test hub; restart(**settings) recreates the hub container with other DLAB_* settings
-    (its state volume, and so every account, is kept)."""
+    (its state volume, and so every account, is kept). A subclass with another `prefix` is a class
+    of its own: its containers, volumes, network and homes' folder."""
 
     prefix = PREFIX
     address = "127.0.0.1"  # where the proxy publishes the class port (DLAB_HUB_BIND)
@@ -53,11 +54,11 @@ class HubStack:
         env = dict(os.environ)
         env.update({
             "DLAB_ENV_FILE": "/dev/null",  # a developer's own .env must not leak in
-            "DLAB_PREFIX": PREFIX, "DLAB_NETWORK": PREFIX, "DLAB_DATA_VOLUME": f"{PREFIX}-data",
+            "DLAB_PREFIX": self.prefix, "DLAB_NETWORK": self.prefix, "DLAB_DATA_VOLUME": f"{self.prefix}-data",
             "DLAB_HUB_PORT": str(self.port), "DLAB_HUB_BIND": "127.0.0.1", "DLAB_ADMIN": self.admin,
             "DLAB_MEM_LIMIT": "1536M", "DLAB_CPU_LIMIT": "1.5", "DLAB_PIDS_LIMIT": "700",
             "DLAB_SHM_SIZE": "256m", "DLAB_TMP_SIZE": "64m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto", "DLAB_GRADE_TIMEOUT": "40",
-            "DLAB_CLASS_CODE": "", "DLAB_HOME_SIZE": "128M", "DLAB_HANDIN_SIZE": "64M", "DLAB_COURSE_SIZE": "128M", "DLAB_HOMES_DIR": HOMES_DIR,
+            "DLAB_CLASS_CODE": "", "DLAB_HOME_SIZE": "128M", "DLAB_HANDIN_SIZE": "64M", "DLAB_COURSE_SIZE": "128M", "DLAB_HOMES_DIR": f"/var/lib/{self.prefix}/homes",
             # Every test client comes from this machine, one address: the whole run's sign-ups count
             # against it (test_hub_hardening tests the default's purpose with a small limit).
             "DLAB_SIGNUPS_PER_HOUR": "1000",
@@ -213,7 +214,7 @@ class HubStack:
     def container(self, username):
         """docker inspect of the user's container (None if there is none)."""
         out = docker("ps", "-aq", "--filter", f"label=org.dlab.user={username}",
-                     "--filter", f"label=org.dlab.hub={PREFIX}").stdout.split()
+                     "--filter", f"label=org.dlab.hub={self.prefix}").stdout.split()
         return json.loads(docker("inspect", out[0]).stdout)[0] if out else None
 
     def new_kernel(self, username, token):
@@ -329,31 +330,33 @@ def wait_until(condition, timeout, message):
     return wait_for(answered, timeout, interval=1, message=message)
 
 
-def remove_test_stack():
+def remove_test_stack(prefix=PREFIX):
     # The students' servers first, at once: `down` gives each 30 s to save, which after a class of fifty
     # under a loaded CI machine took minutes (make down itself is tested in test_hub_faults.py).
-    servers = docker("ps", "-aq", "--filter", f"label=org.dlab.hub={PREFIX}").stdout.split()
+    servers = docker("ps", "-aq", "--filter", f"label=org.dlab.hub={prefix}").stdout.split()
     if servers:
         docker("rm", "-f", *servers, check=False)
     subprocess.run(["scripts/hub.sh", "down"], cwd=ROOT, capture_output=True, timeout=300,
-                   env={**os.environ, "DLAB_ENV_FILE": "/dev/null", "DLAB_PREFIX": PREFIX, "DLAB_NETWORK": PREFIX})
-    volumes = docker("volume", "ls", "-q", "--filter", f"name=^{PREFIX}-").stdout.split()
+                   env={**os.environ, "DLAB_ENV_FILE": "/dev/null", "DLAB_PREFIX": prefix, "DLAB_NETWORK": prefix})
+    volumes = docker("volume", "ls", "-q", "--filter", f"name=^{prefix}-").stdout.split()
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)
     # The homes' images and their loop devices (images/hub/dlab-home).
-    dlab_home(HOMES_DIR, 'for image in /homes/*.ext4; do [ -e "$image" ] && dlab-home forget "$(basename "$image" .ext4)"; done; true')
+    dlab_home(f"/var/lib/{prefix}/homes",
+              'for image in /homes/*.ext4; do [ -e "$image" ] && dlab-home forget "$(basename "$image" .ext4)"; done; true')
 
 
-def hub_stack():
-    """The test hub, from a clean slate (no volumes of an earlier run); removed afterwards."""
+def hub_stack(stack_class=HubStack):
+    """A test hub (the worker's, or STACK_CLASS's class), from a clean slate (no volumes of an
+    earlier run); removed afterwards."""
     for image in ("dlab/hub:latest", "dlab/cpu:latest"):
         if not image_exists(image):
             pytest.fail(f"{image} is not built: run `make build` (make test builds it)")
-    remove_test_stack()
-    stack = HubStack()
+    remove_test_stack(stack_class.prefix)
+    stack = stack_class()
     stack.restart()
     yield stack
-    remove_test_stack()
+    remove_test_stack(stack_class.prefix)
 
 
 def ip(*args, check=True):

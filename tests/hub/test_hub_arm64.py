@@ -6,6 +6,8 @@ The students' servers here are this machine's dlab/cpu: their start sets up dlab
 iptables, whose netlink calls QEMU's user-mode emulation does not translate ("Failed to initialize
 nft: Protocol not supported"), so an arm64 student's server can only start on a real ARM machine
 (where every hub test runs on arm64). The arm64 dlab/cpu itself is tested in tests/images and tests/labs."""
+import subprocess
+
 import pytest
 
 from conftest import docker, skip_arm64
@@ -25,11 +27,25 @@ class ArmHub(HubStack):
         super().__init__()
         self.override = override
 
+    def script(self, command, settings=None, check=True, timeout=540):
+        # Emulated and beside the CPU-bound round of the run, make up took over 300 s in CI once (its
+        # 30 s here): give it room, and on a timeout say where each container stood.
+        try:
+            return super().script(command, settings, check, timeout)
+        except subprocess.TimeoutExpired as timed_out:
+            pytest.fail(f"scripts/hub.sh {command} took over {timeout} s:\n{timed_out.stderr}\n{where_it_stood()}")
+
     def env(self, settings):
-        env = super().env({"DLAB_PREFIX": CLASS, "DLAB_NETWORK": CLASS, "DLAB_DATA_VOLUME": f"{CLASS}-data",
-                           "DLAB_HOME_SIZE": "0", **settings})
+        env = super().env({"DLAB_HOME_SIZE": "0", **settings})
         env["COMPOSE_FILE"] = f"compose.yaml:{self.override}"  # docker compose reads it; hub.sh passes no -f
         return env
+
+
+def where_it_stood():
+    containers = docker("ps", "-a", "--filter", f"name=^{CLASS}-", "--format", "{{.Names}} {{.Status}}", check=False).stdout
+    health = [docker("inspect", "-f", "{{json .State.Health}}", f"{CLASS}-{service}", check=False).stdout for service in ("proxy", "hub")]
+    logs = [docker("logs", "--tail", "20", f"{CLASS}-{service}", check=False) for service in ("proxy", "hub")]
+    return "\n".join([containers, *health, *(out.stdout + out.stderr for out in logs)])
 
 
 def remove(hub):
@@ -44,9 +60,10 @@ def arm_hub(tmp_path_factory):
     skip_arm64(ARM64_HUB)
     override = tmp_path_factory.mktemp("arm64") / "compose.arm64.yaml"
     # Emulated, JupyterHub takes many times its native start: on a loaded CI machine longer than the
-    # health check's 30 s start period, and compose then gave up on an "unhealthy" hub that was starting.
+    # health check's 30 s start period, and compose then gave up on an "unhealthy" hub that was starting;
+    # the probe itself (an emulated Python) can take longer than its 3 s.
     override.write_text("services:\n" + "".join(f"  {service}:\n    image: {ARM64_HUB}\n    platform: linux/arm64\n"
-                                                 "    healthcheck: {start_period: 170s}\n"
+                                                 "    healthcheck: {start_period: 170s, timeout: 30s}\n"
                                                  for service in ("proxy", "hub")))
     hub = ArmHub(override)
     remove(hub)
