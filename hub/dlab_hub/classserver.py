@@ -212,12 +212,21 @@ class ClassServer:
                       "no-new-privileges", "-v", f"{self.prefix}-hub-state:/srv/jupyterhub", "--entrypoint", "python",
                       HUB_IMAGE, "-m", "dlab_hub.upgrade", command, capture=False).returncode
 
+    def hub_serves_this_release(self):
+        """The class's hub runs this release's image and is healthy: its JupyterHub opened the
+        database (it refuses one of another schema), so there is nothing to check."""
+        running = docker("inspect", "-f", "{{.Image}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", self.hub).stdout.split()
+        image = docker("image", "inspect", "-f", "{{.Id}}", HUB_IMAGE).stdout.strip()
+        return bool(image) and running == [image, "healthy"]
+
     def upgrade_database(self):
         """A class an earlier release made: its database to this release's JupyterHub schema, in a
         one-off container of the new hub image (dlab_hub.upgrade) while no hub runs on it. The copy it
         keeps goes back on any failure, and the hub that ran starts again, as it was."""
         if not quiet_ok("volume", "inspect", f"{self.prefix}-hub-state"):
             return  # the class's first start
+        if self.hub_serves_this_release():
+            return  # a setting changed: the database is this JupyterHub's already
         status = self.hub_upgrade("check")
         if status == 0:
             return
