@@ -1,4 +1,5 @@
 """Shared fixtures: real containers of real images, always removed, inspected with testinfra."""
+import collections
 import fcntl
 import json
 import os
@@ -339,6 +340,23 @@ def pytest_collection_modifyitems(items):
         return
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable: a file keeps its order
+
+
+# Where the time goes: each group's seconds (setup, call and teardown of its tests, a session
+# fixture's teardown counted with the test it followed), printed at the end of each round of make
+# test beside pytest's slowest tests. In the process that prints the report (xdist's controller).
+GROUP_SECONDS = collections.Counter()
+
+
+def pytest_runtest_logreport(report):
+    GROUP_SECONDS[group_of(report.nodeid)] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if GROUP_SECONDS and not hasattr(config, "workerinput"):
+        terminalreporter.write_sep("=", "slowest groups (seconds of their tests, setup and teardown included)")
+        for group, seconds in GROUP_SECONDS.most_common(12):
+            terminalreporter.write_line(f"{seconds:8.1f}s  {group}")
 
 
 @pytest.fixture(autouse=True)

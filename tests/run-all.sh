@@ -40,28 +40,39 @@ trap 'rm -rf "$logs"' EXIT
 # pytest's exit code 5 (no test selected) fails a run only when every other run selected none either.
 runs=() status=0
 record() { runs+=("$1"); [ "$1" = 0 ] || [ "$1" = 5 ] || status=$1; }
-run_round() { local rc=0; "${pytest[@]}" "$@" || rc=$?; record "$rc"; }
+# run_round NAME PYTEST-ARGS...: one round, saying when it began and ended (seconds since this script
+# began, after make check and the builds; the background's tests say theirs), so that a log shows
+# where the time went.
+run_round() {
+  local name=$1 rc=0 began=$SECONDS; shift
+  say "$name: begins at ${began} s"
+  "${pytest[@]}" "$@" || rc=$?
+  say "$name: ended at $SECONDS s, after $((SECONDS - began)) s"
+  record "$rc"
+}
 
 # In the background, each with its log: a build, then the tests of what it built that need no
 # quiet machine (a pytest of their own). background NAME MARKS BUILD-ARGS...
 background() {
   local name=$1 marks=$2 rc=0; shift 2
   scripts/build-images.sh "$@" >"$logs/$name" 2>&1 || { touch "$logs/$name.failed"; return 1; }
+  say "the $name tests: begin at $SECONDS s" 2>>"$logs/$name"
   "${pytest[@]}" -p no:cacheprovider -m "$marks" >>"$logs/$name" 2>&1 || rc=$?
+  say "the $name tests: ended at $SECONDS s" 2>>"$logs/$name"
   echo "$rc" >"$logs/$name.tests"
 }
 # reported NAME: its build's lines and its tests' report (a failed build: its end, then stop).
 reported() {
   wait "$2" || true
   [ -e "$logs/$1" ] || return 0
-  grep -h '^dlab: built' "$logs/$1" >&2 || true
+  grep -h '^dlab: built\|^dlab: the .* tests: begin' "$logs/$1" >&2 || true
   if [ -e "$logs/$1.failed" ]; then
     tail -n 40 "$logs/$1" >&2
     say "building the $1 images failed (above); their tests did not run"
     exit 1
   fi
   say "the $1 tests, run in the background:"
-  sed -n '/^=* test session starts/,$p' "$logs/$1" >&2
+  sed -n '/^=* test session starts/,$p' "$logs/$1" >&2  # (its last line: when they ended)
   record "$(cat "$logs/$1.tests")"
 }
 gpu_job="" arm64_job=""
@@ -77,7 +88,7 @@ fi
 
 side_by_side=()
 [ "$workers" = 1 ] || side_by_side=(-n "$workers" --no-loadscope-reorder)
-run_round -m "not quiet and not alone and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
+run_round "round 1 (containers, side by side)" -m "not quiet and not alone and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
 
 [ -z "$gpu_job" ] || reported gpu "$gpu_job"
 # Here too, where they did not run in the background: dlab/gpu's tests where it is not built, and
@@ -86,9 +97,9 @@ run_round -m "not quiet and not alone and not gpu_image and not arm64" ${side_by
 second="quiet"
 [ "$gpu" = yes ] || second+=" or gpu_image"
 if [ "$arm64" = yes ]; then second="($second) and not arm64"; else second+=" or arm64"; fi
-run_round -m "($second) and not alone"
+run_round "round 2 (quiet)" -m "($second) and not alone"
 [ -z "$arm64_job" ] || reported arm64 "$arm64_job"
-run_round -m "alone"
+run_round "round 3 (alone)" -m "alone"
 if [ "$status" = 0 ] && ! printf '%s\n' "${runs[@]}" | grep -qx 0; then
   say "no test was selected (pytest's exit code 5): check PYTEST_ARGS"; status=5
 fi
