@@ -70,13 +70,22 @@ WARNS = {"--user 1010:100": ["uid 1010 has no name"], "--user 1010:0": ["may not
          "--user 1010:1010": ["uid 1010 has no name", "may not write /home/jovyan"]}
 
 
-class Started:
-    """The containers of one image, one per way to start, started together."""
+# dlab/base starts every way. The images with labs (dlab/cpu) add to it only hooks that act in the
+# server user's home (the labs): they start the ways that change that user or home, and not the
+# others, which differ from those by Jupyter's command line alone (the same scripts, in base).
+USER_WAYS = ["default", "--user 1010:100", "--user 1010:0", "--user 1010 --group-add users", "--user 1010:1010",
+             "NB_USER", "NB_UID NB_GID", "NB_USER=root"]
+LAB_IMAGES = [image for image in START_IMAGES if image != "dlab/base"]
 
-    def __init__(self, tracked):
+
+class Started:
+    """The containers of one image, one per way to start (of WAYS), started together."""
+
+    def __init__(self, tracked, ways):
         self.tracked = tracked
         self.ids = {}
-        for way, (options, command, port, *_) in WAYS.items():
+        for way in ways:
+            options, command, port, *_ = WAYS[way]
             self.ids[way] = tracked.run_detached("-p", f"127.0.0.1::{port}", *options, command=command)
 
     def url(self, way):
@@ -85,10 +94,10 @@ class Started:
         return self.tracked.published_url(self.ids[way], port).replace("http:", scheme + ":") + path
 
 
-@pytest.fixture(scope="class", params=[image_param(i) for i in START_IMAGES])
+@pytest.fixture(scope="class")
 def started(request):
     for tracked in tracked_containers(request.param):
-        yield Started(tracked)
+        yield Started(tracked, request.cls.ways)
 
 
 def server_process(cid):
@@ -109,8 +118,10 @@ def api_answers(url):
         return None
 
 
-@pytest.mark.parametrize("way", WAYS)
-class TestEveryWayToStart:
+class EveryWayToStart:
+    """The checks of each way to start, on a started image (subclasses: which image, which ways)."""
+    ways = []
+
     def test_turns_healthy_and_answers(self, started, way):
         cid = started.ids[way]
         wait_healthy(started.tracked, cid, timeout=150)
@@ -150,6 +161,18 @@ class TestEveryWayToStart:
         finally:
             docker("exec", "-u", ids, cid, "kill", "-CONT", pid)
         assert docker("exec", cid, "dlab-healthcheck", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("started", [image_param("dlab/base")], indirect=True, scope="class")
+class TestEveryWayToStart(EveryWayToStart):
+    ways = list(WAYS)
+
+
+@pytest.mark.parametrize("way", USER_WAYS)
+@pytest.mark.parametrize("started", [image_param(image) for image in LAB_IMAGES], indirect=True, scope="class")
+class TestEveryUserWayToStartWithLabs(EveryWayToStart):
+    ways = USER_WAYS
 
 
 def test_restartable_starts_jupyter_again_and_stops_with_the_container(container):

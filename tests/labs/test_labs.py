@@ -98,10 +98,11 @@ def takes_backend(lab):
     return lab_backends(lab) != [None]
 
 
-def start_lab_server(image):
-    """A server started as a student's would be: the labs come from ~/labs."""
+def start_lab_server(image, command=()):
+    """A server started as a student's would be: the labs come from ~/labs. (COMMAND: another than
+    Jupyter's, after the same start hooks.)"""
     for tracked in tracked_containers(image):
-        cid = tracked.run_detached("-p", "127.0.0.1::8888", "-e", "JUPYTER_TOKEN=labs-test-token")
+        cid = tracked.run_detached("-p", "127.0.0.1::8888", "-e", "JUPYTER_TOKEN=labs-test-token", command=command)
         wait_for(lambda: docker("exec", cid, "test", "-f", "/home/jovyan/labs/.dlab-labs.json", check=False).returncode == 0,
                  180, message="the labs to be copied into ~/labs")
         yield tracked, cid
@@ -176,7 +177,9 @@ def test_a_lab_runs_headless_on_arm64():
     emulation is slow (docs/testing.md)."""
     skip_arm64(ARM64_CPU)
     parameters, check, _ = RUNS["00-welcome"]
-    for _, cid in start_lab_server(ARM64_CPU):
+    # papermill runs its own kernel: an emulated Jupyter server beside it would take a core for nothing
+    # (the arm64 Jupyter's start is test_image_basics.py's).
+    for _, cid in start_lab_server(ARM64_CPU, command=("sleep", "infinity")):
         report, _ = run_lab(cid, "00-welcome", parameters)
         assert report["lesson"]["holds"] is True, report["lesson"]
         assert check(report), report
