@@ -16,13 +16,25 @@ image=$DLAB_IMAGE
 usage() { echo "usage: $0 backup DIR [USER...] | restore DIR [USER...] | delete USER..." >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action=$1 dir=$2; shift 2
-tar_in_volume() { # tar_in_volume VOLUME MODE TAR-ARGS...
-  local volume=$1 mode=$2; shift 2
-  attach_home "$volume"
-  # nocopy: Docker fills an empty volume with the image's files at its mount point, and gives it the
-  # image's owner; a backup of an empty hand-in volume put a home's dotfiles there and took it from the hub.
-  docker run --rm --user root --entrypoint tar --network none \
-    -v "$volume:/home/jovyan:$mode,nocopy" -v "$(cd "$dir" && pwd):/backup" "$image" "$@"
+# tar_in_volumes MODE SCRIPT VOLUME...: SCRIPT (bash, run for each volume as $volume, mounted at
+# /volumes/$volume, the backup folder at /backup) in one throwaway container for them all (a
+# container per volume took minutes for a class of fifty); the homes of a fixed size attached first.
+tar_in_volumes() {
+  local mode=$1 script=$2 volume homes mounts=(); shift 2
+  local -A fixed_size=()  # each homes' folder: its homes of a fixed size
+  for volume in "$@"; do
+    # nocopy: Docker fills an empty volume with the image's files at its mount point, and gives it the
+    # image's owner; a backup of an empty hand-in volume put a home's dotfiles there and took it from the hub.
+    mounts+=(-v "$volume:/volumes/$volume:$mode,nocopy")
+    homes=$(homes_of "$volume")
+    if [ -n "$homes" ]; then fixed_size[$homes]+=" $volume"; fi
+  done
+  for homes in "${!fixed_size[@]}"; do
+    # shellcheck disable=SC2086  # volume names: no spaces
+    home_helper "$homes" dlab-home attach ${fixed_size[$homes]}
+  done
+  docker run --rm --user root --entrypoint bash --network none "${mounts[@]}" -v "$(cd "$dir" && pwd):/backup" "$image" \
+    -c "set -e; for volume in \"\$@\"; do $script; done" "$dir" "$@"
 }
 # The homes' folder of a home of a fixed size (its volume mounts HOMES/dev/VOLUME); empty for a
 # plain volume, or none.
@@ -32,14 +44,9 @@ homes_of() {
   [[ "$device" == */dev/"$1" ]] && echo "${device%/dev/"$1"}"
   return 0
 }
-# A home of a fixed size is a file system on a loop device, which a reboot detaches: attach it
-# again first, as the hub does before a start. A plain volume, or a missing one (a restore makes it
-# plain; the student's next start moves it into a home of its own), needs nothing.
-attach_home() {
-  local homes
-  homes=$(homes_of "$1")
-  if [ -n "$homes" ]; then home_helper "$homes" dlab-home attach "$1"; fi
-}
+# (A home of a fixed size is a file system on a loop device, which a reboot detaches: tar_in_volumes
+# attaches it again first, as the hub does before a start. A plain volume, or a missing one (a
+# restore makes it plain; the student's next start moves it into a home of its own), needs nothing.)
 # A student's hand-in folder, PREFIX-handin/<user> (named as the account, unescaped), holds files?
 handin_volume=${prefix}-handin
 has_handin() {
@@ -66,31 +73,17 @@ case $action in
       volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin|handin-.+|exchange|grading)$" || true)
     fi
     [ -n "$volumes" ] || { say "no homes to back up (no volume named ${prefix}-home-*)"; exit 0; }
-    present=() mounts=()
-    declare -A fixed_size=()  # the homes' folder of each home of a fixed size: its volumes
+    present=()
     for volume in $volumes; do
       docker volume inspect "$volume" >/dev/null 2>&1 || { say "no home $volume: nothing to back up"; continue; }
       present+=("$volume")
-      # nocopy: as in tar_in_volume
-      mounts+=(-v "$volume:/volumes/$volume:ro,nocopy")
-      homes=$(homes_of "$volume")
-      if [ -n "$homes" ]; then fixed_size[$homes]+=" $volume"; fi
     done
-    [ ${#present[@]} -gt 0 ] || exit 0
-    for homes in "${!fixed_size[@]}"; do
-      # shellcheck disable=SC2086  # volume names: no spaces
-      home_helper "$homes" dlab-home attach ${fixed_size[$homes]}
-    done
-    # One throwaway container archives them all, each to a .part renamed once complete (a container
-    # per volume took minutes for a class of fifty). --sparse: a student's `truncate -s 1T ~/x` is a
-    # hole, archived as one, not read as a terabyte of zeros.
+    # Each archive written aside, renamed once complete. --sparse: a student's `truncate -s 1T ~/x`
+    # is a hole, archived as one, not read as a terabyte of zeros.
     # shellcheck disable=SC2016  # expanded by the container's shell
-    docker run --rm --user root --entrypoint bash --network none "${mounts[@]}" -v "$(cd "$dir" && pwd):/backup" "$image" -c '
-      for volume in "$@"; do
-        tar --sparse -czf "/backup/$volume.tar.gz.part" -C "/volumes/$volume" . || exit 1
-        mv "/backup/$volume.tar.gz.part" "/backup/$volume.tar.gz"
-        echo "dlab: backed up $volume to $0/$volume.tar.gz" >&2
-      done' "$dir" "${present[@]}"
+    [ ${#present[@]} -eq 0 ] || tar_in_volumes ro 'tar --sparse -czf "/backup/$volume.tar.gz.part" -C "/volumes/$volume" .
+      mv "/backup/$volume.tar.gz.part" "/backup/$volume.tar.gz"
+      echo "dlab: backed up $volume to $0/$volume.tar.gz" >&2' "${present[@]}"
     # These students' hand-in folders of an earlier release (folders of the one hand-in volume),
     # each to the archive their own volume's would have: a restore puts it there.
     for user in "$@"; do
@@ -117,13 +110,16 @@ case $action in
                     2>/dev/null || true)
     fi
     [ -n "$archives" ] || { say "no ${prefix}-home-*.tar.gz in $dir"; exit 1; }
+    restored=()
     for archive in $archives; do
       [ -f "$archive" ] || { say "no backup $archive"; exit 1; }
       volume=$(basename "$archive" .tar.gz)
       refuse_in_use "$volume"
-      tar_in_volume "$volume" rw -xzf "/backup/$(basename "$archive")" -C /home/jovyan
-      say "restored $volume from $archive"
+      restored+=("$volume")
     done
+    # shellcheck disable=SC2016  # expanded by the container's shell
+    tar_in_volumes rw 'tar -xzf "/backup/$volume.tar.gz" -C "/volumes/$volume"
+      echo "dlab: restored $volume from $0/$volume.tar.gz" >&2' "${restored[@]}"
     ;;
   delete)
     # dir is the first user here: delete USER...

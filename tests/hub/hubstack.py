@@ -22,7 +22,12 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 PREFIX = "dlabtest" + ("" if _WORKER == "gw0" else _WORKER.removeprefix("gw"))
 
 
-HOMES_DIR = f"/var/lib/{PREFIX}/homes"  # the test hub's DLAB_HOMES_DIR (another class's: its own prefix's)
+def homes_dir(prefix):
+    """A test class's DLAB_HOMES_DIR."""
+    return f"/var/lib/{prefix}/homes"
+
+
+HOMES_DIR = homes_dir(PREFIX)  # the worker's test hub's
 
 
 def free_port():
@@ -58,7 +63,7 @@ class HubStack:
             "DLAB_HUB_PORT": str(self.port), "DLAB_HUB_BIND": "127.0.0.1", "DLAB_ADMIN": self.admin,
             "DLAB_MEM_LIMIT": "1536M", "DLAB_CPU_LIMIT": "1.5", "DLAB_PIDS_LIMIT": "700",
             "DLAB_SHM_SIZE": "256m", "DLAB_TMP_SIZE": "64m", "DLAB_IDLE_TIMEOUT": "0", "DLAB_GPUS": "auto", "DLAB_GRADE_TIMEOUT": "40",
-            "DLAB_CLASS_CODE": "", "DLAB_HOME_SIZE": "128M", "DLAB_HANDIN_SIZE": "64M", "DLAB_COURSE_SIZE": "128M", "DLAB_HOMES_DIR": f"/var/lib/{self.prefix}/homes",
+            "DLAB_CLASS_CODE": "", "DLAB_HOME_SIZE": "128M", "DLAB_HANDIN_SIZE": "64M", "DLAB_COURSE_SIZE": "128M", "DLAB_HOMES_DIR": homes_dir(self.prefix),
             # Every test client comes from this machine, one address: the whole run's sign-ups count
             # against it (test_hub_hardening tests the default's purpose with a small limit).
             "DLAB_SIGNUPS_PER_HOUR": "1000",
@@ -342,8 +347,7 @@ def remove_test_stack(prefix=PREFIX):
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)
     # The homes' images and their loop devices (images/hub/dlab-home).
-    dlab_home(f"/var/lib/{prefix}/homes",
-              'for image in /homes/*.ext4; do [ -e "$image" ] && dlab-home forget "$(basename "$image" .ext4)"; done; true')
+    dlab_home(homes_dir(prefix), 'for image in /homes/*.ext4; do [ -e "$image" ] && dlab-home forget "$(basename "$image" .ext4)"; done; true')
 
 
 def hub_stack(stack_class=HubStack):
