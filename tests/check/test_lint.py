@@ -13,7 +13,7 @@ def tracked_shell_scripts():
     scripts = []
     for name in files:
         path = ROOT / name
-        if name.endswith(".sh") or (path.is_file() and path.read_bytes()[:40].startswith((b"#!/bin/bash", b"#!/usr/bin/env bash"))):
+        if name.endswith(".sh") or (path.is_file() and path.read_bytes()[:40].startswith((b"#!/bin/bash", b"#!/usr/bin/env bash", b"#!/bin/sh"))):
             scripts.append(name)
     return scripts
 
