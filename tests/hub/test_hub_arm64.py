@@ -61,9 +61,10 @@ def arm_hub(tmp_path_factory):
     override = tmp_path_factory.mktemp("arm64") / "compose.arm64.yaml"
     # Emulated, JupyterHub takes many times its native start: on a loaded CI machine longer than the
     # health check's 30 s start period, and compose then gave up on an "unhealthy" hub that was starting;
-    # the probe itself (an emulated Python) can take longer than its 3 s.
+    # the probe itself (an emulated Python) can take longer than its 3 s, and costs a core's second
+    # or so: every 5 s, not the hub's 2.
     override.write_text("services:\n" + "".join(f"  {service}:\n    image: {ARM64_HUB}\n    platform: linux/arm64\n"
-                                                 "    healthcheck: {start_period: 170s, timeout: 30s}\n"
+                                                 "    healthcheck: {start_period: 170s, timeout: 30s, interval: 5s}\n"
                                                  for service in ("proxy", "hub")))
     hub = ArmHub(override)
     remove(hub)
