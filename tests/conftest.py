@@ -345,18 +345,37 @@ def pytest_collection_modifyitems(items):
 # Where the time goes: each group's seconds (setup, call and teardown of its tests, a session
 # fixture's teardown counted with the test it followed), printed at the end of each round of make
 # test beside pytest's slowest tests. In the process that prints the report (xdist's controller).
+# Beside each, its hub restarts (tests/hub/hubstack.py's HubStack.restart with other settings, each
+# a new JupyterHub) and their seconds: they travel with each test's report (from xdist's workers).
 GROUP_SECONDS = collections.Counter()
+HUB_RESTARTS = []  # this process's restarts since the last report: seconds each
+GROUP_RESTARTS = collections.defaultdict(list)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    report.user_properties.append(("hub_restarts", list(HUB_RESTARTS)))
+    HUB_RESTARTS.clear()
 
 
 def pytest_runtest_logreport(report):
     GROUP_SECONDS[group_of(report.nodeid)] += report.duration
+    for name, value in report.user_properties:
+        if name == "hub_restarts":
+            GROUP_RESTARTS[group_of(report.nodeid)] += value
 
 
 def pytest_terminal_summary(terminalreporter, config):
     if GROUP_SECONDS and not hasattr(config, "workerinput"):
         terminalreporter.write_sep("=", "slowest groups (seconds of their tests, setup and teardown included)")
         for group, seconds in GROUP_SECONDS.most_common(12):
-            terminalreporter.write_line(f"{seconds:8.1f}s  {group}")
+            restarts = GROUP_RESTARTS.get(group)
+            beside = f"  ({len(restarts)} hub restarts, {sum(restarts):.0f} s)" if restarts else ""
+            terminalreporter.write_line(f"{seconds:8.1f}s  {group}{beside}")
+        every = [seconds for restarts in GROUP_RESTARTS.values() for seconds in restarts]
+        if every:
+            terminalreporter.write_line(f"hub restarts: {len(every)}, {sum(every):.0f} s in all")
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import ROOT, dlab_home, docker, image_exists, wait_for
+from conftest import HUB_RESTARTS, ROOT, dlab_home, docker, image_exists, wait_for
 
 # Side by side (make test runs pytest-xdist's workers gw0, gw1, ...), each worker has a class of its
 # own: dlabtest, dlabtest1, ... (its containers, volumes, network and homes' folder).
@@ -80,6 +80,7 @@ class HubStack:
         """Make sure the hub runs with these settings (beyond the defaults above)."""
         if settings == self.settings:
             return
+        began = time.monotonic()
         out = self.script("up", settings, check=False)
         assert out.returncode == 0, f"scripts/hub.sh up failed:\n{out.stdout}\n{out.stderr}"
         self.settings = settings
@@ -91,6 +92,7 @@ class HubStack:
         self.up_output = out.stderr
         self._admin_token = None
         wait_until(lambda: self.request("GET", self.url + "/hub/api/", timeout=5).ok, 60, "the hub's API")
+        HUB_RESTARTS.append(time.monotonic() - began)
 
     def request(self, method, url, **kwargs):
         return requests.request(method, url, verify=self.verify, **kwargs)
