@@ -9,8 +9,7 @@
 # their tests run (emulated, each process on one core; the arm64 hub's class is `dlabarm`, apart
 # from the workers'). Second, one at a time, the `quiet` tests (they train models, in dlab/cpu and
 # dlab/gpu), beside what is left of the arm64 tests. Last, by itself, each `alone` test: those that
-# time the class's answers, and the upgrade from the previous release, which swaps
-# dlab/hub:latest (docs/testing.md).
+# time the class's answers (docs/testing.md).
 #
 # DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
 # workers, each with a class server of its own (tests/conftest.py says what runs together).
