@@ -76,6 +76,7 @@ def tcp_server(reply):
         yield listener.getsockname()[1]
     finally:
         stop.set()
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (a close alone would leave it listening)
         listener.close()
 
 
@@ -98,9 +99,9 @@ def test_a_server_that_hangs_or_speaks_no_http_is_unhealthy_within_its_time(repl
 
 
 def test_nothing_listening_is_unhealthy():
-    with tcp_server(b"") as port:
-        pass  # closed: the port is free again
-    rc, said, _ = probe(f"http://127.0.0.1:{port}/api")
+    with socket.socket() as bound:  # a port of the test's own, bound but not listening: refused
+        bound.bind(("127.0.0.1", 0))
+        rc, said, _ = probe(f"http://127.0.0.1:{bound.getsockname()[1]}/api")
     assert rc == 1 and "refused" in said.lower(), said
 
 
