@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 
-from curriculum import BACKENDS_LAB, LABS, REPORT_MIME, lab_backends
+from curriculum import BACKENDS_LAB, LABS, REPORT_MIME, headless_parameters, lab_backends
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The pages whose tables make bench writes: the labs' times and lessons, and the rest.
@@ -84,7 +84,8 @@ def lab_container(image, data_volume=None):
 
 def run_lab(cid, lab, parameters=None):
     """papermill, as a student runs the lab headless; returns (its dlab.report, minutes)."""
-    args = [a for name, value in (parameters or {}).items() for a in ("-p", name, str(value))]
+    parameters = {**headless_parameters(lab), **(parameters or {})}
+    args = [a for name, value in parameters.items() for a in ("-p", name, str(value))]
     started = time.perf_counter()
     subprocess.run(["docker", "exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
                     f"{lab}.ipynb", f"/tmp/{lab}.ipynb", *args], check=True, capture_output=True)

@@ -14,8 +14,17 @@ BACKENDS_LAB = "11-keras-backends-tensorboard"
 REPORT_MIME = "application/vnd.dlab.report+json"
 
 
+def parameters_cell(lab):
+    notebook = json.loads((LABS_DIR / f"{lab}.ipynb").read_text())
+    return next("".join(c["source"]) for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+
+
 def lab_backends(lab):
     """The Keras backends a lab says it runs on (a BACKEND parameter), or [None]: its own framework."""
-    notebook = json.loads((LABS_DIR / f"{lab}.ipynb").read_text())
-    parameters = next("".join(c["source"]) for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
-    return list(KERAS_BACKENDS) if re.search(r"^BACKEND\s*=", parameters, re.M) else [None]
+    return list(KERAS_BACKENDS) if re.search(r"^BACKEND\s*=", parameters_cell(lab), re.M) else [None]
+
+
+def headless_parameters(lab):
+    """What every headless run of a lab sets (make test, make bench): a lab with exercises (a
+    SOLVED parameter, dlab.exercise) runs on their shipped solutions."""
+    return {"SOLVED": True} if re.search(r"^SOLVED\s*=", parameters_cell(lab), re.M) else {}

@@ -19,6 +19,10 @@ install -m 0644 /tmp/labs/*.ipynb /opt/dlab/labs/
 # The graded labs (nbgrader assignments with their solutions and hidden tests): offered to the
 # instructors' grading folder by dlab-home-init, never to students' homes.
 cp -r --no-preserve=ownership /tmp/labs/assignments /opt/dlab/assignments
+# The solutions of the labs' exercises (dlab.exercise), one file each: outside the home, so that
+# they are at hand (%load /opt/dlab/solutions/<lab>/<name>.py) and never in a student's way;
+# root's, read-only.
+cp -r --no-preserve=ownership /tmp/labs/solutions /opt/dlab/solutions
 install -m 0755 /tmp/common/dlab-home-init /usr/local/bin/dlab-home-init
 install -m 0644 /tmp/common/before-notebook.d/50-dlab-labs.sh /usr/local/bin/before-notebook.d/
 chown -R 1000:100 /opt/dlab/lib /opt/dlab/labs /opt/dlab/assignments

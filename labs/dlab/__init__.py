@@ -9,6 +9,7 @@ import random
 import sys
 
 from . import datasets  # noqa: F401  (dlab.datasets.mnist() and friends)
+from .exercises import exercise  # noqa: F401  (dlab.exercise(): the labs' exercises, checked)
 
 REPORT_MIME = "application/vnd.dlab.report+json"
 
