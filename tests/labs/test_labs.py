@@ -16,7 +16,7 @@ from conftest import (ARM64_CPU, ROOT, docker, image_param, nvidia_runtime, skip
 # The curriculum, the report's MIME type and the backends: said once, in labs/curriculum.py.
 from curriculum import BACKENDS_LAB as BACKEND_LAB
 from curriculum import KERAS_BACKENDS as BACKENDS
-from curriculum import LABS, REPORT_MIME, lab_backends
+from curriculum import LABS, REPORT_MIME, headless_parameters, lab_backends
 
 
 # lab: (papermill parameters for a run of seconds, checks on the lab's report, files it must write)
@@ -86,6 +86,17 @@ RUNS = {
         and r["final_loss"] < 0.5 * r["initial_loss"] and r["test_accuracy"] > 0.9,
         ["12-computational-graphs/losses.png"],
     ),
+    "13-debugging-a-training-run": (
+        {"STEPS": 200},
+        # The healthy run passes every check, and each broken run fails the one made for its bug;
+        # features chosen with the test set score far above the coin flip on pure noise.
+        lambda r: r["healthy_passes_every_check"] is True
+        and "overfits one batch" in r["caught_softmax"] and "gradients bounded" in r["caught_no_zero_grad"]
+        and "evaluation repeatable" in r["caught_dropout_at_eval"] and "loss falls" in r["caught_high_lr"]
+        and "learns (validation)" in r["caught_shuffled_labels"] and "overfits one batch" not in r["caught_shuffled_labels"]
+        and r["noise_test_accuracy_leaky"] > r["noise_test_accuracy_honest"] + 0.15 and r["fixed_validation"] > 0.9,
+        ["13-debugging-a-training-run/runs.png"],
+    ),
 }
 # The Keras labs run on TensorFlow (the images' default) in dlab/cpu, and on one other backend in
 # dlab/gpu: torch and jax by turns, day by day (DLAB_TEST_BACKEND=jax picks one).
@@ -122,6 +133,7 @@ def gpu_lab_server():
 def run_lab(cid, lab, parameters, tag=""):
     """papermill inside the container; returns (report dict, executed notebook)."""
     out = f"/tmp/{lab}{tag}.out.ipynb"
+    parameters = {**headless_parameters(lab), **parameters}
     args = [a for name, value in parameters.items() for a in ("-p", name, str(value))]
     run = docker("exec", "-w", "/home/jovyan/labs", cid, "papermill", "--no-progress-bar",
                  f"{lab}.ipynb", out, *args, check=False, timeout=600)
@@ -144,7 +156,7 @@ def stdout_of(executed):
 
 def test_every_lab_is_tested():
     assert set(LABS) == set(RUNS) | {BACKEND_LAB}, "a lab without a test (or a test without a lab)"
-    assert 10 <= len(LABS) <= 13
+    assert 10 <= len(LABS) <= 17
 
 
 @pytest.mark.parametrize("image", [image_param("dlab/cpu"), image_param("dlab/gpu")])
@@ -267,6 +279,72 @@ def test_a_lesson_that_does_not_show_says_so(lab_server):
     assert unmeasured["holds"] is None and unmeasured["measured"] is None
     both = docker("exec", cid, "python", "-c", "import dlab; dlab.lesson('d', 1, at_least=0, at_most=2)", check=False)
     assert both.returncode != 0 and "exactly one of at_least or at_most" in both.stderr
+
+
+# Wrong answers a student writes, each with the words the check's message must hold (its fix).
+WRONG_ANSWERS = '''
+import json, math, torch, torch.nn.functional as F
+import dlab
+from dlab.checks.debugging import check_evaluate, check_expected_initial_loss, check_train_step
+from dlab.exercises import ExerciseNotDone, ExerciseWrong, load_solution
+
+LAB = "13-debugging-a-training-run"
+def step(model, optimizer, xb, yb, max_norm, train=True, zero=True, clip=True, softmax=False, item=True):
+    if train:
+        model.train()
+    out = model(xb)
+    loss = F.cross_entropy(F.softmax(out, 1) if softmax else out, yb)
+    if zero:
+        optimizer.zero_grad()
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item() if item else loss
+def no_eval(model, X, Y):
+    with torch.no_grad():
+        return (model(X).argmax(1) == Y).float().mean().item()
+said = {name: check(load_solution(LAB, name)) for name, check in (
+    ("expected_initial_loss", check_expected_initial_loss), ("train_step", check_train_step), ("evaluate", check_evaluate))}
+said.update({
+    "log2": check_expected_initial_loss(math.log2),
+    "no zero_grad": check_train_step(lambda *a: step(*a, zero=False)),
+    "no clipping": check_train_step(lambda *a: step(*a, clip=False)),
+    "no train()": check_train_step(lambda *a: step(*a, train=False)),
+    "softmax": check_train_step(lambda *a: step(*a, softmax=True)),
+    "a tensor": check_train_step(lambda *a: step(*a, item=False)),
+    "no eval()": check_evaluate(no_eval),
+})
+def train_step(model, optimizer, xb, yb, max_norm):
+    return step(model, optimizer, xb, yb, max_norm, zero=False)
+wrong = train_step
+def train_step(model, optimizer, xb, yb, max_norm):
+    raise NotImplementedError
+for name, function in (("scaffold", train_step), ("wrong", wrong)):
+    try:
+        dlab.exercise(function, check_train_step, lab=LAB)
+    except (ExerciseNotDone, ExerciseWrong) as error:
+        said[name] = f"{type(error).__name__}: {error}"
+print(json.dumps(said))
+'''
+
+
+def test_the_exercises_take_the_solutions_and_say_what_a_wrong_answer_misses(lab_server):
+    """dlab.exercise and lab 13's checks, in the image: the shipped solutions pass; each wrong
+    answer a student may write is named with its fix; a scaffold points at its solution, which is
+    root's and read-only, outside the home."""
+    _, cid = lab_server
+    said = json.loads(docker("exec", cid, "python", "-c", WRONG_ANSWERS).stdout.splitlines()[-1])
+    assert said["expected_initial_loss"] is None and said["train_step"] is None and said["evaluate"] is None, said
+    for wrong, words in {"log2": "-log(1/2)", "no zero_grad": "optimizer.zero_grad()", "no clipping": "clip_grad_norm_",
+                         "no train()": "model.train()", "softmax": "logits", "a tensor": "loss.item()",
+                         "no eval()": "model.eval()", "wrong": "ExerciseWrong: train_step: from the second step"}.items():
+        assert said[wrong] and words in said[wrong], (wrong, said[wrong])
+    solution = "/opt/dlab/solutions/13-debugging-a-training-run/train_step.py"
+    assert said["scaffold"] == ("ExerciseNotDone: train_step is not written yet: write it in the cell above (its comments "
+                                f"say what it must do), or see a solution with  %load {solution}")
+    assert docker("exec", cid, "stat", "-c", "%U %a", solution).stdout.split() == ["root", "644"]
+    assert docker("exec", cid, "test", "-w", solution, check=False).returncode != 0
 
 
 def test_choosing_the_keras_backend(lab_server):
