@@ -97,6 +97,13 @@ RUNS = {
         and r["noise_test_accuracy_leaky"] > r["noise_test_accuracy_honest"] + 0.15 and r["fixed_validation"] > 0.9,
         ["13-debugging-a-training-run/runs.png"],
     ),
+    "14-diffusion": (
+        {"TRAIN_STEPS": 3000},
+        # The judge reads real digits, and takes neither noise nor the untrained denoiser's samples
+        # for digits; the samples are of most of the ten digits (no collapse onto a few).
+        lambda r: r["taken_real"] > 0.9 and r["taken_untrained"] < 0.2 and r["different_digits_made"] >= 8,
+        ["14-diffusion/forward.png", "14-diffusion/reverse.png", "14-diffusion/samples.png", "14-diffusion/which-digits.png"],
+    ),
 }
 # The Keras labs run on TensorFlow (the images' default) in dlab/cpu, and on one other backend in
 # dlab/gpu: torch and jax by turns, day by day (DLAB_TEST_BACKEND=jax picks one).
@@ -315,6 +322,18 @@ said.update({
     "a tensor": check_train_step(lambda *a: step(*a, item=False)),
     "no eval()": check_evaluate(no_eval),
 })
+from dlab.checks.diffusion import check_add_noise, check_denoise_step
+said.update({name: check(load_solution("14-diffusion", name)) for name, check in (
+    ("add_noise", check_add_noise), ("denoise_step", check_denoise_step))})
+def denoise(x, noise, t, betas, alpha_bar, z, shrink=None, last_noise=False):
+    mean = (x - betas[t] / (1 - alpha_bar[t]).sqrt() * noise) / (shrink if shrink is not None else (1 - betas[t]).sqrt())
+    return mean + betas[t].sqrt() * z if t > 0 or last_noise else mean
+said.update({
+    "no square roots": check_add_noise(lambda x0, noise, ab: ab * x0 + (1 - ab) * noise),
+    "swapped": check_add_noise(lambda x0, noise, ab: ab.sqrt() * noise + (1 - ab).sqrt() * x0),
+    "alpha_bar's shrink": check_denoise_step(lambda x, n, t, b, ab, z: denoise(x, n, t, b, ab, z, shrink=ab[t].sqrt())),
+    "noise at the end": check_denoise_step(lambda x, n, t, b, ab, z: denoise(x, n, t, b, ab, z, last_noise=True)),
+})
 def train_step(model, optimizer, xb, yb, max_norm):
     return step(model, optimizer, xb, yb, max_norm, zero=False)
 wrong = train_step
@@ -330,15 +349,18 @@ print(json.dumps(said))
 
 
 def test_the_exercises_take_the_solutions_and_say_what_a_wrong_answer_misses(lab_server):
-    """dlab.exercise and lab 13's checks, in the image: the shipped solutions pass; each wrong
+    """dlab.exercise and the checks of labs 13 and 14, in the image: the shipped solutions pass; each wrong
     answer a student may write is named with its fix; a scaffold points at its solution, which is
     root's and read-only, outside the home."""
     _, cid = lab_server
     said = json.loads(docker("exec", cid, "python", "-c", WRONG_ANSWERS).stdout.splitlines()[-1])
-    assert said["expected_initial_loss"] is None and said["train_step"] is None and said["evaluate"] is None, said
+    assert all(said[solution] is None for solution in ("expected_initial_loss", "train_step", "evaluate", "add_noise",
+                                                      "denoise_step")), said
     for wrong, words in {"log2": "-log(1/2)", "no zero_grad": "optimizer.zero_grad()", "no clipping": "clip_grad_norm_",
                          "no train()": "model.train()", "softmax": "logits", "a tensor": "loss.item()",
-                         "no eval()": "model.eval()", "wrong": "ExerciseWrong: train_step: from the second step"}.items():
+                         "no eval()": "model.eval()", "wrong": "ExerciseWrong: train_step: from the second step",
+                         "no square roots": "square roots", "swapped": "swapped", "alpha_bar's shrink": "sqrt(alpha_t)",
+                         "noise at the end": "no fresh noise"}.items():
         assert said[wrong] and words in said[wrong], (wrong, said[wrong])
     solution = "/opt/dlab/solutions/13-debugging-a-training-run/train_step.py"
     assert said["scaffold"] == ("ExerciseNotDone: train_step is not written yet: write it in the cell above (its comments "
