@@ -21,6 +21,9 @@ from curriculum import LABS, REPORT_MIME, headless_parameters, lab_backends
 
 # lab: (papermill parameters for a run of seconds, checks on the lab's report, files it must write)
 RUNS = {
+    # The live view drawn once (the button pressed), and the measurement.
+    "00-playground": ({"PRESS_TRAIN": True, "STEPS": 1000}, lambda r: r["hidden_test_accuracy"] > 0.9,
+                      ["00-playground/spiral.png", "00-playground/playground.png"]),
     "00-welcome": ({}, lambda r: r["frameworks_agree"] and r["max_difference"] < 1e-4, []),
     "01-first-keras-network": (
         {"EPOCHS": 3, "TRAIN_SIZE": 2000},
