@@ -57,7 +57,8 @@ def test_a_graded_course_in_the_browser(students, browser):
     organizer.get_by_role("link", name="Grading").click()
     organizer.wait_for_url("**/user/organizer/formgrader**", timeout=300_000)
     expect(organizer.get_by_text("Manage Assignments").first).to_be_visible(timeout=120_000)
-    expect(organizer.locator("tr", has_text="backprop")).to_be_visible()  # the graded labs, ready
+    # the graded labs, ready (the formgrader lists them after a request of its own: slow on a loaded machine)
+    expect(organizer.locator("tr", has_text="backprop")).to_be_visible(timeout=120_000)
 
     # A new assignment with a deadline an hour from now; its notebook (solution, hidden tests) put
     # in its source folder, as the organizer uploads it in JupyterLab.
@@ -69,7 +70,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     dialog.locator("input.timezone").fill("+0000")
     dialog.get_by_role("button", name="Save").click()
     row = organizer.locator("tr", has_text="week1")
-    expect(row).to_be_visible()
+    expect(row).to_be_visible(timeout=60_000)  # saved through the formgrader's API
     run(hub, hub.admin, f"cat > ~/grading/source/week1/week1.ipynb <<'EOF'\n{json.dumps(SOURCE)}\nEOF")
     row.locator("td.assign a").click()
     close_modal(organizer)
@@ -106,7 +107,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     dialog = organizer.locator(".modal", has=organizer.locator("input.id"))
     dialog.locator("input.id").fill("noa")
     dialog.get_by_role("button", name="Save").click()
-    expect(organizer.locator("tr", has_text="noa")).to_be_visible()
+    expect(organizer.locator("tr", has_text="noa")).to_be_visible(timeout=60_000)
     # ... collects, autogrades each hand-in (in the sandbox), and releases the feedback.
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
