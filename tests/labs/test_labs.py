@@ -100,6 +100,13 @@ RUNS = {
         and r["noise_test_accuracy_leaky"] > r["noise_test_accuracy_honest"] + 0.15 and r["fixed_validation"] > 0.9,
         ["13-debugging-a-training-run/runs.png"],
     ),
+    "15-attention-and-transformers": (
+        {"COPY_STEPS": 300, "TEXT_STEPS": 100},
+        # Both models learn the text (below a uniform guess), and the sizes are matched.
+        lambda r: max(r["text_loss_transformer"], r["text_loss_lstm"]) < 3.5
+        and 0.8 < r["copy_parameters_lstm"] / r["copy_parameters_transformer"] < 1.2,
+        ["15-attention-and-transformers/attention-maps.png"],
+    ),
     "14-diffusion": (
         {"TRAIN_STEPS": 3000},
         # The judge reads real digits, and takes neither noise nor the untrained denoiser's samples
@@ -337,6 +344,15 @@ said.update({
     "alpha_bar's shrink": check_denoise_step(lambda x, n, t, b, ab, z: denoise(x, n, t, b, ab, z, shrink=ab[t].sqrt())),
     "noise at the end": check_denoise_step(lambda x, n, t, b, ab, z: denoise(x, n, t, b, ab, z, last_noise=True)),
 })
+from dlab.checks.attention import check_attention
+said["attention"] = check_attention(load_solution("15-attention-and-transformers", "attention"))
+def scores(q, k, scale=True):
+    return q @ k.transpose(-2, -1) / (math.sqrt(q.shape[-1]) if scale else 1)
+said.update({
+    "unscaled": check_attention(lambda q, k, v, mask: F.softmax(scores(q, k, False) + mask, -1) @ v),
+    "unmasked": check_attention(lambda q, k, v, mask: F.softmax(scores(q, k), -1) @ v),
+    "masked after": check_attention(lambda q, k, v, mask: torch.nan_to_num((F.softmax(scores(q, k), -1) + mask).clamp(min=0)) @ v),
+})
 def train_step(model, optimizer, xb, yb, max_norm):
     return step(model, optimizer, xb, yb, max_norm, zero=False)
 wrong = train_step
@@ -352,18 +368,19 @@ print(json.dumps(said))
 
 
 def test_the_exercises_take_the_solutions_and_say_what_a_wrong_answer_misses(lab_server):
-    """dlab.exercise and the checks of labs 13 and 14, in the image: the shipped solutions pass; each wrong
+    """dlab.exercise and the checks of labs 13, 14 and 15, in the image: the shipped solutions pass; each wrong
     answer a student may write is named with its fix; a scaffold points at its solution, which is
     root's and read-only, outside the home."""
     _, cid = lab_server
     said = json.loads(docker("exec", cid, "python", "-c", WRONG_ANSWERS).stdout.splitlines()[-1])
     assert all(said[solution] is None for solution in ("expected_initial_loss", "train_step", "evaluate", "add_noise",
-                                                      "denoise_step")), said
+                                                      "denoise_step", "attention")), said
     for wrong, words in {"log2": "-log(1/2)", "no zero_grad": "optimizer.zero_grad()", "no clipping": "clip_grad_norm_",
                          "no train()": "model.train()", "softmax": "logits", "a tensor": "loss.item()",
                          "no eval()": "model.eval()", "wrong": "ExerciseWrong: train_step: from the second step",
                          "no square roots": "square roots", "swapped": "swapped", "alpha_bar's shrink": "sqrt(alpha_t)",
-                         "noise at the end": "no fresh noise"}.items():
+                         "noise at the end": "no fresh noise", "unscaled": "sqrt(d)", "unmasked": "mask is not applied",
+                         "masked after": "after the softmax"}.items():
         assert said[wrong] and words in said[wrong], (wrong, said[wrong])
     solution = "/opt/dlab/solutions/13-debugging-a-training-run/train_step.py"
     assert said["scaffold"] == ("ExerciseNotDone: train_step is not written yet: write it in the cell above (its comments "
