@@ -351,6 +351,7 @@ def scores(q, k, scale=True):
 said.update({
     "unscaled": check_attention(lambda q, k, v, mask: F.softmax(scores(q, k, False) + mask, -1) @ v),
     "unmasked": check_attention(lambda q, k, v, mask: F.softmax(scores(q, k), -1) @ v),
+    "wrong axis": check_attention(lambda q, k, v, mask: torch.nan_to_num(F.softmax(scores(q, k) + mask, -2)) @ v),
     "masked after": check_attention(lambda q, k, v, mask: torch.nan_to_num((F.softmax(scores(q, k), -1) + mask).clamp(min=0)) @ v),
 })
 def train_step(model, optimizer, xb, yb, max_norm):
@@ -380,7 +381,7 @@ def test_the_exercises_take_the_solutions_and_say_what_a_wrong_answer_misses(lab
                          "no eval()": "model.eval()", "wrong": "ExerciseWrong: train_step: from the second step",
                          "no square roots": "square roots", "swapped": "swapped", "alpha_bar's shrink": "sqrt(alpha_t)",
                          "noise at the end": "no fresh noise", "unscaled": "sqrt(d)", "unmasked": "mask is not applied",
-                         "masked after": "after the softmax"}.items():
+                         "wrong axis": "wrong axis", "masked after": "after the softmax"}.items():
         assert said[wrong] and words in said[wrong], (wrong, said[wrong])
     solution = "/opt/dlab/solutions/13-debugging-a-training-run/train_step.py"
     assert said["scaffold"] == ("ExerciseNotDone: train_step is not written yet: write it in the cell above (its comments "
