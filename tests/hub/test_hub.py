@@ -6,6 +6,7 @@ import os
 import requests
 
 from conftest import ROOT, VERSION, docker, wait_for
+from curriculum import LABS
 from hubstack import PREFIX
 
 HUB = f"{PREFIX}-hub"
@@ -102,12 +103,12 @@ def test_admin_lists_users_and_starts_and_stops_servers(hub):
 def test_student_container_runs_dlab_cpu_as_jovyan_with_limits_and_home(hub):
     hub.api("POST", "/users/dave")
     hub.start_server("dave")
-    out, error = hub.run_code("dave", "import os, sys; print(os.getuid(), os.getgid(), sys.prefix);"
-                                      "print(sorted(os.listdir(os.path.expanduser('~/labs')))[:2])")
+    out, error = hub.run_code("dave", "import json, os, sys; print(os.getuid(), os.getgid(), sys.prefix);"
+                                      "print(json.dumps(sorted(f for f in os.listdir(os.path.expanduser('~/labs')) if f.endswith('.ipynb'))))")
     assert error is None
     uid_line, labs_line = out.splitlines()
     assert uid_line == "1000 100 /opt/venv"
-    assert "00-welcome.ipynb" in labs_line
+    assert json.loads(labs_line) == [f"{lab}.ipynb" for lab in LABS]  # every lab of the curriculum, in the home
     info = hub.container("dave")
     assert info["Config"]["Image"] == "dlab/cpu:latest"
     assert info["Name"] == f"/{PREFIX}.dave"
