@@ -18,7 +18,10 @@ usage() { echo "usage: $0 backup DIR [USER...] | restore DIR [USER...] | delete 
 action=$1 dir=$2; shift 2
 # tar_in_volumes MODE SCRIPT VOLUME...: SCRIPT (bash, run for each volume as $volume, mounted at
 # /volumes/$volume, the backup folder at /backup) in one throwaway container for them all (a
-# container per volume took minutes for a class of fifty); the homes of a fixed size attached first.
+# container per volume took minutes for a class of fifty). The homes of a fixed size are attached
+# first (a file system on a loop device, which a reboot detaches), as the hub does before a start;
+# a plain volume, or a missing one (a restore makes it plain; the student's next start moves it
+# into a home of its own), needs nothing.
 tar_in_volumes() {
   local mode=$1 script=$2 volume homes mounts=(); shift 2
   local -A fixed_size=()  # each homes' folder: its homes of a fixed size
@@ -44,9 +47,6 @@ homes_of() {
   [[ "$device" == */dev/"$1" ]] && echo "${device%/dev/"$1"}"
   return 0
 }
-# (A home of a fixed size is a file system on a loop device, which a reboot detaches: tar_in_volumes
-# attaches it again first, as the hub does before a start. A plain volume, or a missing one (a
-# restore makes it plain; the student's next start moves it into a home of its own), needs nothing.)
 # A student's hand-in folder, PREFIX-handin/<user> (named as the account, unescaped), holds files?
 handin_volume=${prefix}-handin
 has_handin() {
