@@ -298,94 +298,40 @@ def test_a_lesson_that_does_not_show_says_so(lab_server):
     assert both.returncode != 0 and "exactly one of at_least or at_most" in both.stderr
 
 
-# Wrong answers a student writes, each with the words the check's message must hold (its fix).
-WRONG_ANSWERS = '''
-import json, math, torch, torch.nn.functional as F
-import dlab
-from dlab.checks.debugging import check_evaluate, check_expected_initial_loss, check_train_step
-from dlab.exercises import ExerciseNotDone, ExerciseWrong, load_solution
-
-LAB = "13-debugging-a-training-run"
-def step(model, optimizer, xb, yb, max_norm, train=True, zero=True, clip=True, softmax=False, item=True):
-    if train:
-        model.train()
-    out = model(xb)
-    loss = F.cross_entropy(F.softmax(out, 1) if softmax else out, yb)
-    if zero:
-        optimizer.zero_grad()
-    loss.backward()
-    if clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    optimizer.step()
-    return loss.item() if item else loss
-def no_eval(model, X, Y):
-    with torch.no_grad():
-        return (model(X).argmax(1) == Y).float().mean().item()
-said = {name: check(load_solution(LAB, name)) for name, check in (
-    ("expected_initial_loss", check_expected_initial_loss), ("train_step", check_train_step), ("evaluate", check_evaluate))}
-said.update({
-    "log2": check_expected_initial_loss(math.log2),
-    "no zero_grad": check_train_step(lambda *a: step(*a, zero=False)),
-    "no clipping": check_train_step(lambda *a: step(*a, clip=False)),
-    "no train()": check_train_step(lambda *a: step(*a, train=False)),
-    "softmax": check_train_step(lambda *a: step(*a, softmax=True)),
-    "a tensor": check_train_step(lambda *a: step(*a, item=False)),
-    "no eval()": check_evaluate(no_eval),
-})
-from dlab.checks.diffusion import check_add_noise, check_denoise_step
-said.update({name: check(load_solution("14-diffusion", name)) for name, check in (
-    ("add_noise", check_add_noise), ("denoise_step", check_denoise_step))})
-def denoise(x, noise, t, betas, alpha_bar, z, shrink=None, last_noise=False):
-    mean = (x - betas[t] / (1 - alpha_bar[t]).sqrt() * noise) / (shrink if shrink is not None else (1 - betas[t]).sqrt())
-    return mean + betas[t].sqrt() * z if t > 0 or last_noise else mean
-said.update({
-    "no square roots": check_add_noise(lambda x0, noise, ab: ab * x0 + (1 - ab) * noise),
-    "swapped": check_add_noise(lambda x0, noise, ab: ab.sqrt() * noise + (1 - ab).sqrt() * x0),
-    "alpha_bar's shrink": check_denoise_step(lambda x, n, t, b, ab, z: denoise(x, n, t, b, ab, z, shrink=ab[t].sqrt())),
-    "noise at the end": check_denoise_step(lambda x, n, t, b, ab, z: denoise(x, n, t, b, ab, z, last_noise=True)),
-})
-from dlab.checks.attention import check_attention
-said["attention"] = check_attention(load_solution("15-attention-and-transformers", "attention"))
-def scores(q, k, scale=True):
-    return q @ k.transpose(-2, -1) / (math.sqrt(q.shape[-1]) if scale else 1)
-said.update({
-    "unscaled": check_attention(lambda q, k, v, mask: F.softmax(scores(q, k, False) + mask, -1) @ v),
-    "unmasked": check_attention(lambda q, k, v, mask: F.softmax(scores(q, k), -1) @ v),
-    "wrong axis": check_attention(lambda q, k, v, mask: torch.nan_to_num(F.softmax(scores(q, k) + mask, -2)) @ v),
-    "masked after": check_attention(lambda q, k, v, mask: torch.nan_to_num((F.softmax(scores(q, k), -1) + mask).clamp(min=0)) @ v),
-})
-def train_step(model, optimizer, xb, yb, max_norm):
-    return step(model, optimizer, xb, yb, max_norm, zero=False)
-wrong = train_step
-def train_step(model, optimizer, xb, yb, max_norm):
-    raise NotImplementedError
-for name, function in (("scaffold", train_step), ("wrong", wrong)):
-    try:
-        dlab.exercise(function, check_train_step, lab=LAB)
-    except (ExerciseNotDone, ExerciseWrong) as error:
-        said[name] = f"{type(error).__name__}: {error}"
-print(json.dumps(said))
-'''
+# A script per lab with exercises (a SOLVED parameter): run in the image, it checks the shipped
+# solutions and the wrong answers a student may write, and says which words each message must hold.
+EXERCISES = ROOT / "tests" / "labs" / "exercises"
+LABS_WITH_EXERCISES = [lab for lab in LABS if headless_parameters(lab).get("SOLVED")]
 
 
-def test_the_exercises_take_the_solutions_and_say_what_a_wrong_answer_misses(lab_server):
-    """dlab.exercise and the checks of labs 13, 14 and 15, in the image: the shipped solutions pass; each wrong
-    answer a student may write is named with its fix; a scaffold points at its solution, which is
-    root's and read-only, outside the home."""
+def test_every_exercise_has_a_solution_and_wrong_answers_tried():
+    for lab in LABS_WITH_EXERCISES:
+        assert (EXERCISES / f"{lab}.py").is_file(), f"{lab} has exercises: tests/labs/exercises/{lab}.py must try them"
+        assert any((ROOT / "labs" / "solutions" / lab).glob("*.py")), f"{lab} has exercises and no solution in labs/solutions"
+    assert {p.stem for p in EXERCISES.glob("*.py")} <= set(LABS_WITH_EXERCISES)
+
+
+@pytest.mark.parametrize("lab", LABS_WITH_EXERCISES)
+def test_the_exercises_take_the_solutions_and_say_what_a_wrong_answer_misses(lab_server, lab):
+    """dlab.exercise and a lab's checks, in the image: every shipped solution passes; each wrong
+    answer a student may write is named with its fix."""
     _, cid = lab_server
-    said = json.loads(docker("exec", cid, "python", "-c", WRONG_ANSWERS).stdout.splitlines()[-1])
-    assert all(said[solution] is None for solution in ("expected_initial_loss", "train_step", "evaluate", "add_noise",
-                                                      "denoise_step", "attention")), said
-    for wrong, words in {"log2": "-log(1/2)", "no zero_grad": "optimizer.zero_grad()", "no clipping": "clip_grad_norm_",
-                         "no train()": "model.train()", "softmax": "logits", "a tensor": "loss.item()",
-                         "no eval()": "model.eval()", "wrong": "ExerciseWrong: train_step: from the second step",
-                         "no square roots": "square roots", "swapped": "swapped", "alpha_bar's shrink": "sqrt(alpha_t)",
-                         "noise at the end": "no fresh noise", "unscaled": "sqrt(d)", "unmasked": "mask is not applied",
-                         "wrong axis": "wrong axis", "masked after": "after the softmax"}.items():
+    run = docker("exec", cid, "python", "-c", (EXERCISES / f"{lab}.py").read_text(), check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.splitlines()[-1])
+    said = result["said"]
+    shipped = sorted(p.stem for p in (ROOT / "labs" / "solutions" / lab).glob("*.py"))
+    assert sorted(result["solutions"]) == shipped, "every shipped solution is checked, and only those"
+    assert all(said[name] is None for name in shipped), said
+    assert result["expected"], f"{lab}: no wrong answer is tried"
+    for wrong, words in result["expected"].items():
         assert said[wrong] and words in said[wrong], (wrong, said[wrong])
+
+
+def test_the_solutions_are_roots_and_read_only_outside_the_home(lab_server):
+    """A scaffold points at its solution (tests/labs/exercises/13-...py): root's, read-only, out of the home."""
+    _, cid = lab_server
     solution = "/opt/dlab/solutions/13-debugging-a-training-run/train_step.py"
-    assert said["scaffold"] == ("ExerciseNotDone: train_step is not written yet: write it in the cell above (its comments "
-                                f"say what it must do), or see a solution with  %load {solution}")
     assert docker("exec", cid, "stat", "-c", "%U %a", solution).stdout.split() == ["root", "644"]
     assert docker("exec", cid, "test", "-w", solution, check=False).returncode != 0
 
