@@ -205,6 +205,7 @@ def update_student_images(c, s, engine):
     # Docker picks (always the first cards).
     gpu_ids = list(engine.gpu_ids) if s["DLAB_GPU_IDS"] == "auto" else s["DLAB_GPU_IDS"].split(",")
     c.DlabSpawner.gpu_ids = gpu_ids
+    c.DlabSpawner.lab_solutions = policy(s).posture.lab_solutions
     if gpu_profile.kind == "count":
         notes.append(f"each GPU server gets {gpu_profile.count} of the cards {','.join(gpu_ids) or '(none found)'}, "
                      "the least used (DLAB_GPUS, DLAB_GPU_IDS)")

@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from dlab_hub.policy import policy
+from dlab_hub.policy import hidden_folders, policy
 from dlab_hub.settings import load
 EXAMPLE_REGISTRY = "registry.example.org"
 EXAMPLE = Path(__file__).resolve().parents[2] / "k8s" / "values.example.yaml"  # in the checkout (make k8s-values)
@@ -83,6 +83,8 @@ def values(s, registry):
 def singleuser(p, image, profiles, data_volume):
     """z2jh's singleuser values: a student's server under the policy `p`, the datasets' claim read-only."""
     limits, posture = p.limits, p.posture
+    # The image's answers out of sight (dlab_hub.policy.hidden_folders): every pod here is a student's.
+    hidden = hidden_folders(posture.lab_solutions, instructor=False)
     return {
         "image": image,
         "cmd": posture.command,  # the image's start-up hooks, then jupyterhub-singleuser
@@ -104,11 +106,13 @@ def singleuser(p, image, profiles, data_volume):
                 {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.shm)}},
                 {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantity(limits.tmp)}},
                 {"name": "data", "persistentVolumeClaim": {"claimName": data_volume, "readOnly": True}},
+                *({"name": f"hidden-{path.rsplit('/', 1)[1]}", "emptyDir": {"sizeLimit": "4Ki"}} for path in hidden),
             ],
             "extraVolumeMounts": [
                 {"name": "shm", "mountPath": "/dev/shm"},
                 {"name": "tmp", "mountPath": "/tmp"},
                 {"name": "data", "mountPath": "/srv/data", "readOnly": True},
+                *({"name": f"hidden-{path.rsplit('/', 1)[1]}", "mountPath": path, "readOnly": True} for path in hidden),
             ],
         },
         "profileList": profiles,

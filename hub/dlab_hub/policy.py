@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from dlab_hub.kinds import GpuRequest
 
 UID, GID = 1000, 100  # jovyan and users, as in every dlab image
+# Answers the images hold (images/common/install-labs.sh), kept out of students' servers by an empty
+# folder, root's and read-only, mounted over them (hidden_folders):
+ASSIGNMENTS_DIR = "/opt/dlab/assignments"  # the sample assignments' sources, solutions and hidden tests
+SOLUTIONS_DIR = "/opt/dlab/solutions"      # the solutions of the labs' exercises (DLAB_LAB_SOLUTIONS)
+EMPTY_FOLDER = "size=4k,mode=0555"         # the tmpfs in their place
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Posture:
     environment: tuple = (("PIP_USER", "1"),)  # pip install goes to ~/.local, kept with the home
     log_size: str = "10m"              # a student printing without end fills no disk:
     log_files: int = 3                 # the last 3 x 10 MB of output are kept
+    lab_solutions: bool = True         # the exercises' solutions are in students' servers (DLAB_LAB_SOLUTIONS)
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,16 @@ def policy(s):
         logins=Logins(organizer=s["DLAB_ADMIN"], min_password_length=s["DLAB_MIN_PASSWORD_LENGTH"],
                       signups_per_hour=s["DLAB_SIGNUPS_PER_HOUR"], pending_signups=s["DLAB_PENDING_SIGNUPS"]),
         culling=Culling(idle_timeout=s["DLAB_IDLE_TIMEOUT"], every=cull_every(s)),
-        posture=Posture(egress=s["DLAB_EGRESS"] == "on"),
+        posture=Posture(egress=s["DLAB_EGRESS"] == "on", lab_solutions=s["DLAB_LAB_SOLUTIONS"] == "shown"),
         gpus=s["DLAB_GPUS"], cpu_image=s["DLAB_IMAGE"], gpu_image=s["DLAB_GPU_IMAGE"],
         max_servers=s["DLAB_MAX_SERVERS"], spawn_limit=s["DLAB_SPAWN_LIMIT"], start_timeout=s["DLAB_START_TIMEOUT"],
     )
+
+
+def hidden_folders(lab_solutions, instructor):
+    """The image's folders of answers a server must not show: a student never sees the sample
+    assignments' sources (an instructor's server offers them to ~/grading), nor the exercises'
+    solutions where the class withholds them (Posture.lab_solutions false; instructors keep them)."""
+    if instructor:
+        return ()
+    return (ASSIGNMENTS_DIR,) if lab_solutions else (ASSIGNMENTS_DIR, SOLUTIONS_DIR)

@@ -175,6 +175,10 @@ SETTINGS = [
             "`on`: the organizer may open students' servers (JupyterHub's full admin). Off by default: "
             "without subdomains a student's server shares the hub's origin, and its pages are the "
             "student's to write.", "hub"),
+    Setting("DLAB_LAB_SOLUTIONS", "shown", pattern(r"shown|withheld", "shown or withheld"),
+            "`shown`: the solutions of the labs' exercises are in every server, at `/opt/dlab/solutions` "
+            "(a student stuck on one `%load`s it); `withheld`: students' servers hold an empty folder "
+            "there (a class that grades the exercises). See [Exercises and their solutions](labs.md#exercises).", "hub"),
     Setting("DLAB_IDLE_TIMEOUT", "3600", whole(),
             "Seconds without activity before a student's server is stopped (their files stay); `0`: never.", "hub"),
     Setting("DLAB_PRESTART_AT", "", pattern(r"(([01]\d|2[0-3]):[0-5]\d)?", "a time of day as HH:MM (UTC), or empty"),

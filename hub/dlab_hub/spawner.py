@@ -11,12 +11,13 @@ from dockerspawner import DockerSpawner
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Integer, List, Unicode, default
+from traitlets import Bool, Integer, List, Unicode, default
 
 from dlab_hub.kinds import GpuRequest
 from dlab_hub.engine import gpu_device_requests, pick_gpus
 from dlab_hub.assignments import Assignments
 from dlab_hub.folders import ClassFolders
+from dlab_hub.policy import ASSIGNMENTS_DIR, EMPTY_FOLDER, SOLUTIONS_DIR, hidden_folders
 
 LEGACY_HOLD_KEY = "dlab_held_until"  # an earlier release's prestart hold; dlab_hub.prestart keeps holds itself now
 
@@ -148,6 +149,7 @@ class DlabSpawner(ClassFolders, Assignments, DockerSpawner):
     cpu_image = Unicode("dlab/cpu:latest", config=True, help="The image of the CPU profile.")
     gpu_image = Unicode("dlab/gpu:latest", config=True, help="The image of the GPU profile.")
     gpus = Unicode("", config=True, help='GPUs of the GPU profile ("all", "2", "device=0,1"); "" offers none.')
+    lab_solutions = Bool(True, config=True, help="Whether students' servers hold the labs' exercise solutions.")
 
     @property
     def gpu_request(self):
@@ -234,6 +236,12 @@ class DlabSpawner(ClassFolders, Assignments, DockerSpawner):
         host_config = dict(self.extra_host_config)
         host_config.pop("device_requests", None)
         host_config.pop("group_add", None)  # an instructor's, below: a role can change between starts
+        # The image's answers, out of a student's sight: an empty read-only folder over each (by role,
+        # which can change between starts too).
+        tmpfs = {path: options for path, options in host_config.get("tmpfs", {}).items()
+                 if path not in (ASSIGNMENTS_DIR, SOLUTIONS_DIR)}
+        hidden = hidden_folders(self.lab_solutions, self.is_instructor())
+        host_config["tmpfs"] = {**tmpfs, **dict.fromkeys(hidden, EMPTY_FOLDER)}
         if self._class_create_kwargs is None:
             self._class_create_kwargs = dict(self.extra_create_kwargs)
         create_kwargs = {**self._class_create_kwargs, "labels": dict(self._class_create_kwargs.get("labels", {}))}

@@ -80,7 +80,8 @@ def test_the_students_pod_keeps_the_class_guarantees_and_passes_kubernetes_schem
     assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
     assert pod["spec"]["securityContext"]["fsGroup"] == 100
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert set(mounts) == {"/home/jovyan", "/dev/shm", "/tmp", "/srv/data"} and mounts["/srv/data"]["readOnly"]
+    assert set(mounts) == {"/home/jovyan", "/dev/shm", "/tmp", "/srv/data", "/opt/dlab/assignments"}
+    assert mounts["/srv/data"]["readOnly"] and mounts["/opt/dlab/assignments"]["readOnly"]  # an empty folder over the answers
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["shm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Gi"}
     assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "home-ann"

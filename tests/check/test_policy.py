@@ -11,7 +11,7 @@ import dlab_hub.config
 import dlab_hub.k8s
 from dlab_hub.config import Engine, configure
 from dlab_hub.k8s import quantity, values
-from dlab_hub.policy import policy
+from dlab_hub.policy import ASSIGNMENTS_DIR, EMPTY_FOLDER, SOLUTIONS_DIR, hidden_folders, policy
 from dlab_hub.settings import load
 from dlab_hub.swarm import service_spec
 
@@ -46,7 +46,8 @@ def test_the_three_renderers_say_the_same_limits_logins_culling_and_posture():
     assert c.DockerSpawner.cpu_limit == single["cpu"]["limit"] == p.limits.cpus == 1.5
     assert task["Resources"]["Limits"]["NanoCPUs"] == 1_500_000_000
     assert c.DockerSpawner.extra_host_config["pids_limit"] == task["Resources"]["Limits"]["Pids"] == 300
-    volumes = {vol["name"]: vol["emptyDir"]["sizeLimit"] for vol in single["storage"]["extraVolumes"] if "emptyDir" in vol}
+    volumes = {vol["name"]: vol["emptyDir"]["sizeLimit"] for vol in single["storage"]["extraVolumes"]
+               if "emptyDir" in vol and not vol["name"].startswith("hidden-")}
     assert volumes == {"shm": quantity(p.limits.shm), "tmp": quantity(p.limits.tmp)} == {"shm": "128Mi", "tmp": "32Mi"}
     # logins
     native = v["hub"]["config"]["NativeAuthenticator"]
@@ -90,3 +91,23 @@ def test_a_policy_changed_in_one_place_changes_docker_and_kubernetes_alike(monke
     monkeypatch.undo()
     before, _, v_before = rendered(s)
     assert docker_sees(before) != docker_sees(c) and kubernetes_sees(v_before) != kubernetes_sees(v)
+
+
+def test_the_images_answers_are_out_of_a_students_sight_on_every_platform():
+    """The sample assignments' sources (solutions, hidden tests) never in a student's server; the
+    exercises' solutions there unless the class withholds them; an instructor's server keeps both.
+    (tests/hub/test_hub_doors.py tries it in a real class.)"""
+    assert hidden_folders(lab_solutions=True, instructor=False) == (ASSIGNMENTS_DIR,)
+    assert hidden_folders(lab_solutions=False, instructor=False) == (ASSIGNMENTS_DIR, SOLUTIONS_DIR)
+    assert hidden_folders(lab_solutions=False, instructor=True) == hidden_folders(lab_solutions=True, instructor=True) == ()
+    for setting, shown in (("shown", True), ("withheld", False)):
+        c, _, v = rendered(parsed(DLAB_LAB_SOLUTIONS=setting))
+        assert c.DlabSpawner.lab_solutions is shown  # DlabSpawner.start_in_turn mounts by role
+        mounts = {m["mountPath"]: m for m in v["singleuser"]["storage"]["extraVolumeMounts"]}
+        assert (SOLUTIONS_DIR in mounts) is not shown and mounts[ASSIGNMENTS_DIR]["readOnly"] is True
+    # On a swarm, the spawner's tmpfs becomes a service's tmpfs mount: root's, read-only (0555).
+    service = service_spec("dlab-u-ann", "dlab/cpu:latest", args=[], env=[], user="root", labels={},
+                           host_config={"tmpfs": dict.fromkeys(hidden_folders(False, False), EMPTY_FOLDER)},
+                           mem_limit=parse_bytes("1g"), cpu_limit=1, binds={}, network="dlab")
+    mounts = {m["Target"]: m for m in service["task_template"]["ContainerSpec"]["Mounts"]}
+    assert {mounts[path]["TmpfsOptions"]["Mode"] for path in (ASSIGNMENTS_DIR, SOLUTIONS_DIR)} == {0o555}

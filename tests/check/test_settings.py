@@ -21,7 +21,7 @@ WRONG = {
     "DLAB_CLASS_CODE": "a code pasted twice " * 11,
     "DLAB_IMAGE": "dlab/cpu latest", "DLAB_GPU_IMAGE": "Dlab/GPU", "DLAB_GPUS": "yes", "DLAB_GPU_IDS": "0 1",
     "DLAB_MEM_LIMIT": "4 GB", "DLAB_CPU_LIMIT": "two", "DLAB_PIDS_LIMIT": "10", "DLAB_SHM_SIZE": "-1g",
-    "DLAB_TMP_SIZE": "1gb", "DLAB_HOME_SIZE": "10", "DLAB_HANDIN_SIZE": "32M", "DLAB_COURSE_SIZE": "1T1", "DLAB_HOMES_DIR": "homes", "DLAB_HUB_CONFIG_DIR": "../elsewhere", "DLAB_EGRESS": "maybe", "DLAB_OIDC_ALLOWED_USERS": "ana;ben", "DLAB_PENDING_SIGNUPS": "0", "DLAB_LINK_HOSTS": "https://github.com",
+    "DLAB_TMP_SIZE": "1gb", "DLAB_HOME_SIZE": "10", "DLAB_HANDIN_SIZE": "32M", "DLAB_COURSE_SIZE": "1T1", "DLAB_HOMES_DIR": "homes", "DLAB_HUB_CONFIG_DIR": "../elsewhere", "DLAB_EGRESS": "maybe", "DLAB_LAB_SOLUTIONS": "hidden", "DLAB_OIDC_ALLOWED_USERS": "ana;ben", "DLAB_PENDING_SIGNUPS": "0", "DLAB_LINK_HOSTS": "https://github.com",
     "DLAB_SUBDOMAIN_HOST": "class.example.org/lab", "DLAB_ORGANIZER_OPENS_SERVERS": "yes",
     "DLAB_IDLE_TIMEOUT": "1h", "DLAB_CULL_EVERY": "5s", "DLAB_START_TIMEOUT": "ten", "DLAB_GRADE_TIMEOUT": "5", "DLAB_GRADING_SIZE": "1T2",
     "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",

@@ -363,3 +363,44 @@ def signing_up_together(hub, code, tmp_path):
     made = [session.post(f"{hub.url}/hub/api/users/room-07/tokens", json={"note": f"loop {i}"}, timeout=30).status_code
             for i in range(25)]
     assert made[:20] == [201] * 20 and made[20:] == [429] * 5, made
+
+
+def test_a_student_finds_no_answers_in_the_image_and_an_organizer_can_withhold_the_solutions(hub):
+    """The image ships answers: the sample assignments' sources, with their solutions and hidden
+    tests (/opt/dlab/assignments, offered to the instructors' ~/grading), and the labs' exercise
+    solutions (/opt/dlab/solutions). A student searches their server: the assignments' answers are
+    never there (they were, readable by anyone, until an empty folder took their place in students'
+    servers); the exercise solutions are there by default, so that a learner alone is never stuck,
+    and gone with DLAB_LAB_SOLUTIONS=withheld, where the exercise then says to ask the organizer
+    and nothing can be written in their place. The organizer's server keeps the assignments."""
+    student = "seeker"
+    solution = "/opt/dlab/solutions/13-debugging-a-training-run/train_step.py"
+    take_solution = ("from dlab.exercises import ExerciseNotDone, load_solution\ntry:\n"
+                     "    load_solution('13-debugging-a-training-run', 'train_step'); print('taken')\n"
+                     "except ExerciseNotDone as error:\n    print(error)")
+
+    def in_server(user, *command):
+        return docker("exec", "-u", "1000", hub.container_name(user), *command, check=False, timeout=120)
+
+    hub.restart(DLAB_LAB_SOLUTIONS="withheld")
+    hub.api("POST", f"/users/{student}")
+    hub.start_server(student)
+    hidden = in_server(student, "grep", "-rl", "BEGIN HIDDEN TESTS", "/opt/dlab")
+    assert hidden.returncode == 1 and not hidden.stdout, f"a student reads hidden tests: {hidden.stdout}"
+    assert in_server(student, "ls", "-A", "/opt/dlab/assignments", "/opt/dlab/solutions").stdout.split() == [
+        "/opt/dlab/assignments:", "/opt/dlab/solutions:"]
+    said = in_server(student, "python", "-c", take_solution).stdout
+    assert "there is no solution of train_step here" in said and "ask your organizer" in said, said
+    planted = in_server(student, "sh", "-c", f"mkdir -p {solution.rsplit('/', 1)[0]} && echo 'def train_step(*a): 0' > {solution}")
+    assert planted.returncode != 0, "a student wrote a solution where the class's were withheld"
+    hub.stop_server(student)
+
+    hub.restart()  # the default: solutions shown
+    hub.start_server(student)
+    assert in_server(student, "python", "-c", take_solution).stdout.strip() == "taken"
+    hidden = in_server(student, "grep", "-rl", "BEGIN HIDDEN TESTS", "/opt/dlab")
+    assert hidden.returncode == 1 and not hidden.stdout, f"a student reads hidden tests: {hidden.stdout}"
+    hub.stop_server(student)
+    hub.start_server(hub.admin)
+    assert in_server(hub.admin, "grep", "-rlq", "BEGIN HIDDEN TESTS", "/opt/dlab/assignments").returncode == 0
+    hub.stop_server(hub.admin)
