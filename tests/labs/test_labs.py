@@ -31,15 +31,15 @@ RUNS = {
         ["01-first-keras-network/mlp-loss.png", "01-first-keras-network/mistakes.png"],
     ),
     "02-backprop-by-hand": (
-        {"EPOCHS": 100},
+        {"EPOCHS": 10},
         lambda r: r["max_gradient_difference"] < 1e-10 and r["loss_difference"] < 1e-10 and r["test_accuracy"] > 0.9,
         ["02-backprop-by-hand/loss.png"],
     ),
     "03-optimizers-from-scratch": (
         {"STEPS": 100},
         lambda r: r["adam_vs_torch"] < 1e-9
-        and all(r[f"final_loss_{o}"] < r["initial_loss"] for o in ("SGD", "momentum", "RMSProp", "Adam")),
-        ["03-optimizers-from-scratch/rosenbrock.png", "03-optimizers-from-scratch/digits.png"],
+        and all(r[f"final_loss_{o}"] < r["initial_loss"] for o in ("GD", "momentum", "RMSProp", "Adam")),
+        ["03-optimizers-from-scratch/rosenbrock.png", "03-optimizers-from-scratch/sweep.png"],
     ),
     "04-convolutions-and-cnn": (
         {"EPOCHS": 3, "TRAIN_SIZE": 4000, "EXTRA": "none"},
