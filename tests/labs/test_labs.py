@@ -28,7 +28,8 @@ RUNS = {
     "01-first-keras-network": (
         {"EPOCHS": 3, "TRAIN_SIZE": 2000},
         lambda r: r["mlp_accuracy"] > 0.85 and r["logreg_accuracy"] > 0.75,
-        ["01-first-keras-network/mlp-loss.png", "01-first-keras-network/mistakes.png"],
+        ["01-first-keras-network/mlp-loss.png", "01-first-keras-network/mistakes.png",
+         "01-first-keras-network/compare.png"],
     ),
     "02-backprop-by-hand": (
         {"EPOCHS": 10},
