@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from dlab_hub.policy import UID
+from dlab_hub.policy import EMPTY_FOLDER, UID, hidden_folders
 
 GRADE_SCOPE = "custom:dlab:grade"
 # A folder or file name of nbgrader's (an assignment, a notebook): no path, nothing hidden.
@@ -55,7 +55,11 @@ def container_options(box, name, cell_timeout):
                         "JUPYTER_DATA_DIR": "/tmp/data", "MPLCONFIGDIR": "/tmp/matplotlib", "PYTHONDONTWRITEBYTECODE": "1"},
         "network_mode": "none",
         "read_only": True,
-        "tmpfs": {"/tmp": f"size={box.tmp},mode=1777,nosuid,nodev"},
+        # and none of the image's answers (the sample assignments' hidden tests, the exercises'
+        # solutions), whatever the class shows its students: a submission that read them could
+        # copy them into its answer or print them into its feedback.
+        "tmpfs": {"/tmp": f"size={box.tmp},mode=1777,nosuid,nodev",
+                  **dict.fromkeys(hidden_folders(lab_solutions=False, instructor=False), EMPTY_FOLDER)},
         "mounts": [{"Target": JOB, "Type": "volume", "ReadOnly": False}],  # anonymous: removed with the container
         "mem_limit": box.memory,
         "memswap_limit": box.memory,  # no swap beyond the memory limit

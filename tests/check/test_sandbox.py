@@ -8,6 +8,7 @@ import pytest
 import dlab_hub.sandbox as sandbox
 from dlab_hub.config import Engine, configure
 from dlab_hub.sandbox import GRADE_SCOPE, Sandbox, container_options, job_archive
+from dlab_hub.policy import EMPTY_FOLDER
 from dlab_hub.settings import load
 
 BOX = Sandbox(image="dlab/cpu:latest", grading_volume="dlab-grading", memory="2G", cpus=1.5, processes=500,
@@ -27,7 +28,8 @@ def test_the_sandbox_has_no_network_no_privilege_and_the_classs_limits():
     assert options["security_opt"] == ["no-new-privileges:true"] and options["user"] == "1000:100"
     assert (options["mem_limit"], options["memswap_limit"], options["pids_limit"]) == ("2G", "2G", 500)
     assert options["nano_cpus"] == 1_500_000_000
-    assert options["tmpfs"] == {"/tmp": "size=1G,mode=1777,nosuid,nodev"}
+    assert options["tmpfs"] == {"/tmp": "size=1G,mode=1777,nosuid,nodev", "/opt/dlab/assignments": EMPTY_FOLDER,
+                                "/opt/dlab/solutions": EMPTY_FOLDER}  # the image's answers covered
     # Nothing of the machine or the class is mounted: only the job's own anonymous volume.
     assert options["mounts"] == [{"Target": "/job", "Type": "volume", "ReadOnly": False}]
     assert "volumes" not in options and "privileged" not in options and "devices" not in options

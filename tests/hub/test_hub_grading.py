@@ -38,7 +38,8 @@ SUBMISSIONS = {
         "print(subprocess.run('find / \\\\( -path /proc -o -path /sys -o -path /opt/venv \\\\) -prune -o -name gradebook.db -print', shell=True,"
         " capture_output=True, text=True).stdout.split())",
         "print(open('/grading/gradebook.db').read())",
-        "print(os.path.exists('/srv/handins'), os.path.exists('/home/jovyan/grading'), os.listdir('/job'))"),
+        "print(os.path.exists('/srv/handins'), os.path.exists('/home/jovyan/grading'), os.listdir('/job'),\n"
+        "      os.listdir('/opt/dlab/assignments'), os.listdir('/opt/dlab/solutions'))"),
     "netty": notebook(f"import socket\nsocket.create_connection(('{PREFIX}-hub', 8081), timeout=3)",
                       "socket.create_connection((HUB_ADDRESS, 8081), timeout=3)"),
     "forky": notebook("import os\nwhile True:\n    os.fork()", "print('after the fork bomb')"),
@@ -138,7 +139,8 @@ def test_every_submission_runs_in_a_sandbox_and_gets_nothing_of_the_class(gradin
     listing, gradebook, elsewhere = outputs(snoop)
     assert listing == "[]\n[]\n", listing  # no grading folder, no gradebook anywhere
     assert "FileNotFoundError" in gradebook and SECRET not in json.dumps(snoop)
-    assert elsewhere == "False False ['ps1.ipynb']\n", elsewhere  # its own notebook, and nothing else
+    # its own notebook, and nothing else: not the image's answers either (hidden tests, solutions)
+    assert elsewhere == "False False ['ps1.ipynb'] [] []\n", elsewhere
 
     netty = grade(hub, "netty").json()
     by_name, by_address = outputs(netty)
