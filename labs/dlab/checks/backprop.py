@@ -88,6 +88,9 @@ def check_backward(backward):
     try:
         got = backward({name: value.copy() for name, value in p.items()}, tuple(np.copy(a) for a in cache))
     except ValueError as error:
+        if "broadcast" in str(error):  # X.T @ dH * (A > 0): @ and * bind alike, left to right
+            return (f"a product's shapes do not fit ({error}): an elementwise product needs brackets around it, "
+                    "as in X.T @ (dH * (A > 0)), since @ and * are applied left to right")
         if "matmul" in str(error) or "shapes" in str(error):
             return (f"a product's shapes do not fit ({error}): a transpose is wrong; dH = dZ @ W2.T, and a weight's "
                     "gradient has the weight's shape, dW = input.T @ (the gradient at the layer's output)")

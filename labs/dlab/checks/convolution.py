@@ -18,7 +18,7 @@ def check_conv2d(conv2d):
             got = conv2d(image, kernel)
         except NotImplementedError:
             raise
-        except Exception as error:  # a slice or a shape that only fits a square kernel or image
+        except (IndexError, ValueError) as error:  # a slice or a shape that only fits a square kernel or image
             return (f"it fails on an image of {height}×{width} and a kernel of {kh}×{kw} ({type(error).__name__}: "
                     f"{error}): rows go with the kernel's height ({kh}), columns with its width ({kw})")
         got = np.asarray(got)
@@ -30,7 +30,7 @@ def check_conv2d(conv2d):
             return (f"its output is {'×'.join(map(str, got.shape))} for an image of {height}×{width} and a kernel of "
                     f"{kh}×{kw}: 'valid' keeps only the positions where the whole kernel lies inside the image, "
                     f"({height} - {kh} + 1)×({width} - {kw} + 1) = {expected.shape[0]}×{expected.shape[1]}")
-        if np.allclose(got, expected, atol=1e-8):
+        if np.allclose(got, expected, atol=1e-5):  # float32 arithmetic is right too
             continue
         wrong = {
             "the kernel is flipped: that is true convolution (scipy's convolve2d); deep learning's "
@@ -46,7 +46,7 @@ def check_conv2d(conv2d):
                   "row offset, goes with the image's rows (i + u), v with its columns (j + v)"] = (
                 correlate2d(image, kernel.T, mode="valid"))
         for said, value in wrong.items():
-            if np.allclose(got, value, atol=1e-8):
+            if np.allclose(got, value, atol=1e-5):
                 return said
         return ("it differs from scipy.signal.correlate2d(image, kernel, mode='valid'): out[i, j] must be the sum "
                 "over the kernel of image[i + u, j + v] * kernel[u, v]")

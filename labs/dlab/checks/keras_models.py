@@ -72,8 +72,8 @@ def check_compile_classifier(compile_classifier):
                     "'closer' to 8 than to 1; use loss=\"sparse_categorical_crossentropy\"")
         return (f"the loss {name!r} is not the cross-entropy of integer labels ({failed}): use "
                 "loss=\"sparse_categorical_crossentropy\" (integer labels, probabilities out)")
-    if not any("acc" in key for key in logs):
-        return ("the loss is right, but fit will show only the loss: add metrics=[\"accuracy\"], the fraction "
+    if "accuracy" not in logs:  # the lab reads history["val_accuracy"]: another name (acc, sparse_...) breaks it
+        return ("the loss is right, but fit will not show \"accuracy\": use metrics=[\"accuracy\"], the fraction "
                 "of images classified right, the number we compare models by")
     return None
 
@@ -128,6 +128,8 @@ def check_build_mlp(build_mlp):
         return (f"the hidden layer has {hidden.units} units where n_hidden={N_HIDDEN}: "
                 "keras.layers.Dense(n_hidden, activation=\"relu\")")
 
+    if any(len(layer.get_weights()) != 2 for layer in dense):
+        return "a Dense layer has no bias: keep the biases (use_bias is True unless you say otherwise)"
     x = np.random.default_rng(0).normal(size=(16, N_INPUTS)).astype("float32") * 2
     got = keras.ops.convert_to_numpy(model(x, training=False)).astype("float64")
     (w1, b1), (w2, b2) = ([w.astype("float64") for w in layer.get_weights()] for layer in dense)

@@ -18,12 +18,12 @@ def _gradients():
                      [-0.3, 0.2, 1e-4, 0.3]])
 
 
-def _run(make, **settings):
+def _run(make, lr=LR, **settings):
     """The student's optimizer on the fixed gradients: the parameters after each step."""
     import jax.numpy as jnp
     import numpy as np
 
-    init, update = make(LR, **settings)
+    init, update = make(lr, **settings)
     p = jnp.asarray(START)
     state, path = init(p), []
     for g in _gradients():
@@ -32,12 +32,12 @@ def _run(make, **settings):
     return np.array(path), state
 
 
-def _torch(optimizer, **settings):
+def _torch(optimizer, lr=LR, **settings):
     import numpy as np
     import torch
 
     p = torch.tensor(START, dtype=torch.float64, requires_grad=True)
-    opt, path = optimizer([p], lr=LR, **settings), []
+    opt, path = optimizer([p], lr=lr, **settings), []
     for g in _gradients():
         p.grad = torch.tensor(g)
         opt.step()
@@ -100,6 +100,9 @@ def check_momentum(momentum):
                 return said
         return ("after five steps it differs from torch.optim.SGD(momentum=0.9): v = beta * v + g, then "
                 "p - lr * v, and return (p, v)")
+    if not _same(_run(momentum, lr=0.03, beta=0.5)[0], _torch(torch.optim.SGD, lr=0.03, momentum=0.5)):
+        return ("it is right at lr=0.1 and beta=0.9 only: use the arguments lr and beta, not numbers written "
+                "in (the lab sweeps the learning rate)")
     return _traceable(momentum)
 
 
@@ -128,6 +131,10 @@ def check_adam(adam):
 
     got, state = _run(adam)
     if _same(got, _torch(torch.optim.Adam)):
+        if not _same(_run(adam, lr=0.03, b1=0.8, b2=0.99, eps=1e-6)[0],
+                     _torch(torch.optim.Adam, lr=0.03, betas=(0.8, 0.99), eps=1e-6)):
+            return ("it is right with the default settings only: use the arguments lr, b1, b2 and eps, not numbers "
+                    "written in (the lab sweeps the learning rate)")
         return _traceable(adam)
     if not np.isfinite(got[0]).all():
         return ("the first step is not a number: t must go up by one before it is used (t = t + 1 first), "

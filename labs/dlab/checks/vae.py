@@ -31,6 +31,9 @@ def check_reparameterise(reparameterise):
         if mu.grad is None or logvar.grad is None or not torch.allclose(mu.grad, torch.ones_like(mu)):
             return "the gradient does not reach mu and logvar: compute z from them, with no .detach() on the way"
         return None
+    if not torch.isfinite(value).all():
+        return ("it gives NaN: logvar is the log of the variance and is negative for a spread below 1, so its "
+                "square root is not a number; the spread is exp(0.5 * logvar)")
     wrong = {
         "exp(logvar) is the variance, not the spread: scale eps by the standard deviation, exp(0.5 * logvar)":
             mu_ + logvar_.exp() * eps,

@@ -12,6 +12,7 @@ LAB = "01-first-keras-network"
 # The words each wrong answer's message must hold (on every backend).
 WORDS = {
     "categorical": "one-hot", "from_logits": "from_logits", "mse": "not classes", "no metrics": "metrics=[\"accuracy\"]",
+    "acc": "metrics=[\"accuracy\"]", "no bias": "keep the biases",
     "sgd": "optimizer=\"adam\"", "not compiled": "model.compile(",
     "no hidden layer": "logistic regression again", "linear hidden layer": "still linear", "no softmax": "probabilities",
     "sigmoid output": "sum to 1", "784 in": "n_inputs", "10 out": "n_classes=5", "128 hidden": "n_hidden=7",
@@ -59,6 +60,11 @@ said.update({
         compiling(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))),
     "mse": check_compile_classifier(compiling(loss="mse")),
     "no metrics": check_compile_classifier(compiling(metrics=None)),
+    "acc": check_compile_classifier(compiling(metrics=["acc"])),  # history["val_acc"]: the lab reads val_accuracy
+    "no bias": check_build_mlp(
+        lambda n_inputs, n_hidden, n_classes: keras.Sequential([
+            keras.Input((n_inputs,)), layers.Dense(n_hidden, activation="relu", use_bias=False),
+            layers.Dense(n_classes, activation="softmax")])),
     "sgd": check_compile_classifier(compiling(optimizer="sgd")),
     "not compiled": check_compile_classifier(lambda model: model),
     "no hidden layer": check_build_mlp(

@@ -14,7 +14,8 @@ EXPECTED = {"averaged momentum": "averaged form", "velocity dropped": "not carri
             "no init": "zeros_like", "no bias correction": "bias correction is missing",
             "no m correction": "bias correction of m", "eps inside": "eps is inside the square root",
             "t not kept": "t is not incremented", "t after use": "t must go up by one before",
-            "m unweighted": "(1 - b1) * g", "v not squared": "g ** 2", "python float": "jax.jit"}
+            "m unweighted": "(1 - b1) * g", "v not squared": "g ** 2", "python float": "jax.jit",
+            "numbers written in": "use the arguments lr and beta"}
 
 
 def make_momentum(damp=False, carry=True, sign=-1, init=jnp.zeros_like):
@@ -62,5 +63,7 @@ said.update({
     "m unweighted": check_adam(make_adam(m_weight=False)),
     "v not squared": check_adam(make_adam(square=False)),
     "python float": check_adam(make_adam(python_float=True)),
+    # right at the check's first settings only: the rate and beta written in, the arguments ignored
+    "numbers written in": check_momentum(lambda lr, beta=0.9: make_momentum()(0.1)),
 })
 print(json.dumps({"solutions": list(CHECKS), "said": said, "expected": EXPECTED}))

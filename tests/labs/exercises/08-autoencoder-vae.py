@@ -14,7 +14,7 @@ EXPECTED = {
     "its own noise": "eps that is passed in", "no mean": "mean is missing",
     "KL sign": "sign", "KL without the 1": "1 is missing", "KL without the 0.5": "0.5 is missing",
     "KL mean over the code": "sum them", "KL summed over the batch": "average over the batch",
-    "KL per image": "one", "KL with the spread": "variance",
+    "KL per image": "one", "KL with the spread": "variance", "square root of logvar": "gives NaN",
 }
 
 
@@ -29,6 +29,7 @@ said.update({
     "detached": check_reparameterise(lambda mu, logvar, eps: (mu + (0.5 * logvar).exp() * eps).detach()),
     "its own noise": check_reparameterise(lambda mu, logvar, eps: mu + (0.5 * logvar).exp() * torch.randn_like(mu)),
     "no mean": check_reparameterise(lambda mu, logvar, eps: (0.5 * logvar).exp() * eps),
+    "square root of logvar": check_reparameterise(lambda mu, logvar, eps: mu + logvar.sqrt() * eps),
     "KL sign": check_kl_divergence(lambda mu, logvar: kl(mu, logvar, sign=1).sum(1).mean()),
     "KL without the 1": check_kl_divergence(lambda mu, logvar: kl(mu, logvar, one=0).sum(1).mean()),
     "KL without the 0.5": check_kl_divergence(lambda mu, logvar: kl(mu, logvar, half=1).sum(1).mean()),
