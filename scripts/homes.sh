@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # homes.sh backup DIR [USER...] | restore DIR [USER...] | delete USER...: the students' homes (volumes
 # PREFIX-home-<user>, the name escaped as the hub does), the class's course and hand-in folders (PREFIX-course, PREFIX-handin)
-# and its assignments' exchange and grading folder (PREFIX-exchange, PREFIX-grading) to
+# and its assignments' exchange and grading folder (PREFIX-exchange, PREFIX-grading), and HTTPS's
+# certificate and ACME account (PREFIX-https, with DLAB_DOMAIN) to
 # and from DIR/<volume>.tar.gz (with USERS, their hand-in folders too, to DIR/PREFIX-handin-<user>.tar.gz),
 # or homes and hand-in folders deleted for good. `make backup`,
 # `make restore` and `make delete-home` call it. Owners and modes are kept (tar runs as root in a
@@ -69,8 +70,9 @@ case $action in
     mkdir -p "$dir"
     if [ $# -gt 0 ]; then  # these students' homes only
       volumes=$(for user in "$@"; do home_volume "$user"; handin_of "$user"; done)
-    else  # every home, the class's course and hand-in folders, the assignments' exchange and grading
-      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin|handin-.+|exchange|grading)$" || true)
+    else  # every home, the class's course and hand-in folders, the assignments' exchange and grading,
+          # and HTTPS's certificate and ACME account (DLAB_DOMAIN: the https volume)
+      volumes=$(docker volume ls -q | grep -E "^${prefix}-(home-.+|course|handin|handin-.+|exchange|grading|https)$" || true)
     fi
     [ -n "$volumes" ] || { say "no homes to back up (no volume named ${prefix}-home-*)"; exit 0; }
     present=()
@@ -104,10 +106,10 @@ case $action in
                    echo "$dir/$(home_volume "$user").tar.gz"
                    if [ -f "$dir/$(handin_of "$user").tar.gz" ]; then echo "$dir/$(handin_of "$user").tar.gz"; fi
                  done)
-    else  # every home, the course and hand-in folders, the assignments' exchange and grading
+    else  # every home, the course and hand-in folders, the assignments' exchange and grading, HTTPS's
       archives=$(ls "$dir"/"${prefix}"-home-*.tar.gz "$dir/${prefix}-course.tar.gz" "$dir/${prefix}-handin.tar.gz" \
                     "$dir"/"${prefix}"-handin-*.tar.gz "$dir/${prefix}-exchange.tar.gz" "$dir/${prefix}-grading.tar.gz" \
-                    2>/dev/null || true)
+                    "$dir/${prefix}-https.tar.gz" 2>/dev/null || true)
     fi
     [ -n "$archives" ] || { say "no ${prefix}-home-*.tar.gz in $dir"; exit 1; }
     restored=()

@@ -6,6 +6,7 @@ Standard library only.
 """
 import base64
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from dlab_hub import https
 
 
 # The checkout (compose.yaml, scripts/): where this file is, run from it or installed editable; else
@@ -22,6 +25,7 @@ ROOT = next((folder for folder in (Path(__file__).resolve().parents[2], Path.cwd
 HUB_IMAGE = "dlab/hub:latest"
 HUB_UID = "1001"
 NEEDS_UPGRADE = 10  # dlab_hub.upgrade's "check" answer
+CERTIFICATE_WAIT = 180  # seconds make up waits for a first certificate (an authority answers in seconds)
 
 
 class Stop(Exception):
@@ -52,14 +56,23 @@ class ClassServer:
         self.env = env
         self.prefix = env["DLAB_PREFIX"]
         self.shared = env["DLAB_SWARM_SHARED"]  # set: the class on a Docker Swarm (docs/swarm.md)
-        self.compose = ["docker", "compose"] + (["-f", "compose.yaml", "-f", "compose.swarm.yaml"] if self.shared else [])
+        # (The https service, Caddy, is in a profile: only `up` with DLAB_DOMAIN starts it; down, status see it.)
+        self.compose = ["docker", "compose", "--profile", "https"] + (
+            ["-f", "compose.yaml", "-f", "compose.swarm.yaml"] if self.shared else [])
         self.port = env["DLAB_HUB_PORT"]
-        self.hub, self.proxy = f"{self.prefix}-hub", f"{self.prefix}-proxy"
+        self.hub, self.proxy, self.https = f"{self.prefix}-hub", f"{self.prefix}-proxy", f"{self.prefix}-https"
         self.env_file = os.environ.get("DLAB_ENV_FILE") or ".env"
+        # HTTPS by itself (DLAB_DOMAIN): Caddy takes ports 80 and 443 and the proxy's port stays on
+        # this machine (compose.yaml's values that make up derives).
+        self.domain = env["DLAB_DOMAIN"]
+        os.environ["DLAB_PROXY_BIND"] = "127.0.0.1" if self.domain else env["DLAB_HUB_BIND"]
+        os.environ["DLAB_DOMAIN_ALIAS"] = self.domain or "no-domain.invalid"
+        os.environ["DLAB_ACME_ROOT_MOUNT"] = env["DLAB_ACME_CA_ROOT"] or "/dev/null"
         # The class's address, as students type it (printed by up, on the password sheets, in links).
         self.host = this_host()
-        self.scheme = "https" if env["DLAB_SSL_CERT"] else "http"
-        self.class_url = env["DLAB_SUBDOMAIN_HOST"] or f"{self.scheme}://{self.host}:{self.port}"
+        self.scheme = "https" if env["DLAB_SSL_CERT"] or self.domain else "http"
+        self.class_url = (env["DLAB_SUBDOMAIN_HOST"] or (f"https://{self.domain}" if self.domain else "")
+                          or f"{self.scheme}://{self.host}:{self.port}")
         # compose recreates the hub when the organizer's own configuration files change.
         os.environ["HUB_CONFIG_DIGEST"] = config_digest(env["DLAB_HUB_CONFIG_DIR"])
         # On a swarm with a registry: the students' image is REGISTRY/IMAGE (make swarm-push).
@@ -121,28 +134,41 @@ class ClassServer:
         if quiet_ok("port", self.hub, "8000"):
             say("upgrading: the class port moves from the hub's container to the proxy's")
             docker("stop", "--time", "30", self.hub)
-        if self.port_taken_by_another():
+        if self.port_taken_by_another(self.port, self.proxy):
             say(f"port {self.port} is taken by another program: set DLAB_HUB_PORT in .env (see .env.example)")
             raise Stop
+        if self.domain:
+            self.check_https()
+        elif quiet_ok("container", "inspect", self.https):
+            self.compose_run("rm", "--stop", "--force", "https", capture=True)  # DLAB_DOMAIN emptied: no Caddy
         recreate = self.install_certificate() if self.env["DLAB_SSL_CERT"] else []
         self.upgrade_database()
-        up = self.compose_run("up", "-d", *recreate, "--wait", "--wait-timeout", "180", "proxy", "hub")
+        began = time.time()
+        services = ["proxy", "hub", *(["https"] if self.domain else [])]
+        up = self.compose_run("up", "-d", *recreate, "--wait", "--wait-timeout", "180", *services)
         if up.returncode != 0:
             say("the class server did not become healthy; the last log lines of its proxy and hub:")
-            for name, lines in ((self.proxy, "10"), (self.hub, "30")):
+            for name, lines in ((self.proxy, "10"), (self.hub, "30"), *([(self.https, "10")] if self.domain else [])):
                 logs = docker("logs", "--tail", lines, name, stderr=subprocess.STDOUT, capture=False, stdout=subprocess.PIPE)
                 said = (logs.stdout or "").splitlines()
                 print("\n".join(line for i, line in enumerate(said) if i == 0 or line != said[i - 1]), file=sys.stderr)
-            self.compose_run("stop", "hub", "proxy", capture=True)  # no restart loop; volumes are kept
+            self.compose_run("stop", *services, capture=True)  # no restart loop; volumes are kept
             say(f"stopped it: fix what the log says (settings: {self.env_file}, see .env.example), then make up again")
             raise Stop
         if self.shared:
             self.swarm_anchor()
-        if self.env["DLAB_SUBDOMAIN_HOST"]:
+        local = f"{'http' if self.domain else self.scheme}://localhost:{self.port}"  # (Caddy serves the domain)
+        if self.domain:
+            self.wait_for_certificate(began)
+            say(f"the class server is up: {self.class_url} (on this machine also {local})")
+        elif self.env["DLAB_SUBDOMAIN_HOST"]:
             say(f"the class server is up: {self.env['DLAB_SUBDOMAIN_HOST']} (students' servers on its subdomains; proxy on port {self.port})")
         else:
-            say(f"the class server is up: {self.scheme}://{self.host}:{self.port} (on this machine: {self.scheme}://localhost:{self.port})")
-        say(f"admin account: {self.env['DLAB_ADMIN']}; approve sign-ups at {self.scheme}://localhost:{self.port}/hub/authorize")
+            say(f"the class server is up: {self.class_url} (on this machine: {local})")
+        if self.scheme == "http":
+            say("plain HTTP: for HTTPS set DLAB_DOMAIN to this machine's DNS name in .env (ports 80 and 443 open), "
+                "then make up (docs/class-server.md#https)")
+        say(f"admin account: {self.env['DLAB_ADMIN']}; approve sign-ups at {self.class_url if self.domain else local}/hub/authorize")
         password = docker("exec", self.hub, "cat", "/srv/jupyterhub/secrets/admin-password")
         if password.returncode == 0:
             say(f"admin's first password: {password.stdout.strip()} (change it at /hub/change-password; then this line goes away)")
@@ -161,11 +187,59 @@ class ClassServer:
             say("free some space (docker system df shows what uses it; docker image prune removes old images), then make up again")
             raise Stop
 
-    def port_taken_by_another(self):
+    def port_taken_by_another(self, port, container):
+        """Something listens on PORT, and it is not CONTAINER (the class's own, running)."""
         if not shutil.which("ss"):
             return False
-        listening = subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True, text=True).stdout.strip()
-        return bool(listening) and not docker("ps", "-q", "--filter", f"name=^{self.proxy}$").stdout.strip()
+        listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout.strip()
+        return bool(listening) and not docker("ps", "-q", "--filter", f"name=^{container}$").stdout.strip()
+
+    # --- HTTPS by itself (DLAB_DOMAIN) ----------------------------------------------------------
+    def check_https(self):
+        """Before anything is touched: ports 80 and 443 free (or Caddy's already), the authority's root readable."""
+        for port in (80, 443):
+            if self.port_taken_by_another(port, self.https):
+                say(f"port {port} is taken by another program (`ss -ltnp 'sport = :{port}'` names it), and DLAB_DOMAIN "
+                    "needs ports 80 and 443: stop that program (a web server?), or, to keep it, empty DLAB_DOMAIN, "
+                    "set DLAB_HUB_BIND=127.0.0.1 and let that program forward to the class port")
+                raise Stop
+        root = self.env["DLAB_ACME_CA_ROOT"]
+        if root and not (os.access(root, os.R_OK) and "BEGIN CERTIFICATE" in Path(root).read_text(errors="replace")):
+            say(f"DLAB_ACME_CA_ROOT={root} is not a readable PEM certificate: give the root certificate of your ACME "
+                f"authority (or empty it for a public one), in {self.env_file}")
+            raise Stop
+
+    def wait_for_certificate(self, began):
+        """Caddy's certificate for DLAB_DOMAIN: kept from before (a make down/up asks for none), or
+        obtained now. On a failure Caddy is stopped (the class is then on this machine's own port
+        only, never plain HTTP outside), and what went wrong is said with what to do."""
+        deadline = time.monotonic() + CERTIFICATE_WAIT
+        while True:
+            stored = docker("exec", self.https, "python", "-m", "dlab_hub.https", "certificate")
+            certificate = json.loads(stored.stdout or "{}") if stored.returncode == 0 else {}
+            if self.domain in certificate.get("names", ()):
+                say(f"HTTPS: the certificate of {self.domain} is from {certificate['issuer'].get('commonName', self.env['DLAB_ACME_DIRECTORY'])}, "
+                    f"valid until {certificate['not_after']}; Caddy renews it by itself")
+                return certificate
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began - 1))
+            logs = docker("logs", "--since", since, self.https)
+            failures = https.errors(logs.stdout + logs.stderr, self.domain)
+            if failures or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        self.compose_run("stop", "https", capture=True)
+        if failures:
+            error = https.reason(failures)
+            summary, advice = https.diagnosis(error, self.domain, self.env["DLAB_ACME_DIRECTORY"], self.env["DLAB_ACME_CA_ROOT"])
+            say(f"no certificate for {self.domain}: {summary}. Caddy said: {error[:600]}")
+        else:
+            summary, advice = "no answer", (f"see `docker logs {self.https}`; check DLAB_ACME_DIRECTORY "
+                                            f"({self.env['DLAB_ACME_DIRECTORY']}), then make up again")
+            say(f"no certificate for {self.domain} after {CERTIFICATE_WAIT} s")
+        say(f"to do: {advice}")
+        say(f"HTTPS is stopped: the class answers on this machine only (http://localhost:{self.port}), never in plain "
+            f"HTTP outside; or empty DLAB_DOMAIN for http://{self.host}:{self.port} as before")
+        raise Stop
 
     def warn_if_homes_outgrow_disk(self):
         """The homes' images are sparse and may promise more than the disk has: scripts/lib.sh's

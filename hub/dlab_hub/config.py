@@ -100,8 +100,9 @@ def configure(s, engine):
 def update_hub_and_proxy(c, s, engine):
     # The proxy runs in a container of its own (compose.yaml's `proxy`, images/hub/dlab-proxy),
     # without the Docker socket: the hub only talks to its API. Its routes outlive a hub restart.
-    https = bool(s["DLAB_SSL_CERT"])
-    c.JupyterHub.bind_url = "https://:8000" if https else "http://:8000"  # the class's public URL (the proxy publishes DLAB_HUB_PORT)
+    https = bool(s["DLAB_SSL_CERT"]) or bool(s["DLAB_DOMAIN"])  # the proxy's TLS, or Caddy's in front (dlab_hub.https)
+    # The class's public URL (the proxy publishes DLAB_HUB_PORT), over TLS where the proxy serves it.
+    c.JupyterHub.bind_url = "https://:8000" if s["DLAB_SSL_CERT"] else "http://:8000"
     c.ConfigurableHTTPProxy.should_start = False  # started by compose, not by the hub
     c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"  # the proxy's API, on the class network
     if s["DLAB_SUBDOMAIN_HOST"]:
@@ -112,9 +113,10 @@ def update_hub_and_proxy(c, s, engine):
     c.JupyterHub.last_activity_interval = 60  # also how soon a restarted proxy gets its routes back
     c.JupyterHub.tornado_settings = {"compress_response": True}  # the hub's pages, gzipped
     if https:
-        # The proxy serves TLS itself (make up copies the certificate into its volume), so every
-        # cookie the hub and the students' servers set is Secure (the XSRF ones too: the images'
-        # jupyter_server_config.py reads JUPYTERHUB_COOKIE_OPTIONS), and browsers use HTTPS only.
+        # The proxy serves TLS itself (make up copies the certificate into its volume), or Caddy does
+        # in front of it (DLAB_DOMAIN), so every cookie the hub and the students' servers set is
+        # Secure (the XSRF ones too: the images' jupyter_server_config.py reads
+        # JUPYTERHUB_COOKIE_OPTIONS), and browsers use HTTPS only for the host (HSTS on the hub's pages).
         c.JupyterHub.tornado_settings = {"compress_response": True, "cookie_options": {"secure": True},
                                          "headers": {"Strict-Transport-Security": "max-age=31536000"}}
         c.Spawner.cookie_options = {"secure": True}

@@ -77,7 +77,14 @@ def values(s, registry):
         "cull": {"enabled": timeout > 0, "timeout": timeout or 3600,
                  "every": p.culling.every if timeout else 600},
         "prePuller": {"hook": {"enabled": True}, "continuous": {"enabled": True}},  # images on every node
+        **({"proxy": https(s)} if s.get("DLAB_DOMAIN") else {}),
     }
+
+
+def https(s):
+    """DLAB_DOMAIN in z2jh's words: its own ACME client (autohttps, Traefik) takes the same authority."""
+    letsencrypt = {"acmeServer": s["DLAB_ACME_DIRECTORY"], **({"contactEmail": s["DLAB_ACME_EMAIL"]} if s["DLAB_ACME_EMAIL"] else {})}
+    return {"https": {"enabled": True, "type": "letsencrypt", "hosts": [s["DLAB_DOMAIN"]], "letsencrypt": letsencrypt}}
 
 
 def singleuser(p, image, profiles, data_volume):
@@ -161,7 +168,7 @@ def main(argv):
     if len(argv) not in (2, 3):
         print(__doc__.split("\n\n")[-1], file=sys.stderr)
         return 2
-    _, parsed, problems, _ = load({}, env_file=argv[2] if len(argv) == 3 else ".env", applies=("hub", "both"))
+    _, parsed, problems, _ = load({}, env_file=argv[2] if len(argv) == 3 else ".env")  # every setting (the ACME ones are make's)
     if problems:
         print("dlab: " + "; ".join(problems), file=sys.stderr)
         return 1

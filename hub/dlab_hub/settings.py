@@ -48,6 +48,11 @@ def name_fits(username):
     """Whether a username's Docker objects and home images can be named (22 CJK characters can)."""
     return len(escaped_name(username)) <= MAX_ESCAPED_NAME
 
+# A public DNS name: labels of letters, digits and dashes, at least two, the last not all digits (an
+# IP address is no name an ACME authority certifies).
+DOMAIN_PATTERN = r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+(?!\d+\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
 # Inside dlab/hub: the hub's database and secrets (the hub-state volume), read through dlab_hub/state.py by the hub and
 # dlab_hub/prestart.py alike.
 STATE_DIR = pathlib.Path(os.environ.get("DLAB_HUB_STATE", "/srv/jupyterhub"))
@@ -74,10 +79,11 @@ class Setting:
 
 SETTINGS = [
     Setting("DLAB_HUB_PORT", "8000", whole(1, 65535, "a port number, 1 to 65535"),
-            "The port the class opens in the browser (`http://SERVER:PORT`); 443 with HTTPS.", "host"),
+            "The port the class opens in the browser (`http://SERVER:PORT`); 443 with your own certificate "
+            "(`DLAB_SSL_CERT`). With `DLAB_DOMAIN` the class is on 443, and this port on `127.0.0.1` only.", "host"),
     Setting("DLAB_HUB_BIND", "0.0.0.0", Kind("an IP address of this machine, like 0.0.0.0 or 127.0.0.1", address),
             "The address it listens on: `127.0.0.1` keeps the class to this machine (behind your own "
-            "HTTPS reverse proxy).", "host"),
+            "HTTPS reverse proxy). With `DLAB_DOMAIN`: the address of ports 80 and 443.", "host"),
     Setting("DLAB_ADMIN", "admin", pattern(USERNAME_PATTERN[1:-2], "a username: 1 to 32 letters, digits, dots, dashes "
                                           "or underscores, starting with a letter or digit", convert=str.lower),
             "The organizer's account, made on first start with a random password that `make up` prints "
@@ -241,9 +247,28 @@ SETTINGS = [
             "own configuration, which they may change: dlab does not check them), as The Littlest "
             "JupyterHub's `jupyterhub_config.d`. Mounted read-only into the hub; `make up` after a change. "
             "See [More JupyterHub settings](organizer.md#more-jupyterhub-settings).", "host"),
+    Setting("DLAB_DOMAIN", "", pattern(f"({DOMAIN_PATTERN})?", "a DNS name with a dot, like class.example.edu (no scheme, "
+                                        "no port), or empty", re.IGNORECASE, convert=str.lower),
+            "HTTPS by itself: the class's public name, whose DNS record points to this machine (ports 80 and 443 "
+            "open). `make up` then serves the class at `https://DOMAIN` with a certificate from an ACME "
+            "authority (Let's Encrypt unless `DLAB_ACME_DIRECTORY` says otherwise), obtained and renewed by "
+            "Caddy; the class port is then this machine's only (`127.0.0.1`). Empty: `http://SERVER:PORT`. "
+            "See [HTTPS](#https).", "both"),
+    Setting("DLAB_ACME_EMAIL", "", pattern(r"([^@\s]+@[^@\s]+\.[^@\s]+)?", "an email address, or empty"),
+            "With `DLAB_DOMAIN`: the address the authority writes to about the certificate (a renewal "
+            "that keeps failing); empty: none.", "host"),
+    Setting("DLAB_ACME_DIRECTORY", LETS_ENCRYPT, pattern(r"https://[^\s/?#]+(/[^\s?#]*)?", "an https:// URL of "
+                                                         "an ACME directory"),
+            "With `DLAB_DOMAIN`: the ACME authority's directory URL. Let's Encrypt's by default; its staging "
+            "`https://acme-staging-v02.api.letsencrypt.org/directory` for a rehearsal (certificates no "
+            "browser trusts, generous rate limits), or an internal authority's (step-ca, a university's).", "host"),
+    Setting("DLAB_ACME_CA_ROOT", "", Kind("an absolute path, or empty", path_or_empty),
+            "With an internal authority: the root certificate (PEM) its ACME directory is served under, "
+            "a path on this machine, when the system does not trust it already.", "host"),
     Setting("DLAB_SSL_CERT", "", Kind("an absolute path, or empty", path_or_empty),
-            "HTTPS: your certificate (full chain), a path on this machine; `make up` copies it into the "
-            "proxy's secrets (run it again after a renewal). Set `DLAB_HUB_PORT=443`. See [HTTPS](#https).", "both"),
+            "HTTPS with your own certificate (instead of `DLAB_DOMAIN`): the certificate (full chain), a "
+            "path on this machine; `make up` copies it into the proxy's secrets (run it again after a "
+            "renewal). Set `DLAB_HUB_PORT=443`. See [HTTPS](#https).", "both"),
     Setting("DLAB_SSL_KEY", "", Kind("an absolute path, or empty", path_or_empty),
             "HTTPS: the certificate's private key, a path on this machine.", "host"),
 ]
@@ -298,6 +323,15 @@ def load(environ, env_file=None, applies=("hub", "host", "both")):
     if parsed.get("DLAB_OIDC_ISSUER") and not (parsed.get("DLAB_OIDC_CLIENT_ID") and parsed.get("DLAB_OIDC_CLIENT_SECRET")):
         problems.append("DLAB_OIDC_ISSUER is set but DLAB_OIDC_CLIENT_ID or DLAB_OIDC_CLIENT_SECRET is empty: set "
                         "both (the provider gives them when you register the class server)")
+    if parsed.get("DLAB_DOMAIN") and parsed.get("DLAB_SSL_CERT"):
+        problems.append("DLAB_DOMAIN and DLAB_SSL_CERT are both set: HTTPS either gets its certificate by itself "
+                        "(DLAB_DOMAIN) or uses yours (DLAB_SSL_CERT, DLAB_SSL_KEY); empty one of them")
+    if parsed.get("DLAB_DOMAIN") and parsed.get("DLAB_SUBDOMAIN_HOST"):
+        problems.append("DLAB_DOMAIN cannot serve DLAB_SUBDOMAIN_HOST: students' subdomains need a wildcard "
+                        "certificate, which an ACME authority gives only through the DNS challenge, and dlab's "
+                        "Caddy (Debian's) has no DNS provider's module. Get the wildcard with certbot's plugin "
+                        "for your DNS provider (Debian: python3-certbot-dns-*), set DLAB_SSL_CERT and "
+                        "DLAB_SSL_KEY and empty DLAB_DOMAIN; or empty DLAB_SUBDOMAIN_HOST")
     unknown = sorted(name for name in from_file if name.startswith("DLAB_") and name not in BY_NAME)
     warnings = [f"{name} in {env_file} is not a dlab setting (a typo? .env.example lists them all)" for name in unknown]
     return values, parsed, problems, warnings
