@@ -3,6 +3,8 @@
 per hour, and request bodies past 256 KB dropped as they come."""
 import datetime
 import hashlib
+import json
+import os
 import re
 import socket
 import time
@@ -18,30 +20,42 @@ from dlab_hub.grading import GradeHandler
 
 def client_address(handler):
     """The address of the browser behind a request. The proxy appends the address it saw to
-    X-Forwarded-For, so for a request from the proxy the last entry is the one to trust; a request
-    that reached the hub's port directly (a student's container can) counts as the socket's own
-    address. Tornado's remote_ip would believe a client's own X-Real-Ip header."""
+    X-Forwarded-For, so for a request from the proxy the last entry is the one to trust; where that
+    address is the class's HTTPS front door (Caddy, with DLAB_DOMAIN), which sets X-Forwarded-For to
+    the browser's address whatever the browser sent, the entry before it. A request that reached
+    the hub's port directly (a student's container can) counts as the socket's own address.
+    Tornado's remote_ip would believe a client's own X-Real-Ip header."""
     peer = handler.request.connection.context.address
     peer = peer[0] if isinstance(peer, tuple) else str(peer)
-    forwarded = handler.request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-    return forwarded if forwarded and peer in proxy_addresses() else peer
+    forwarded = [entry.strip() for entry in handler.request.headers.get("X-Forwarded-For", "").split(",")]
+    if not forwarded[-1] or peer not in addresses_of("proxy"):
+        return peer
+    if len(forwarded) > 1 and FRONT_DOOR and forwarded[-1] in addresses_of(FRONT_DOOR):
+        return forwarded[-2] or forwarded[-1]
+    return forwarded[-1]
 
 
-def proxy_addresses():
-    """The addresses the proxy's requests come from: the `proxy` container's on the class network
-    (looked up at most every 30 s: a recreated proxy may get a new one)."""
+# compose.yaml's https service, where there is one (the hub's settings say: DLAB_DOMAIN); else no
+# name to look up (an unknown name would go to the machine's DNS every 30 s).
+FRONT_DOOR = "https" if json.loads(os.environ.get("DLAB_HUB_SETTINGS") or "{}").get("DLAB_DOMAIN") else ""
+
+
+def addresses_of(service):
+    """The addresses a service's requests come from on the class network: `proxy`, `https` (looked
+    up at most every 30 s: a recreated container may get a new one)."""
     now = time.monotonic()
-    if now - _proxy_lookup["at"] > 30:
+    at, addresses = _lookups.get(service, (float("-inf"), frozenset()))
+    if now - at > 30:
         try:
-            _proxy_lookup["addresses"] = frozenset(
-                a for info in socket.getaddrinfo("proxy", None) for a in (info[4][0], f"::ffff:{info[4][0]}"))
+            addresses = frozenset(
+                a for info in socket.getaddrinfo(service, None) for a in (info[4][0], f"::ffff:{info[4][0]}"))
         except OSError:
-            _proxy_lookup["addresses"] = frozenset()
-        _proxy_lookup["at"] = now
-    return _proxy_lookup["addresses"]
+            addresses = frozenset()
+        _lookups[service] = (now, addresses)
+    return addresses
 
 
-_proxy_lookup = {"at": float("-inf"), "addresses": frozenset()}
+_lookups = {}
 
 
 
