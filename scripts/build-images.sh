@@ -35,14 +35,14 @@ add_with_parents() {
   [[ " ${wanted[*]-} " == *" $1 "* ]] || wanted+=("$1")  # (-: bash 3.2, macOS's, calls an empty array unset)
 }
 for image in "$@"; do
-  # stock: make bench's hand-made image to compare with (bench/stock); oidc: the tests' identity
-  # provider (tests/oidc). Neither is part of make build.
-  [ -n "$(parent_of "$image")" ] || [ "$image" = stock ] || [ "$image" = oidc ] || \
+  # stock: make bench's hand-made image to compare with (bench/stock); oidc and acme: the tests'
+  # identity provider (tests/oidc) and ACME authority (tests/acme). None is part of make build.
+  [ -n "$(parent_of "$image")" ] || [[ " stock oidc acme " == *" $image "* ]] || \
     { say "unknown image '$image' (have: $(awk '!/^#/ && NF { printf "%s%s", sep, $1; sep = " " }' images/hierarchy.txt))"; exit 2; }
   if [ "$image" = gpu ] && [ "$DLAB_ARCH" != amd64 ]; then
     say "dlab/gpu is built for amd64 only (CUDA builds of the frameworks); on $DLAB_ARCH, use dlab/cpu"; exit 2
   fi
-  if [ -n "$DLAB_TAG_SUFFIX" ] && { [ "$image" = stock ] || [ "$image" = oidc ]; }; then
+  if [ -n "$DLAB_TAG_SUFFIX" ] && [[ " stock oidc acme " == *" $image "* ]]; then
     say "$image is built for this machine's architecture only"; exit 2
   fi
   add_with_parents "$image"
@@ -97,6 +97,7 @@ inputs() {
   case $1 in
     stock) echo bench/stock images/cpu/requirements.lock ;;
     oidc) echo tests/oidc ;;
+    acme) echo tests/acme ;;
     *) inputs_of "$1" ;;
   esac
 }
@@ -125,7 +126,7 @@ build() { # build IMAGE: one image, with its provenance; says how long it took a
   provenance "$image"
   start=$(date +%s)
   docker compose -f images/build.yaml build "$image"
-  tag=dlab/$image:latest$DLAB_TAG_SUFFIX; [ "$image" = stock ] && tag=dlab-bench/stock:latest; [ "$image" = oidc ] && tag=dlab-test/oidc:latest
+  tag=dlab/$image:latest$DLAB_TAG_SUFFIX; [ "$image" = stock ] && tag=dlab-bench/stock:latest; case $image in oidc|acme) tag=dlab-test/$image:latest ;; esac
   say "built $tag in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}')"
 }
 

@@ -2,6 +2,7 @@
 # What `make test` needs on the host besides Docker and .venv, from Debian:
 #   chromium   the browser tests drive it through Playwright (Playwright's own download is not used);
 #   openssl    the HTTPS tests make a self-signed certificate;
+#   certutil   (libnss3-tools) the ACME test makes chromium trust its authority's root (an NSS database);
 #   e2fsprogs, util-linux   the bad-input tests make a small disk (mkfs.ext4, losetup) and hide
 #              the Docker socket from one command (unshare);
 #   iproute2   the network tests make a namespace of their own with listeners at private,
@@ -9,7 +10,7 @@
 #   docker-registry   the swarm tests' test bed (tests/swarm/testbed.sh) carries images to its
 #              nodes through it, as an organizer's registry would.
 set -euo pipefail
-declare -A package_of=([chromium]=chromium [openssl]=openssl [mkfs.ext4]=e2fsprogs [losetup]=util-linux
+declare -A package_of=([chromium]=chromium [openssl]=openssl [certutil]=libnss3-tools [mkfs.ext4]=e2fsprogs [losetup]=util-linux
                        [unshare]=util-linux [ip]=iproute2
                        [docker-registry]=docker-registry)
 missing=()

@@ -35,7 +35,7 @@ def as_helm_merges(given, defaults=CHART_DEFAULTS):
 
 
 def class_values(**settings):
-    _, parsed, problems, _ = load(settings, applies=("hub", "both"))
+    _, parsed, problems, _ = load(settings)
     assert problems == []
     return values(parsed, "registry.example.org")
 
@@ -55,7 +55,8 @@ def test_the_committed_example_is_the_settings_defaults():
 
 
 @pytest.mark.parametrize("settings", [{}, {"DLAB_GPUS": "none", "DLAB_EGRESS": "off", "DLAB_IDLE_TIMEOUT": "0"},
-                                      {"DLAB_GPUS": "2", "DLAB_MAX_SERVERS": "30", "DLAB_HOME_SIZE": "0"}])
+                                      {"DLAB_GPUS": "2", "DLAB_MAX_SERVERS": "30", "DLAB_HOME_SIZE": "0"},
+                                      {"DLAB_DOMAIN": "class.example.edu", "DLAB_ACME_EMAIL": "it@example.edu"}])
 def test_the_values_pass_zero_to_jupyterhubs_schema(settings):
     jsonschema.validate(as_helm_merges(yaml.safe_load(to_yaml(class_values(**settings)))), SCHEMA)
 
@@ -128,3 +129,10 @@ def test_the_class_settings_carry_over():
     assert v["hub"]["config"]["NativeAuthenticator"]["minimum_password_length"] == 12
     assert v["hub"]["config"]["Authenticator"]["admin_users"] == ["teacher"]
     assert class_values(DLAB_IDLE_TIMEOUT="1200")["cull"] == {"enabled": True, "timeout": 1200, "every": 300}
+
+
+def test_https_by_itself_is_z2jhs_own_letsencrypt_with_the_same_authority():
+    v = class_values(DLAB_DOMAIN="class.example.edu", DLAB_ACME_DIRECTORY="https://ca.uni.example/acme/directory")
+    assert v["proxy"]["https"] == {"enabled": True, "type": "letsencrypt", "hosts": ["class.example.edu"],
+                                   "letsencrypt": {"acmeServer": "https://ca.uni.example/acme/directory"}}
+    assert "proxy" not in class_values()

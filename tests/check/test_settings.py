@@ -27,6 +27,8 @@ WRONG = {
     "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",
     "DLAB_NETWORK": "-net", "DLAB_SPAWN_LIMIT": "0", "DLAB_STARTS_AT_ONCE": "0", "DLAB_PRESTART_AT": "8:45", "DLAB_PRESTART_HOLD": "0", "DLAB_MAX_SERVERS": "lots", "DLAB_SIGNUPS_PER_HOUR": "-5",
     "DLAB_MIN_FREE_GB": "2GB", "DLAB_SWARM_SHARED": "nfs:/homes", "DLAB_SWARM_REGISTRY": "http://registry", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
+    "DLAB_DOMAIN": "https://class.example.edu", "DLAB_ACME_EMAIL": "organizer@localhost",
+    "DLAB_ACME_DIRECTORY": "acme-v02.api.letsencrypt.org/directory", "DLAB_ACME_CA_ROOT": "root.pem",
     "DLAB_OIDC_ISSUER": "login.uni.example", "DLAB_OIDC_CLIENT_ID": "dlab class", "DLAB_OIDC_CLIENT_SECRET": "s3cret pasted",
     "DLAB_OIDC_NAME": "Uni\tLogin", "DLAB_OIDC_USERNAME_CLAIM": "preferred username", "DLAB_OIDC_EMAIL_DOMAIN": "@uni.example",
 }
@@ -130,13 +132,16 @@ def test_load_settings_exports_every_setting_for_the_scripts(tmp_path):
 def test_compose_keeps_no_second_list_of_settings_or_defaults():
     compose = (ROOT / "compose.yaml").read_text()
     assert not re.search(r"\$\{DLAB_\w+:-", compose), "a default in compose.yaml: defaults live in hub/dlab_hub/settings.py"
-    assert re.findall(r"^\s+(DLAB_\w+):", compose, re.M) == ["DLAB_SSL_CERT", "DLAB_SUBDOMAIN_HOST", "DLAB_HUB_SETTINGS"]
+    # The proxy's two flags, Caddy's inputs (the https service: dlab_hub.https), the hub's one JSON value.
+    assert re.findall(r"^\s+(DLAB_\w+):", compose, re.M) == [
+        "DLAB_SSL_CERT", "DLAB_SUBDOMAIN_HOST", "DLAB_DOMAIN", "DLAB_ACME_DIRECTORY", "DLAB_ACME_EMAIL", "DLAB_HUB_SETTINGS"]
 
 
-# DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs.
+# DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs, and
+# what make up derives for compose.yaml (DLAB_PROXY_BIND, DLAB_ACME_ROOT_MOUNT, DLAB_DOMAIN_ALIAS).
 NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
                 "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET", "DLAB_COURSE", "DLAB_ROLE",
-                "DLAB_TEST_WORKERS"}  # the servers' environment (DLAB_GPU_CARDS, DLAB_COURSE, DLAB_ROLE) and make test's own knobs (DLAB_SKIP_*, DLAB_TEST_WORKERS) are not the class's
+                "DLAB_TEST_WORKERS", "DLAB_PROXY_BIND", "DLAB_ACME_ROOT_MOUNT", "DLAB_DOMAIN_ALIAS"}  # the servers' environment (DLAB_GPU_CARDS, DLAB_COURSE, DLAB_ROLE) and make test's own knobs (DLAB_SKIP_*, DLAB_TEST_WORKERS) are not the class's
 
 
 def test_every_setting_the_class_server_reads_is_declared():

@@ -81,6 +81,11 @@ class HubStack:
         if settings == self.settings:
             return
         began = time.monotonic()
+        # With DLAB_DOMAIN the class is https://DOMAIN (tests/hub/test_hub_acme.py), and the class port,
+        # plain HTTP on loopback, gets Secure cookies that requests keeps to HTTPS: the organizer's API
+        # token is made before (tokens live in the hub's database) and kept.
+        token = (self._admin_token or (self.admin_token if self.settings is not None else None)) \
+            if settings.get("DLAB_DOMAIN") else None
         out = self.script("up", settings, check=False)
         assert out.returncode == 0, f"scripts/hub.sh up failed:\n{out.stdout}\n{out.stderr}"
         self.settings = settings
@@ -90,7 +95,7 @@ class HubStack:
         self.url = f"{'https' if https else 'http'}://{host}:{self.port}"
         self.verify = settings["DLAB_SSL_CERT"] if https else True
         self.up_output = out.stderr
-        self._admin_token = None
+        self._admin_token = token
         wait_until(lambda: self.request("GET", self.url + "/hub/api/", timeout=5).ok, 60, "the hub's API")
         HUB_RESTARTS.append(time.monotonic() - began)
 
