@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -60,13 +61,12 @@ class ClassServer:
         self.compose = ["docker", "compose", "--profile", "https"] + (
             ["-f", "compose.yaml", "-f", "compose.swarm.yaml"] if self.shared else [])
         self.port = env["DLAB_HUB_PORT"]
-        self.hub, self.proxy, self.https = f"{self.prefix}-hub", f"{self.prefix}-proxy", f"{self.prefix}-https"
+        self.hub, self.proxy, self.caddy = f"{self.prefix}-hub", f"{self.prefix}-proxy", f"{self.prefix}-https"
         self.env_file = os.environ.get("DLAB_ENV_FILE") or ".env"
         # HTTPS by itself (DLAB_DOMAIN): Caddy takes ports 80 and 443 and the proxy's port stays on
         # this machine (compose.yaml's values that make up derives).
         self.domain = env["DLAB_DOMAIN"]
         os.environ["DLAB_PROXY_BIND"] = "127.0.0.1" if self.domain else env["DLAB_HUB_BIND"]
-        os.environ["DLAB_DOMAIN_ALIAS"] = self.domain or "no-domain.invalid"
         os.environ["DLAB_ACME_ROOT_MOUNT"] = env["DLAB_ACME_CA_ROOT"] or "/dev/null"
         # The class's address, as students type it (printed by up, on the password sheets, in links).
         self.host = this_host()
@@ -139,7 +139,7 @@ class ClassServer:
             raise Stop
         if self.domain:
             self.check_https()
-        elif quiet_ok("container", "inspect", self.https):
+        elif quiet_ok("container", "inspect", self.caddy):
             self.compose_run("rm", "--stop", "--force", "https", capture=True)  # DLAB_DOMAIN emptied: no Caddy
         recreate = self.install_certificate() if self.env["DLAB_SSL_CERT"] else []
         self.upgrade_database()
@@ -148,7 +148,7 @@ class ClassServer:
         up = self.compose_run("up", "-d", *recreate, "--wait", "--wait-timeout", "180", *services)
         if up.returncode != 0:
             say("the class server did not become healthy; the last log lines of its proxy and hub:")
-            for name, lines in ((self.proxy, "10"), (self.hub, "30"), *([(self.https, "10")] if self.domain else [])):
+            for name, lines in ((self.proxy, "10"), (self.hub, "30"), *([(self.caddy, "10")] if self.domain else [])):
                 logs = docker("logs", "--tail", lines, name, stderr=subprocess.STDOUT, capture=False, stdout=subprocess.PIPE)
                 said = (logs.stdout or "").splitlines()
                 print("\n".join(line for i, line in enumerate(said) if i == 0 or line != said[i - 1]), file=sys.stderr)
@@ -198,7 +198,7 @@ class ClassServer:
     def check_https(self):
         """Before anything is touched: ports 80 and 443 free (or Caddy's already), the authority's root readable."""
         for port in (80, 443):
-            if self.port_taken_by_another(port, self.https):
+            if self.port_taken_by_another(port, self.caddy):
                 say(f"port {port} is taken by another program (`ss -ltnp 'sport = :{port}'` names it), and DLAB_DOMAIN "
                     "needs ports 80 and 443: stop that program (a web server?), or, to keep it, empty DLAB_DOMAIN, "
                     "set DLAB_HUB_BIND=127.0.0.1 and let that program forward to the class port")
@@ -215,25 +215,25 @@ class ClassServer:
         only, never plain HTTP outside), and what went wrong is said with what to do."""
         deadline = time.monotonic() + CERTIFICATE_WAIT
         while True:
-            stored = docker("exec", self.https, "python", "-m", "dlab_hub.https", "certificate")
+            stored = docker("exec", self.caddy, "python", "-m", "dlab_hub.https", "certificate")
             certificate = json.loads(stored.stdout or "{}") if stored.returncode == 0 else {}
-            if self.domain in certificate.get("names", ()):
+            if self.domain in certificate.get("names", ()) and ssl.cert_time_to_seconds(certificate["not_after"]) > time.time():
                 say(f"HTTPS: the certificate of {self.domain} is from {certificate['issuer'].get('commonName', self.env['DLAB_ACME_DIRECTORY'])}, "
                     f"valid until {certificate['not_after']}; Caddy renews it by itself")
                 return certificate
             since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began - 1))
-            logs = docker("logs", "--since", since, self.https)
-            failures = https.errors(logs.stdout + logs.stderr, self.domain)
-            if failures or time.monotonic() > deadline:
+            logs = docker("logs", "--since", since, self.caddy)
+            found = https.errors(logs.stdout + logs.stderr)
+            if https.failed(found) or time.monotonic() > deadline:
                 break
             time.sleep(2)
         self.compose_run("stop", "https", capture=True)
-        if failures:
-            error = https.reason(failures)
+        if https.failed(found):
+            error = https.reason(found)
             summary, advice = https.diagnosis(error, self.domain, self.env["DLAB_ACME_DIRECTORY"], self.env["DLAB_ACME_CA_ROOT"])
             say(f"no certificate for {self.domain}: {summary}. Caddy said: {error[:600]}")
         else:
-            summary, advice = "no answer", (f"see `docker logs {self.https}`; check DLAB_ACME_DIRECTORY "
+            summary, advice = "no answer", (f"see `docker logs {self.caddy}`; check DLAB_ACME_DIRECTORY "
                                             f"({self.env['DLAB_ACME_DIRECTORY']}), then make up again")
             say(f"no certificate for {self.domain} after {CERTIFICATE_WAIT} s")
         say(f"to do: {advice}")

@@ -43,6 +43,10 @@ def caddyfile(domain, directory, email="", ca_root=False):
         "\tocsp_stapling off",  # Let's Encrypt has ended OCSP; an internal authority may have none
         "\tservers {",
         "\t\tprotocols h1 h2",  # no HTTP/3: compose publishes TCP only
+        # A client that never finishes its headers (or TLS handshake) lets go of its connection.
+        "\t\ttimeouts {",
+        "\t\t\tread_header 10s",
+        "\t\t}",
         "\t}",
         "}",
         "",
@@ -91,10 +95,17 @@ def stored_certificate(domain, directory, data_dir=DATA_DIR):
 
 # --- what went wrong, in words --------------------------------------------------------------------
 
-def errors(log_text, domain):
-    """Caddy's error lines (JSON, one a line) about getting DOMAIN's certificate, oldest first.
-    (Its last is often a summary, "no solvers available for remaining challenges", after the
-    authority's own reasons: `reason` picks.)"""
+# Caddy's loggers of the ACME exchange: an attempt's end (tls.obtain) and the authority's answers
+# (acmez's client: http.acme_client in Caddy 2.6). Not Caddy's others: a request to port 80 or 443
+# makes Caddy log an error (logger `http`, `tls`) with any Host the sender likes ("looking up info
+# for HTTP challenge", "tls-alpn challenge").
+ATTEMPT, EXCHANGE = "tls.obtain", ".acme_client"
+
+
+def errors(log_text):
+    """Caddy's error lines (JSON, one a line) from getting the certificate, oldest first, as
+    (logger, text); an attempt failed once one is ATTEMPT's (acmez logs a failed challenge before
+    it tries the next kind, which may succeed)."""
     found = []
     for line in log_text.splitlines():
         try:
@@ -103,18 +114,26 @@ def errors(log_text, domain):
             continue
         if not isinstance(entry, dict) or entry.get("level") not in ("error", "fatal"):
             continue
-        problem = entry.get("problem") if isinstance(entry.get("problem"), dict) else {}  # a challenge's failure
+        logger = str(entry.get("logger", ""))
+        if logger != ATTEMPT and not logger.endswith(EXCHANGE):
+            continue
         text = f"{entry.get('msg', '')}: {entry.get('error', '')}"
-        if problem:
-            text += f"{problem.get('type', '')} - {problem.get('detail', '')}"
-        if entry.get("logger", "").startswith("tls") or domain in text:
-            found.append(text)
+        if entry.get("problem_type"):  # a challenge's failure: the authority's kind of problem
+            text += f" ({entry['problem_type']})"
+        found.append((logger, text))
     return found
 
 
-def reason(failures):
-    """Of Caddy's errors, the one that says most: the authority's own (an ACME error), else the last."""
-    return next((error for error in failures if "urn:ietf:params:acme:error" in error), failures[-1])
+def failed(found):
+    """Whether errors() holds the end of a failed attempt."""
+    return any(logger == ATTEMPT for logger, _ in found)
+
+
+def reason(found):
+    """Of Caddy's errors (errors()), the one that says most: the authority's own (an ACME error),
+    else the last."""
+    texts = [text for _, text in found]
+    return next((text for text in texts if "urn:ietf:params:acme:error" in text), texts[-1])
 
 
 def diagnosis(error, domain, directory, ca_root=""):
@@ -125,8 +144,8 @@ def diagnosis(error, domain, directory, ca_root=""):
                 "validations an hour and 50 certificates a week per registered domain)",
                 "wait for the time the authority names above, then make up again; rehearse with "
                 "DLAB_ACME_DIRECTORY=https://acme-staging-v02.api.letsencrypt.org/directory, whose limits are generous")
-    if (re.search(r"urn:ietf:params:acme:error:dns\b", error)
-            or re.search(r"urn:ietf:params:acme:error:.*(could not resolve|NXDOMAIN|no valid A|SERVFAIL)", error, re.I)):
+    if re.search(r"urn:ietf:params:acme:error:dns\b", error) or (
+            "urn:ietf:params:acme:error" in error and re.search(r"could not resolve|NXDOMAIN|no valid A|SERVFAIL", error, re.I)):
         return (f"the authority ({authority}) finds no address for {domain} in DNS",
                 f"make an A record (and AAAA, for IPv6) for {domain} that names this machine's public address, "
                 f"at your DNS provider; once `dig +short {domain}` shows it, make up again")
