@@ -1,7 +1,7 @@
 """HTTPS by itself (DLAB_DOMAIN): the class gets its certificate from an ACME authority and renews
 it, proven against Let's Encrypt's own test authority, pebble (tests/acme), which the test runs in a
 container of its own on the test class's network, where the class's name resolves to its front
-door (compose.yaml's https service, Caddy). Pebble's certificates live two minutes here, so a
+door (compose.yaml's https service, Caddy; the alias is tests/acme/compose.yaml's). Pebble's certificates live two minutes here, so a
 renewal happens within the test; chromium trusts pebble's root through an NSS database of the
 test's own. Ports 80 and 443 are this machine's loopback's (DLAB_HUB_BIND=127.0.0.1).
 
@@ -15,6 +15,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 
 import pytest
 import requests
@@ -26,6 +27,7 @@ from hubstack import PREFIX, address_on_class_network, log_in, wait_until
 DOMAIN = "class.dlab.test"
 PEBBLE = f"{PREFIX}-pebble"  # the authority, on the class network
 PEBBLE_WITH_DNS = f"{PREFIX}-pebble-dns"  # another, asking the test's own DNS server
+PEBBLE_SLOW = f"{PREFIX}-pebble-slow"  # another, that waits up to 20 s before it validates (as a real one may)
 ACME_DNS = f"{PREFIX}-acme-dns"  # that server (pebble-challtestsrv)
 HTTPS = f"{PREFIX}-https"
 VALIDITY = 120  # seconds a certificate of pebble's lives: Caddy renews it at 80
@@ -46,7 +48,7 @@ def authority(hub, tmp_path_factory):
     hub.restart()  # the class network exists
     folder = tmp_path_factory.mktemp("pebble")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={PEBBLE}",
-            "-addext", f"subjectAltName=DNS:{PEBBLE},DNS:{PEBBLE_WITH_DNS}",
+            "-addext", f"subjectAltName=DNS:{PEBBLE},DNS:{PEBBLE_WITH_DNS},DNS:{PEBBLE_SLOW}",
             "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"))
     config = {"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
                          "certificate": "/etc/pebble/cert.pem", "privateKey": "/etc/pebble/key.pem",
@@ -56,17 +58,18 @@ def authority(hub, tmp_path_factory):
     for path in folder.iterdir():
         path.chmod(0o644)  # pebble runs as nobody
     folder.chmod(0o755)
-    names = (PEBBLE, PEBBLE_WITH_DNS, ACME_DNS)
+    names = (PEBBLE, PEBBLE_WITH_DNS, PEBBLE_SLOW, ACME_DNS)
     docker("rm", "-f", *names, check=False)
     run = ["run", "-d", "--network", PREFIX, "--cap-drop", "ALL", "-v", f"{folder}:/etc/pebble:ro"]
     try:
         docker(*run, "--name", PEBBLE, "dlab-test/acme:latest")
+        docker(*run, "--name", PEBBLE_SLOW, "-e", "PEBBLE_VA_NOSLEEP=0", "-e", "PEBBLE_VA_SLEEPTIME=20", "dlab-test/acme:latest")
         docker(*run, "--name", ACME_DNS, "dlab-test/acme:latest", "pebble-challtestsrv", "-defaultIPv4", "",
                "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "", "-dns01", ":8053")
         dns = address_on_class_network(ACME_DNS)
         docker(*run, "--name", PEBBLE_WITH_DNS, "dlab-test/acme:latest", "pebble", "-config", "/etc/pebble/pebble.json",
                "-dnsserver", f"{dns}:8053")
-        for name in (PEBBLE, PEBBLE_WITH_DNS):
+        for name in (PEBBLE, PEBBLE_WITH_DNS, PEBBLE_SLOW):
             wait_until(lambda: "Listening on: 0.0.0.0:14000" in docker("logs", name).stdout, 60, f"{name} listening")
         yield {"root": folder / "cert.pem", "dns": dns}
     finally:
@@ -76,7 +79,10 @@ def authority(hub, tmp_path_factory):
 
 def settings(authority, **more):
     return {"DLAB_DOMAIN": DOMAIN, "DLAB_ACME_DIRECTORY": DIRECTORY, "DLAB_ACME_CA_ROOT": str(authority["root"]),
-            "DLAB_ACME_EMAIL": "organizer@dlab.test", **more}
+            "DLAB_ACME_EMAIL": "organizer@dlab.test", **more,
+            # The class's name resolves to Caddy on the class network (tests/acme/compose.yaml), as a DNS
+            # record names the machine in the world.
+            "COMPOSE_FILE": "compose.yaml:tests/acme/compose.yaml"}
 
 
 def issuing_root():
@@ -188,6 +194,14 @@ def test_the_class_gets_a_certificate_serves_https_and_renews_it_with_no_server_
     assert served_certificate(root)["serialNumber"] == renewed["serialNumber"]
     assert docker("logs", PEBBLE).stdout.count("Issued certificate serial") == orders
 
+    # make backup archives the certificate and the ACME account with the homes.
+    backups = authority["root"].parent / "backups"
+    hub.script(["backup", str(backups)])
+    archive = backups / f"{HTTPS}.tar.gz"
+    assert oct(archive.stat().st_mode & 0o777) == "0o600"  # private keys: root's alone
+    archived = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True, check=True).stdout
+    assert f"/{DOMAIN}/{DOMAIN}.crt" in archived and f"/{DOMAIN}/{DOMAIN}.key" in archived and "/acme/" in archived, archived
+
 
 def test_the_hub_sees_the_browsers_address_through_the_front_door_not_a_forged_one(hub, authority, browser):
     """Caddy sets X-Forwarded-For to the browser's address; the hub's per-address limits (sign-ups,
@@ -212,6 +226,39 @@ def test_the_hub_sees_the_browsers_address_through_the_front_door_not_a_forged_o
     assert addresses == [gateway] and gateway not in (caddy, "203.0.113.9"), (addresses, gateway, caddy)
 
 
+def test_an_outsider_cannot_make_make_up_give_up_on_the_certificate(hub, authority):
+    """While make up waits for a certificate (here from an authority that takes its time, as a real
+    one may), anyone on the internet can make Caddy log an error naming a Host of their choosing (a
+    challenge's path on port 80): make up neither stops for it nor repeats it to the organizer."""
+    domain = "attacked.dlab.test"
+    planted = f"urn:ietf:params:acme:error:rateLimited:{domain}"
+    done = threading.Event()
+
+    def flood():
+        while not done.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", 80), timeout=2) as raw:
+                    raw.sendall(f"GET /.well-known/acme-challenge/x HTTP/1.1\r\nHost: {planted}\r\n"
+                                "Connection: close\r\n\r\n".encode())
+                    raw.recv(1024)
+            except OSError:
+                pass  # Caddy not up yet
+            done.wait(0.2)
+
+    attacker = threading.Thread(target=flood)
+    attacker.start()
+    try:
+        out = hub.script("up", settings(authority, DLAB_DOMAIN=domain, DLAB_ACME_DIRECTORY=f"https://{PEBBLE_SLOW}:14000/dir"),
+                         check=False, timeout=400)
+    finally:
+        done.set()
+        attacker.join()
+    assert out.returncode == 0 and f"the certificate of {domain} is from Pebble" in out.stderr, out.stderr
+    assert "rate limit" not in out.stderr
+    assert planted in docker("logs", HTTPS).stderr  # the attack did reach Caddy's log
+    hub.settings = None
+
+
 @pytest.fixture
 def port_80_taken(hub, authority):
     hub.restart()  # no Caddy of the class's own holds the ports
@@ -231,6 +278,8 @@ def no_plain_http_outside(hub):
 
 
 def test_ports_80_or_443_taken_stop_make_up_before_anything_is_touched(hub, authority, port_80_taken):
+    # Without DLAB_DOMAIN the class is plain HTTP, and make up says in one line how to turn HTTPS on.
+    assert "plain HTTP: for HTTPS set DLAB_DOMAIN" in hub.script("up", {}).stderr
     out = hub.script("up", settings(authority), check=False)
     assert out.returncode == 1 and "port 80 is taken by another program" in out.stderr, out.stderr
     assert "ss -ltnp" in out.stderr
