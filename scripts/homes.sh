@@ -83,7 +83,9 @@ case $action in
     # Each archive written aside, renamed once complete. --sparse: a student's `truncate -s 1T ~/x`
     # is a hole, archived as one, not read as a terabyte of zeros.
     # shellcheck disable=SC2016  # expanded by the container's shell
-    [ ${#present[@]} -eq 0 ] || tar_in_volumes ro 'tar --sparse -czf "/backup/$volume.tar.gz.part" -C "/volumes/$volume" .
+    # HTTPS's archive holds its private keys (the certificate's, the ACME account's): root's alone.
+    [ ${#present[@]} -eq 0 ] || tar_in_volumes ro 'case $volume in *-https) umask 077 ;; *) umask 022 ;; esac
+      tar --sparse -czf "/backup/$volume.tar.gz.part" -C "/volumes/$volume" .
       mv "/backup/$volume.tar.gz.part" "/backup/$volume.tar.gz"
       echo "dlab: backed up $volume to $0/$volume.tar.gz" >&2' "${present[@]}"
     # These students' hand-in folders of an earlier release (folders of the one hand-in volume),

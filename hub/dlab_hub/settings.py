@@ -254,10 +254,10 @@ SETTINGS = [
             "authority (Let's Encrypt unless `DLAB_ACME_DIRECTORY` says otherwise), obtained and renewed by "
             "Caddy; the class port is then this machine's only (`127.0.0.1`). Empty: `http://SERVER:PORT`. "
             "See [HTTPS](#https).", "both"),
-    Setting("DLAB_ACME_EMAIL", "", pattern(r"([^@\s]+@[^@\s]+\.[^@\s]+)?", "an email address, or empty"),
+    Setting("DLAB_ACME_EMAIL", "", pattern(r"([\w.+-]+@[a-z0-9.-]+\.[a-z]{2,})?", "an email address, or empty", re.IGNORECASE),
             "With `DLAB_DOMAIN`: the address the authority writes to about the certificate (a renewal "
             "that keeps failing); empty: none.", "host"),
-    Setting("DLAB_ACME_DIRECTORY", LETS_ENCRYPT, pattern(r"https://[^\s/?#]+(/[^\s?#]*)?", "an https:// URL of "
+    Setting("DLAB_ACME_DIRECTORY", LETS_ENCRYPT, pattern(r"https://[^\s/?#{}\"'`\\]+(/[^\s?#{}\"'`\\]*)?", "an https:// URL of "
                                                          "an ACME directory"),
             "With `DLAB_DOMAIN`: the ACME authority's directory URL. Let's Encrypt's by default; its staging "
             "`https://acme-staging-v02.api.letsencrypt.org/directory` for a rehearsal (certificates no "
@@ -326,6 +326,9 @@ def load(environ, env_file=None, applies=("hub", "host", "both")):
     if parsed.get("DLAB_DOMAIN") and parsed.get("DLAB_SSL_CERT"):
         problems.append("DLAB_DOMAIN and DLAB_SSL_CERT are both set: HTTPS either gets its certificate by itself "
                         "(DLAB_DOMAIN) or uses yours (DLAB_SSL_CERT, DLAB_SSL_KEY); empty one of them")
+    if parsed.get("DLAB_DOMAIN") and parsed.get("DLAB_HUB_PORT") in (80, 443):
+        problems.append(f"DLAB_HUB_PORT={parsed['DLAB_HUB_PORT']} with DLAB_DOMAIN: Caddy takes ports 80 and 443, and the "
+                        "class port is then this machine's own; set DLAB_HUB_PORT=8000 (or any other free port)")
     if parsed.get("DLAB_DOMAIN") and parsed.get("DLAB_SUBDOMAIN_HOST"):
         problems.append("DLAB_DOMAIN cannot serve DLAB_SUBDOMAIN_HOST: students' subdomains need a wildcard "
                         "certificate, which an ACME authority gives only through the DNS challenge, and dlab's "
