@@ -214,6 +214,7 @@ class ClassServer:
         obtained now. On a failure Caddy is stopped (the class is then on this machine's own port
         only, never plain HTTP outside), and what went wrong is said with what to do."""
         deadline = time.monotonic() + CERTIFICATE_WAIT
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began - 1))  # this make up's lines of Caddy's log
         while True:
             stored = docker("exec", self.caddy, "python", "-m", "dlab_hub.https", "certificate")
             certificate = json.loads(stored.stdout or "{}") if stored.returncode == 0 else {}
@@ -221,7 +222,6 @@ class ClassServer:
                 say(f"HTTPS: the certificate of {self.domain} is from {certificate['issuer'].get('commonName', self.env['DLAB_ACME_DIRECTORY'])}, "
                     f"valid until {certificate['not_after']}; Caddy renews it by itself")
                 return certificate
-            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began - 1))
             logs = docker("logs", "--since", since, self.caddy)
             found = https.errors(logs.stdout + logs.stderr)
             if https.failed(found) or time.monotonic() > deadline:
