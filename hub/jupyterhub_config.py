@@ -10,7 +10,8 @@ import sys
 from dlab_hub.config import Engine, configure, student_images
 from dlab_hub.engine import discover_oidc, docker_client, docker_gpu_ids, docker_gpu_runtime, image_present, memory_total, swarm_gpus
 from dlab_hub.settings import SECRETS_DIR, STATE_DIR, load
-from dlab_hub.state import proxy_token, secret
+from dlab_hub.state import METRICS_DIR, proxy_token, secret
+from dlab_hub import classview
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -45,6 +46,11 @@ c.ConfigurableHTTPProxy.auth_token = proxy_token()
 for service in c.JupyterHub.services:
     if service["name"] == "prestart":  # dlab_hub.prestart: make prestart (docker exec) reads it too
         service["api_token"] = secret("prestart_token")  # made by the proxy in its volume, read-only here
+    if service["name"] == "prometheus":  # DLAB_PROMETHEUS: its token, in the volume Prometheus mounts read-only
+        service["api_token"] = secret("token", folder=METRICS_DIR)
+
+# The class page and the per-student metrics (dlab_hub.classview): its looks start on the hub's loop.
+classview.start(c)
 
 # The organizer's own traits (DLAB_HUB_CONFIG_DIR, docs/organizer.md#more-jupyterhub-settings): every
 # *.py file of the folder, in name order, after dlab's configuration, as The Littlest JupyterHub's

@@ -72,8 +72,8 @@ def signups(server, clear):
 
 def message(server, text):
     server.hub_running()
-    written = server.hub_exec("sh", "-c", "cat > /srv/jupyterhub/message.new && mv /srv/jupyterhub/message.new /srv/jupyterhub/message",
-                              input=text)
+    written = server.hub_exec("python", "-c", "import sys; from dlab_hub.state import write_class_message; "
+                              "write_class_message(sys.stdin.read())", input=text)
     if written.returncode != 0:
         raise Stop
     say(f"every hub page now shows: {text}" if text else "no message on the hub's pages")

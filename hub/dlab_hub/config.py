@@ -12,6 +12,7 @@ from jupyterhub.roles import get_default_roles
 from jupyterhub.scopes import expand_scopes, scope_definitions
 from traitlets.config import Config
 
+from dlab_hub.classview import CLASSVIEW_SCOPE
 from dlab_hub.sandbox import GRADE_SCOPE, Sandbox
 from dlab_hub.policy import policy
 from dlab_hub.kinds import NO_GPUS, GpuRequest
@@ -92,7 +93,8 @@ def configure(s, engine):
     what another set) and returns its notes."""
     c, notes = Config(), []
     for update in (update_hub_and_proxy, update_accounts, update_institution_sign_in, update_student_images,
-                   update_student_volumes, update_student_containers, update_roles_and_services, update_grading):
+                   update_student_volumes, update_student_containers, update_roles_and_services, update_grading,
+                   update_class_view):
         notes += update(c, s, engine)
     return c, notes
 
@@ -369,6 +371,20 @@ def update_roles_and_services(c, s, engine):
         "name": "grader",  # dlab_hub.grading: submissions run in a sandbox
         "scopes": [GRADE_SCOPE], "users": [admin], "groups": [INSTRUCTOR_GROUP],
     })
+    roles.append({
+        "name": "class-viewer",  # the class page (dlab_hub.classview): every student's use, no file
+        "scopes": [CLASSVIEW_SCOPE], "users": [admin], "groups": [INSTRUCTOR_GROUP],
+    })
+    # DLAB_PROMETHEUS: Prometheus scrapes /hub/metrics with a token of this service (in the
+    # metrics-token volume, added by jupyterhub_config.py), which may read the metrics and nothing else.
+    if s["DLAB_PROMETHEUS"] == "on":
+        services.append({"name": "prometheus"})
+        roles.append({"name": "prometheus", "scopes": ["read:metrics"], "services": ["prometheus"]})
+    c.JupyterHub.custom_scopes = {
+        GRADE_SCOPE: {"description": "Run an autograded submission in a sandbox"},
+        CLASSVIEW_SCOPE: {"description": "See the class page: every student's server, its use of memory, CPU and disk"},
+    }
+    c.JupyterHub.authenticate_prometheus = True  # /hub/metrics names every student: a token with read:metrics
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services
     return []
@@ -379,7 +395,6 @@ def update_grading(c, s, engine):
     throwaway container of the students' image, within the class's limits, for the organizer and
     the instructors group alone (a scope of their own, which their servers' tokens carry too)."""
     limits = policy(s).limits
-    c.JupyterHub.custom_scopes = {GRADE_SCOPE: {"description": "Run an autograded submission in a sandbox"}}
     # JupyterHub gives a server's token the subset of these its owner holds: a student's, none of dlab's.
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", GRADE_SCOPE]
     c.DlabGrading.sandbox = Sandbox(
@@ -387,3 +402,20 @@ def update_grading(c, s, engine):
         cpus=limits.cpus, processes=limits.processes, tmp=limits.tmp, timeout=s["DLAB_GRADE_TIMEOUT"],
         cell_timeout=min(s["DLAB_GRADE_TIMEOUT"], 300), at_once=max(1, engine.cpus // 2))
     return []
+
+
+def update_class_view(c, s, engine):
+    """The class page and the per-student metrics (dlab_hub.classview), looking every
+    DLAB_CLASS_VIEW_EVERY seconds; started by jupyterhub_config.py."""
+    c.ClassView.every = s["DLAB_CLASS_VIEW_EVERY"]
+    c.ClassView.prefix = s["DLAB_PREFIX"]
+    c.ClassView.max_servers = max_servers(policy(s).max_servers, engine.memory)
+    c.ClassView.machine_memory = engine.memory
+    limits, shared = policy(s).limits, s["DLAB_SWARM_SHARED"]
+    c.ClassView.sized_homes = bool(limits.home) and not shared  # as update_student_volumes makes them
+    c.ClassView.sized_handins = bool(limits.handin and limits.home) and not shared
+    c.ClassView.gpu_image = student_images(s)[1]
+    c.ClassView.gpus = engine.gpu_runtime
+    if not s["DLAB_CLASS_VIEW_EVERY"]:
+        return ["no class page and no per-student metrics (DLAB_CLASS_VIEW_EVERY=0)"]
+    return [f"the class page /hub/classview looks at every server each {s['DLAB_CLASS_VIEW_EVERY']} s"]

@@ -80,6 +80,14 @@ def whole(minimum=0, maximum=None, allowed=None):
     return Kind(text, parse)
 
 
+def seconds_or_off(value):
+    """0 (off), or an interval of 5 to 300 seconds."""
+    seconds = whole(0, 300).parse(value)
+    if 0 < seconds < 5:
+        raise Invalid
+    return seconds
+
+
 def one_of(*choices):
     def parse(value):
         if value not in choices:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlab_hub.kinds import (DOCKER_NAME, IMAGE, ON_OFF, SIZE, TEXT, VOLUME_OR_PATH, Invalid, Kind, address,
-                            auto_or_whole, cpus, gpu_request, home_size, max_servers, path_or_empty,
+                            auto_or_whole, cpus, gpu_request, home_size, max_servers, path_or_empty, seconds_or_off,
                             pattern, whole)
 
 # Usernames: 1 to 32 letters (any script), digits, dots, dashes or underscores, starting with a
@@ -200,6 +200,18 @@ SETTINGS = [
     Setting("DLAB_GRADE_TIMEOUT", "600", whole(10),
             "Seconds one submission's notebook may run when it is autograded, in a sandbox of its own "
             "(each cell at most 300 of them); past it, the sandbox is stopped and the grade says so.", "hub"),
+    Setting("DLAB_CLASS_VIEW_EVERY", "15", Kind("0, or a whole number of seconds from 5 to 300", seconds_or_off),
+            "How often the organizer's class page (`/hub/classview`) and the metrics look at every student's "
+            "server: its state, memory and CPU (the Docker engine's statistics); the homes' and hand-ins' use "
+            "every fourth look. `0`: no class page, no per-student metrics.", "hub"),
+    Setting("DLAB_PROMETHEUS", "off", ON_OFF,
+            "`on`: `make up` also runs Prometheus (Debian's, image `dlab/prometheus`), which keeps the hub's "
+            "metrics and each student's for 15 days (at most 1 GB), on `127.0.0.1:DLAB_PROMETHEUS_PORT` "
+            "([docs/organizer.md](organizer.md#the-class-page-and-metrics)). Needs `DLAB_CLASS_VIEW_EVERY` "
+            "for the students' metrics.", "both"),
+    Setting("DLAB_PROMETHEUS_PORT", "9090", whole(1, 65535, "a port number, 1 to 65535"),
+            "The port of Prometheus' page and API, on `127.0.0.1` only (it has no login of its own): from "
+            "another machine, an SSH tunnel.", "host"),
     Setting("DLAB_START_TIMEOUT", "600", whole(10), "Seconds a server may take to start (a large image's first "
             "start can be slow).", "hub"),
     Setting("DLAB_MIN_PASSWORD_LENGTH", "8", whole(1, 72), "The shortest password a student may choose.", "hub"),
@@ -335,6 +347,10 @@ def load(environ, env_file=None, applies=("hub", "host", "both")):
                         "Caddy (Debian's) has no DNS provider's module. Get the wildcard with certbot's plugin "
                         "for your DNS provider (Debian: python3-certbot-dns-*), set DLAB_SSL_CERT and "
                         "DLAB_SSL_KEY and empty DLAB_DOMAIN; or empty DLAB_SUBDOMAIN_HOST")
+    if parsed.get("DLAB_PROMETHEUS") == "on" and parsed.get("DLAB_HUB_PORT") is not None \
+            and parsed.get("DLAB_PROMETHEUS_PORT") == parsed["DLAB_HUB_PORT"]:
+        problems.append(f"DLAB_PROMETHEUS_PORT and DLAB_HUB_PORT are both {parsed['DLAB_HUB_PORT']}: give Prometheus "
+                        "another port (9090 is its usual one)")
     unknown = sorted(name for name in from_file if name.startswith("DLAB_") and name not in BY_NAME)
     warnings = [f"{name} in {env_file} is not a dlab setting (a typo? .env.example lists them all)" for name in unknown]
     return values, parsed, problems, warnings

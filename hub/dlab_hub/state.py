@@ -23,6 +23,7 @@ from dlab_hub.settings import SECRETS_DIR, SIGNUPS_FILE, STATE_DIR
 DATABASE = STATE_DIR / "jupyterhub.sqlite"
 MESSAGE_FILE = STATE_DIR / "message"  # the organizer's message to the class (make message)
 PROXY_DIR = pathlib.Path(os.environ.get("DLAB_PROXY_DIR", "/srv/proxy"))  # the proxy's volume, read-only
+METRICS_DIR = pathlib.Path(os.environ.get("DLAB_METRICS_DIR", "/srv/metrics"))  # Prometheus' token (compose.yaml)
 HANDIN_DIR = pathlib.Path(os.environ.get("DLAB_HANDIN_DIR", "/srv/handin"))  # the hand-in volume (compose.yaml)
 INSTITUTION_DIR = STATE_DIR / "institution"  # an empty file per account that signs in with the institution
 
@@ -50,6 +51,18 @@ def class_message(user=None):
         return html.escape(MESSAGE_FILE.read_text(encoding="utf-8").strip())
     except OSError:
         return ""
+
+
+MAX_MESSAGE_CHARS = 1000
+
+
+def write_class_message(text):
+    """Set the class message (make message, the class page): written aside and renamed into place,
+    so a page never reads half of it. Empty: no message."""
+    text = text.strip()[:MAX_MESSAGE_CHARS]
+    part = MESSAGE_FILE.with_name("message.new")
+    part.write_text(text + "\n" if text else "", encoding="utf-8")
+    part.replace(MESSAGE_FILE)
 
 
 class Accounts:
@@ -104,10 +117,11 @@ class Accounts:
         self.db.commit()
 
 
-def secret(name, nbytes=32):
-    """The hex secret kept in SECRETS_DIR/name: read it, or make it (mode 0600) on first start."""
-    SECRETS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = SECRETS_DIR / name
+def secret(name, nbytes=32, folder=SECRETS_DIR):
+    """The hex secret kept in folder/name (SECRETS_DIR's by default): read it, or make it (mode
+    0600) on first start."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -11,10 +11,11 @@ import time
 
 import tornado.httpserver
 from tornado import httputil
-from jupyterhub import apihandlers
+from jupyterhub import apihandlers, handlers
 from jupyterhub.apihandlers.users import UserTokenListAPIHandler
 from tornado import web
 
+from dlab_hub.classview_pages import ClassMessageAPI, ClassViewAPI, ClassViewPage
 from dlab_hub.grading import GradeHandler
 
 
@@ -183,5 +184,7 @@ tornado.httpserver.HTTPServer.configure(BoundedBodyHTTPServer, max_body_size=64 
 # imports this module): the bounded handler takes the tokens' route.
 apihandlers.default_handlers[:] = [(route[0], BoundedTokensHandler, *route[2:]) if route[1] is UserTokenListAPIHandler
                                    else route for route in apihandlers.default_handlers]
-# And dlab's own: grading in a sandbox (dlab_hub.grading).
-apihandlers.default_handlers.append((r"/api/dlab/grade", GradeHandler))
+# And dlab's own: grading in a sandbox (dlab_hub.grading), the class page (dlab_hub.classview_pages).
+apihandlers.default_handlers += [(r"/api/dlab/grade", GradeHandler), (r"/api/dlab/classview", ClassViewAPI),
+                                 (r"/api/dlab/classview/message", ClassMessageAPI)]
+handlers.default_handlers.append((r"/classview", ClassViewPage))

@@ -23,7 +23,7 @@ WRONG = {
     "DLAB_MEM_LIMIT": "4 GB", "DLAB_CPU_LIMIT": "two", "DLAB_PIDS_LIMIT": "10", "DLAB_SHM_SIZE": "-1g",
     "DLAB_TMP_SIZE": "1gb", "DLAB_HOME_SIZE": "10", "DLAB_HANDIN_SIZE": "32M", "DLAB_COURSE_SIZE": "1T1", "DLAB_HOMES_DIR": "homes", "DLAB_HUB_CONFIG_DIR": "../elsewhere", "DLAB_EGRESS": "maybe", "DLAB_LAB_SOLUTIONS": "hidden", "DLAB_OIDC_ALLOWED_USERS": "ana;ben", "DLAB_PENDING_SIGNUPS": "0", "DLAB_LINK_HOSTS": "https://github.com",
     "DLAB_SUBDOMAIN_HOST": "class.example.org/lab", "DLAB_ORGANIZER_OPENS_SERVERS": "yes",
-    "DLAB_IDLE_TIMEOUT": "1h", "DLAB_CULL_EVERY": "5s", "DLAB_START_TIMEOUT": "ten", "DLAB_GRADE_TIMEOUT": "5", "DLAB_GRADING_SIZE": "1T2",
+    "DLAB_IDLE_TIMEOUT": "1h", "DLAB_CULL_EVERY": "5s", "DLAB_START_TIMEOUT": "ten", "DLAB_GRADE_TIMEOUT": "5", "DLAB_CLASS_VIEW_EVERY": "3", "DLAB_PROMETHEUS": "yes", "DLAB_PROMETHEUS_PORT": "0", "DLAB_GRADING_SIZE": "1T2",
     "DLAB_MIN_PASSWORD_LENGTH": "0", "DLAB_DATA_VOLUME": "my data", "DLAB_PREFIX": "Class2",
     "DLAB_NETWORK": "-net", "DLAB_SPAWN_LIMIT": "0", "DLAB_STARTS_AT_ONCE": "0", "DLAB_PRESTART_AT": "8:45", "DLAB_PRESTART_HOLD": "0", "DLAB_MAX_SERVERS": "lots", "DLAB_SIGNUPS_PER_HOUR": "-5",
     "DLAB_MIN_FREE_GB": "2GB", "DLAB_SWARM_SHARED": "nfs:/homes", "DLAB_SWARM_REGISTRY": "http://registry", "DLAB_SSL_CERT": "fullchain.pem", "DLAB_SSL_KEY": "~/privkey.pem",
@@ -140,7 +140,7 @@ def test_compose_keeps_no_second_list_of_settings_or_defaults():
 # DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs, and
 # what make up derives for compose.yaml (DLAB_PROXY_BIND, DLAB_ACME_ROOT_MOUNT).
 NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
-                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET", "DLAB_COURSE", "DLAB_ROLE",
+                "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_METRICS_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET", "DLAB_COURSE", "DLAB_ROLE",
                 "DLAB_TEST_WORKERS", "DLAB_PROXY_BIND", "DLAB_ACME_ROOT_MOUNT"}  # the servers' environment (DLAB_GPU_CARDS, DLAB_COURSE, DLAB_ROLE) and make test's own knobs (DLAB_SKIP_*, DLAB_TEST_WORKERS) are not the class's
 
 
