@@ -36,13 +36,14 @@ add_with_parents() {
 }
 for image in "$@"; do
   # stock: make bench's hand-made image to compare with (bench/stock); oidc and acme: the tests'
-  # identity provider (tests/oidc) and ACME authority (tests/acme). None is part of make build.
-  [ -n "$(parent_of "$image")" ] || [[ " stock oidc acme " == *" $image "* ]] || \
+  # identity provider (tests/oidc) and ACME authority (tests/acme); prometheus: DLAB_PROMETHEUS's
+  # (images/prometheus). None is part of make build.
+  [ -n "$(parent_of "$image")" ] || [[ " stock oidc acme prometheus " == *" $image "* ]] || \
     { say "unknown image '$image' (have: $(awk '!/^#/ && NF { printf "%s%s", sep, $1; sep = " " }' images/hierarchy.txt))"; exit 2; }
   if [ "$image" = gpu ] && [ "$DLAB_ARCH" != amd64 ]; then
     say "dlab/gpu is built for amd64 only (CUDA builds of the frameworks); on $DLAB_ARCH, use dlab/cpu"; exit 2
   fi
-  if [ -n "$DLAB_TAG_SUFFIX" ] && [[ " stock oidc acme " == *" $image "* ]]; then
+  if [ -n "$DLAB_TAG_SUFFIX" ] && [[ " stock oidc acme prometheus " == *" $image "* ]]; then
     say "$image is built for this machine's architecture only"; exit 2
   fi
   add_with_parents "$image"
@@ -98,6 +99,7 @@ inputs() {
     stock) echo bench/stock images/cpu/requirements.lock ;;
     oidc) echo tests/oidc ;;
     acme) echo tests/acme ;;
+    prometheus) echo images/prometheus images/common ;;
     *) inputs_of "$1" ;;
   esac
 }

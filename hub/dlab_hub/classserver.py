@@ -57,11 +57,13 @@ class ClassServer:
         self.env = env
         self.prefix = env["DLAB_PREFIX"]
         self.shared = env["DLAB_SWARM_SHARED"]  # set: the class on a Docker Swarm (docs/swarm.md)
-        # (The https service, Caddy, is in a profile: only `up` with DLAB_DOMAIN starts it; down, status see it.)
-        self.compose = ["docker", "compose", "--profile", "https"] + (
+        # (The https service, Caddy, and Prometheus are in profiles: only `up` with DLAB_DOMAIN,
+        # DLAB_PROMETHEUS starts each; down, status see them.)
+        self.compose = ["docker", "compose", "--profile", "https", "--profile", "prometheus"] + (
             ["-f", "compose.yaml", "-f", "compose.swarm.yaml"] if self.shared else [])
         self.port = env["DLAB_HUB_PORT"]
         self.hub, self.proxy, self.caddy = f"{self.prefix}-hub", f"{self.prefix}-proxy", f"{self.prefix}-https"
+        self.prometheus = f"{self.prefix}-prometheus" if env["DLAB_PROMETHEUS"] == "on" else ""
         self.env_file = os.environ.get("DLAB_ENV_FILE") or ".env"
         # HTTPS by itself (DLAB_DOMAIN): Caddy takes ports 80 and 443 and the proxy's port stays on
         # this machine (compose.yaml's values that make up derives).
@@ -141,14 +143,19 @@ class ClassServer:
             self.check_https()
         elif quiet_ok("container", "inspect", self.caddy):
             self.compose_run("rm", "--stop", "--force", "https", capture=True)  # DLAB_DOMAIN emptied: no Caddy
+        if self.prometheus:
+            self.check_prometheus()
+        elif quiet_ok("container", "inspect", f"{self.prefix}-prometheus"):
+            self.compose_run("rm", "--stop", "--force", "prometheus", capture=True)  # DLAB_PROMETHEUS turned off
         recreate = self.install_certificate() if self.env["DLAB_SSL_CERT"] else []
         self.upgrade_database()
         began = time.time()
-        services = ["proxy", "hub", *(["https"] if self.domain else [])]
+        services = ["proxy", "hub", *(["https"] if self.domain else []), *(["prometheus"] if self.prometheus else [])]
         up = self.compose_run("up", "-d", *recreate, "--wait", "--wait-timeout", "180", *services)
         if up.returncode != 0:
             say("the class server did not become healthy; the last log lines of its proxy and hub:")
-            for name, lines in ((self.proxy, "10"), (self.hub, "30"), *([(self.caddy, "10")] if self.domain else [])):
+            for name, lines in ((self.proxy, "10"), (self.hub, "30"), *([(self.caddy, "10")] if self.domain else []),
+                                *([(self.prometheus, "10")] if self.prometheus else [])):
                 logs = docker("logs", "--tail", lines, name, stderr=subprocess.STDOUT, capture=False, stdout=subprocess.PIPE)
                 said = (logs.stdout or "").splitlines()
                 print("\n".join(line for i, line in enumerate(said) if i == 0 or line != said[i - 1]), file=sys.stderr)
@@ -168,6 +175,10 @@ class ClassServer:
         if self.scheme == "http":
             say("plain HTTP: for HTTPS set DLAB_DOMAIN to this machine's DNS name in .env (ports 80 and 443 open), "
                 "then make up (docs/class-server.md#https)")
+        if self.env["DLAB_CLASS_VIEW_EVERY"] != "0":
+            say(f"the class page (each student's server, memory, CPU, disk): {self.class_url if self.domain else local}/hub/classview")
+        if self.prometheus:
+            say(f"Prometheus keeps the class's metrics: http://127.0.0.1:{self.env['DLAB_PROMETHEUS_PORT']} (this machine only)")
         say(f"admin account: {self.env['DLAB_ADMIN']}; approve sign-ups at {self.class_url if self.domain else local}/hub/authorize")
         password = docker("exec", self.hub, "cat", "/srv/jupyterhub/secrets/admin-password")
         if password.returncode == 0:
@@ -193,6 +204,18 @@ class ClassServer:
             return False
         listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout.strip()
         return bool(listening) and not docker("ps", "-q", "--filter", f"name=^{container}$").stdout.strip()
+
+    def check_prometheus(self):
+        """DLAB_PROMETHEUS: its image (built now if it is not: Debian's package, a minute), and its port."""
+        if not quiet_ok("image", "inspect", "dlab/prometheus:latest"):
+            say("DLAB_PROMETHEUS=on: building dlab/prometheus (Debian's Prometheus; once)")
+            if subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "prometheus"], cwd=ROOT).returncode != 0:
+                say("could not build dlab/prometheus: see the lines above, or set DLAB_PROMETHEUS=off")
+                raise Stop
+        port = self.env["DLAB_PROMETHEUS_PORT"]
+        if self.port_taken_by_another(port, self.prometheus):
+            say(f"port {port} (DLAB_PROMETHEUS_PORT) is taken by another program: choose another in {self.env_file}")
+            raise Stop
 
     # --- HTTPS by itself (DLAB_DOMAIN) ----------------------------------------------------------
     def check_https(self):
