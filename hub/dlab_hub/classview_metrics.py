@@ -3,7 +3,12 @@ default registry there, to tokens with the scope read:metrics: the organizer's, 
 `prometheus` of DLAB_PROMETHEUS). Made from the last look at each scrape (prometheus_client's custom
 collector), so a student who leaves the class leaves no series behind. Labels: `user`, and `state`
 for the servers; the same names the class page shows."""
+import os
+
+import bcrypt
 from prometheus_client.core import GaugeMetricFamily
+
+from dlab_hub.state import secret
 
 STATES = ("running", "starting", "stopping", "stopped", "failed")
 
@@ -55,3 +60,17 @@ class ClassMetrics:
                         "memory": "dlab_class_memory_bytes", "machine_memory": "dlab_machine_memory_bytes",
                         "disk_used": "dlab_machine_disk_used_bytes", "disk": "dlab_machine_disk_bytes"}[key]
                 yield GaugeMetricFamily(name, help_text, value=float(totals[key]))
+
+
+def prometheus_files(folder):
+    """DLAB_PROMETHEUS: what dlab/prometheus reads from the metrics-token volume, made by the hub at
+    each start: its scraping token (`token`, the service `prometheus`'s), and its own login (user
+    dlab, `password` kept, `web.yml` with its bcrypt hash). Returns the token."""
+    token, password = secret("token", folder=folder), secret("password", nbytes=16, folder=folder)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+    part = folder / "web.yml.new"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"# made by the hub (dlab_hub.classview_metrics): Prometheus' login, user dlab\nbasic_auth_users:\n  dlab: {hashed}\n")
+    part.replace(folder / "web.yml")
+    return token

@@ -2,6 +2,8 @@
 stats` reads them, the meter's and nvidia-smi's answers, a server's state, the metrics Prometheus
 scrapes, who may see the page, and the settings. The real thing, with servers, chromium and
 Prometheus, is tests/hub/test_hub_classview.py."""
+import asyncio
+
 import pytest
 from jupyterhub.roles import get_default_roles
 from jupyterhub.scopes import expand_scopes
@@ -47,11 +49,20 @@ def test_the_meters_answers():
         "0": (87, 10240 * 2**20, 81920 * 2**20), "1": (0, 0, 81920 * 2**20)}
 
 
+def finished(error=None, cancelled=False):
+    """A start's future as JupyterHub leaves it on its spawner: failed with `error`, or cancelled."""
+    loop = asyncio.new_event_loop()
+    future = loop.create_future()
+    future.cancel() if cancelled else future.set_exception(error)
+    loop.close()
+    return future
+
+
 class Spawner:
     """What server_state reads of JupyterHub's Spawner, set as JupyterHub sets it."""
 
-    def __init__(self, pending=None, ready=False, failed=None):
-        self.pending, self.ready, self._failed = pending, ready, failed
+    def __init__(self, pending=None, ready=False, spawn_future=None):
+        self.pending, self.ready, self._spawn_future = pending, ready, spawn_future
 
 
 class OrmSpawner:
@@ -65,9 +76,11 @@ def test_a_servers_state_and_why_a_start_failed():
     assert classview.server_state(Spawner("stop"), None) == ("stopping", "")
     assert classview.server_state(Spawner(ready=True), None) == ("running", "")
     refused = web.HTTPError(500, "A container named dlab.ada exists and is not this server: the organizer removes it")
-    assert classview.server_state(Spawner(failed=refused), None) == (
+    assert classview.server_state(Spawner(spawn_future=finished(refused)), None) == (
         "failed", "A container named dlab.ada exists and is not this server: the organizer removes it")
-    assert classview.server_state(Spawner(failed=TimeoutError("x" * 1000)), None)[1] == "x" * 300
+    assert classview.server_state(Spawner(spawn_future=finished(TimeoutError("x" * 1000))), None)[1] == "x" * 300
+    # A start cancelled by a stop is no failure (and its exception() would raise CancelledError).
+    assert classview.server_state(Spawner(spawn_future=finished(cancelled=True)), None) == ("stopped", "")
     # Not yet in the hub's memory since it started: the database says whether it runs.
     assert classview.server_state(None, OrmSpawner(server=object())) == ("running", "")
     assert classview.server_state(None, OrmSpawner(server=None)) == ("stopped", "")
@@ -147,3 +160,28 @@ def test_prometheus_and_the_class_cannot_share_a_port():
     assert problems and "give Prometheus another port" in problems[0]
     _, _, problems, _ = load({"DLAB_PROMETHEUS": "on", "DLAB_PROMETHEUS_PORT": "8000"}, applies=("hub", "both"))
     assert not problems  # the hub reads neither port
+
+
+def write(folder, files):
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def test_memory_and_cpu_come_from_the_hosts_cgroup_files_in_each_layout(tmp_path):
+    """The kernel's files as cgroup v2 (Docker's systemd driver) and v1 (cgroupfs, this machine's)
+    write them; a container in neither layout gets None, and the engine's statistics then."""
+    write(tmp_path / "v2" / "system.slice" / "docker-abc.scope", {
+        "memory.current": "52428800\n", "memory.max": "1610612736\n",
+        "memory.stat": "anon 41943040\nfile 10485760\ninactive_file 10485760\nactive_file 0\n",
+        "cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n"})
+    assert classview.cgroup_usage(tmp_path / "v2", "abc") == (40 * 2**20, 1610612736, 2_500_000_000)
+    write(tmp_path / "v1" / "memory" / "docker" / "abc", {
+        "memory.usage_in_bytes": "827392\n", "memory.limit_in_bytes": "9223372036854771712\n",
+        "memory.stat": "cache 0\nrss 106496\ntotal_inactive_file 4096\n"})
+    write(tmp_path / "v1" / "cpuacct" / "docker" / "abc", {"cpuacct.usage": "25541702\n"})
+    assert classview.cgroup_usage(tmp_path / "v1", "abc") == (823296, None, 25541702)  # no limit: None
+    write(tmp_path / "v2" / "docker" / "unlimited", {"memory.current": "4096\n", "memory.max": "max\n",
+                                                      "memory.stat": "anon 4096\n", "cpu.stat": "usage_usec 1\n"})
+    assert classview.cgroup_usage(tmp_path / "v2", "unlimited") == (4096, None, 1000)
+    assert classview.cgroup_usage(tmp_path / "v1", "elsewhere") is None
