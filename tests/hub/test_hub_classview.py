@@ -125,14 +125,53 @@ def test_a_student_sees_none_of_it(class_hub):
     assert out.split() == ["403", "403"], (out, error)
 
 
+def test_an_instructor_sees_the_class_and_acts_on_none_of_it(class_hub, browser):
+    """The page gives its viewer no more than they already hold: an instructor reads the rows but
+    stops no one's server and sets no class message (a hijacked instructor's session could post one
+    on the login page outsiders see)."""
+    hub, instructor, student = class_hub, STUDENTS[1], STUDENTS[2]
+    joined = hub.api("POST", "/groups/instructors/users", json={"users": [instructor]}) if hub.api("GET", "/groups/instructors").ok \
+        else hub.api("POST", "/groups/instructors", json={"users": [instructor]})
+    assert joined.ok, joined.text
+    try:
+        if hub.server(student) is None:
+            hub.start_server(student)
+        token = hub.user_token(instructor)
+        assert student in rows(hub, token=token)
+        assert hub.api("POST", "/dlab/classview/message", token=token, json={"message": "free pizza: log in at evil.example"}).status_code == 403
+        # (JupyterHub answers 404 for a user the token may not see: it does not say whether one exists)
+        assert hub.api("DELETE", f"/users/{student}/server", token=token).status_code in (403, 404)
+        assert hub.server(student) is not None
+        page = browser.new_context().new_page()
+        log_in(page, hub.url, instructor, PASSWORD, next_page="classview")
+        expect(page.locator(f"tr[data-user='{student}']")).to_have_attribute("data-state", "running", timeout=60_000)
+        assert page.locator(".dlab-stop").count() == 0 and page.locator("#dlab-message-form").count() == 0
+        page.context.close()
+        # The organizer's own body that is not an object: a message that says what to send, not a 500.
+        for body in ([1], "x", {"message": 5}, {"message": "y" * 1001}):
+            answer = hub.api("POST", "/dlab/classview/message", json=body)
+            assert answer.status_code == 400 and "at most 1000 characters" in answer.text, (body, answer.text)
+    finally:
+        hub.api("DELETE", "/groups/instructors/users", json={"users": [instructor]})
+
+
 def test_prometheus_keeps_each_running_students_metrics(class_hub):
     hub, student = class_hub, STUDENTS[2]
     if hub.server(student) is None:
         hub.start_server(student)
     prometheus = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    login = ("dlab", docker("exec", f"{PREFIX}-hub", "cat", "/srv/metrics/password").stdout.strip())
+    assert len(login[1]) >= 32 and login[1] in hub.up_output  # make up says it
+    # Its page and API have a login: without it, or with another password, nothing.
+    for wrong in (None, ("dlab", "guess"), ("admin", login[1])):
+        r = requests.get(prometheus + "/api/v1/query", params={"query": "dlab_server_state"}, auth=wrong, timeout=10)
+        assert r.status_code == 401, (wrong, r.status_code)
+    # And no other site's script in the organizer's browser reads it.
+    r = requests.get(prometheus + "/api/v1/query", params={"query": "up"}, auth=login, headers={"Origin": "http://evil.example"}, timeout=10)
+    assert "Access-Control-Allow-Origin" not in r.headers
 
     def running_students():
-        r = requests.get(prometheus + "/api/v1/query", params={"query": 'dlab_server_state{state="running"} == 1'}, timeout=10)
+        r = requests.get(prometheus + "/api/v1/query", params={"query": 'dlab_server_state{state="running"} == 1'}, auth=login, timeout=10)
         r.raise_for_status()
         return {result["metric"]["user"] for result in r.json()["data"]["result"]}
     running = {name for name in (*STUDENTS, BROKEN) if hub.server(name) is not None}
@@ -140,12 +179,12 @@ def test_prometheus_keeps_each_running_students_metrics(class_hub):
     wait_until(lambda: running <= running_students(), 90, f"Prometheus' query to return {running}")
     assert BROKEN not in running_students()
     memory = requests.get(prometheus + "/api/v1/query", params={"query": f'dlab_server_memory_bytes{{user="{student}"}}'},
-                          timeout=10).json()["data"]["result"]
+                          auth=login, timeout=10).json()["data"]["result"]
     assert memory and float(memory[0]["value"][1]) > 30 * 2**20, memory
     # JupyterHub's own metrics are there too, through the same token.
-    own = requests.get(prometheus + "/api/v1/query", params={"query": "jupyterhub_running_servers"}, timeout=10).json()
+    own = requests.get(prometheus + "/api/v1/query", params={"query": "jupyterhub_running_servers"}, auth=login, timeout=10).json()
     assert own["data"]["result"], own
-    # Its page has no login: it is on this machine's loopback alone, and out of the students' reach.
+    # It is on this machine's loopback alone, and out of the students' reach.
     published = docker("port", f"{PREFIX}-prometheus", "9090").stdout.split()
     assert published == [f"127.0.0.1:{PROMETHEUS_PORT}"], published
     address = address_on_class_network(f"{PREFIX}-prometheus")
