@@ -12,6 +12,7 @@ from dlab_hub.engine import discover_oidc, docker_client, docker_gpu_ids, docker
 from dlab_hub.settings import SECRETS_DIR, STATE_DIR, load
 from dlab_hub.state import METRICS_DIR, proxy_token, secret
 from dlab_hub import classview
+from dlab_hub.classview_metrics import prometheus_files
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -46,8 +47,8 @@ c.ConfigurableHTTPProxy.auth_token = proxy_token()
 for service in c.JupyterHub.services:
     if service["name"] == "prestart":  # dlab_hub.prestart: make prestart (docker exec) reads it too
         service["api_token"] = secret("prestart_token")  # made by the proxy in its volume, read-only here
-    if service["name"] == "prometheus":  # DLAB_PROMETHEUS: its token, in the volume Prometheus mounts read-only
-        service["api_token"] = secret("token", folder=METRICS_DIR)
+    if service["name"] == "prometheus":  # DLAB_PROMETHEUS: its token and login, in the volume it mounts read-only
+        service["api_token"] = prometheus_files(METRICS_DIR)
 
 # The class page and the per-student metrics (dlab_hub.classview): its looks start on the hub's loop.
 classview.start(c)

@@ -178,7 +178,9 @@ class ClassServer:
         if self.env["DLAB_CLASS_VIEW_EVERY"] != "0":
             say(f"the class page (each student's server, memory, CPU, disk): {self.class_url if self.domain else local}/hub/classview")
         if self.prometheus:
-            say(f"Prometheus keeps the class's metrics: http://127.0.0.1:{self.env['DLAB_PROMETHEUS_PORT']} (this machine only)")
+            login = docker("exec", self.hub, "cat", "/srv/metrics/password").stdout.strip()
+            say(f"Prometheus keeps the class's metrics: http://127.0.0.1:{self.env['DLAB_PROMETHEUS_PORT']} "
+                f"(this machine only; user dlab, password {login})")
         say(f"admin account: {self.env['DLAB_ADMIN']}; approve sign-ups at {self.class_url if self.domain else local}/hub/authorize")
         password = docker("exec", self.hub, "cat", "/srv/jupyterhub/secrets/admin-password")
         if password.returncode == 0:
