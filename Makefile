@@ -133,7 +133,7 @@ k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubern
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
 	@UV=$(VENV)/bin/uv scripts/lock.sh
 
-bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the labs' times and lessons (BENCH_ONLY=hub|logins|labs|lessons|arm64); writes the tables of docs/performance.md and docs/labs.md
+bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the class page's cost, the labs' times and lessons (BENCH_ONLY=hub|classview|logins|labs|lessons|arm64); writes the tables of docs/performance.md and docs/labs.md
 	@# bench drives a class with the tests' own harness (tests/hub) and reads the curriculum (labs/curriculum.py)
 	@PYTHONPATH=labs:tests:tests/hub:tests/data $(VENV)/bin/python bench/bench.py
 

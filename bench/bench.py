@@ -491,6 +491,90 @@ def bench_logins(seconds=60):
     write_section("bench-logins", rows)
 
 
+def process_cpu_seconds(name):
+    """CPU time the host's processes of this name (dockerd, containerd) have used since they started."""
+    total = 0.0
+    for pid in sh("pgrep", "-x", name).split():
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def bench_classview(window=150):
+    """What the class page and the per-student metrics cost (hub/dlab_hub/classview.py): with 30,
+    then 60 servers running, the hub, the engine (dockerd, containerd) and the whole machine's CPU
+    over `window` seconds with the view looking every 15 s (its default) and with it off
+    (DLAB_CLASS_VIEW_EVERY=0), the hub's memory after each, and how long the page's API and
+    /hub/metrics take to answer with the whole class in them."""
+    from classload import class_starts, cpu_seconds, memory_mib
+    from hubstack import PREFIX, HubStack, remove_test_stack
+
+    settings = hub_defaults()
+    names = [f"view{i:02d}" for i in range(60)]
+    remove_test_stack()
+    stack = HubStack()
+    hub = f"{PREFIX}-hub"
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "window_s": window, "runs": {}}
+
+    def measure(servers, every):
+        stack.restart(**settings, DLAB_CLASS_VIEW_EVERY=every)
+        time.sleep(30)  # the hub's start, and the view's first looks (the meter among them), behind us
+        before = (cpu_seconds(hub), process_cpu_seconds("dockerd") + process_cpu_seconds("containerd"), machine_cpu_seconds())
+        time.sleep(window)
+        after = (cpu_seconds(hub), process_cpu_seconds("dockerd") + process_cpu_seconds("containerd"), machine_cpu_seconds())
+        run = {"hub_core_pct": 100 * (after[0] - before[0]) / window, "engine_core_pct": 100 * (after[1] - before[1]) / window,
+               "machine_core_pct": 100 * (after[2] - before[2]) / window, "hub_mib": memory_mib(hub)}
+        if every != "0":
+            token = stack.admin_token
+            timings = []
+            for _ in range(20):
+                began = time.perf_counter()
+                answer = stack.api("GET", "/dlab/classview", token=token)
+                timings.append(time.perf_counter() - began)
+                assert answer.ok and len([row for row in answer.json()["rows"] if row["state"] == "running"]) >= servers
+            scrape = time.perf_counter()
+            assert stack.request("GET", stack.url + "/hub/metrics", headers={"Authorization": f"token {token}"}, timeout=30).ok
+            run.update(api_p50_ms=1000 * sorted(timings)[10], metrics_ms=1000 * (time.perf_counter() - scrape))
+        r["runs"][f"{servers}-{'on' if every != '0' else 'off'}"] = run
+        print(f"bench: class view, {servers} servers, every {every}: {run}", flush=True)
+
+    try:
+        stack.restart(**settings, DLAB_CLASS_VIEW_EVERY="0")
+        for name in names:
+            stack.api("POST", f"/users/{name}").raise_for_status()
+        class_starts(stack, names[:30])
+        measure(30, "0")
+        measure(30, "15")
+        class_starts(stack, names[30:])
+        measure(60, "15")
+        measure(60, "0")
+    finally:
+        remove_test_stack()
+    (ROOT / ".build").mkdir(exist_ok=True)
+    (ROOT / ".build" / "bench-classview.json").write_text(json.dumps(r, indent=1))
+    rows = ["| servers running | the view's CPU: hub | engine | whole machine | hub's memory, on / off | page's API (p50) | /hub/metrics |",
+            "|---|---|---|---|---|---|---|"]
+    for servers in (30, 60):
+        on, off = r["runs"][f"{servers}-on"], r["runs"][f"{servers}-off"]
+        rows.append(f"| {servers} | {on['hub_core_pct'] - off['hub_core_pct']:+.1f} % of a core "
+                    f"| {on['engine_core_pct'] - off['engine_core_pct']:+.1f} % | {on['machine_core_pct'] - off['machine_core_pct']:+.1f} % "
+                    f"| {on['hub_mib']:.0f} / {off['hub_mib']:.0f} MiB ({on['hub_mib'] - off['hub_mib']:+.0f}) "
+                    f"| {on['api_p50_ms']:.0f} ms | {on['metrics_ms']:.0f} ms |")
+    rows += ["", f"The view looking every 15 s (the default) against `DLAB_CLASS_VIEW_EVERY=0`, each over {window} s "
+             f"with the servers idle; measured by `make bench` (`BENCH_ONLY=classview` for these alone) on {r['date']}, "
+             f"{r['cpus']} cores."]
+    write_section("bench-classview", rows)
+    on, off = r["runs"]["60-on"], r["runs"]["60-off"]
+    readme = ROOT / "README.md"
+    readme.write_text(re.sub(r"(<!-- classview-cost -->).*?(<!-- /classview-cost -->)", lambda m: (
+        f"{m.group(1)}{on['machine_core_pct'] - off['machine_core_pct']:+.1f} % of a core for the whole machine, "
+        f"{on['hub_mib'] - off['hub_mib']:+.0f} MiB in the hub ([docs/performance.md](docs/performance.md), "
+        f"{r['date']}){m.group(2)}"), readme.read_text(), flags=re.S))
+
+
 def bench_arm64():
     """The arm64 images (make build-arm64) from cold, on this machine: emulated where it is x86-64.
     Each image is built alone (make build-arm64 builds dlab/hub beside the others), then the waits a
@@ -544,6 +628,8 @@ def main():
         return bench_lessons()
     if os.environ.get("BENCH_ONLY") == "hub":
         return bench_hub()
+    if os.environ.get("BENCH_ONLY") == "classview":
+        return bench_classview()
     results = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "cold": not os.environ.get("BENCH_WARM")}
     if results["cold"]:
         print("bench: removing dlab images and the build cache for a cold build", flush=True)
@@ -563,6 +649,7 @@ def main():
     print(json.dumps(results, indent=1))
     write_table(results)
     bench_hub()
+    bench_classview()
     bench_logins()
     bench_labs()
     bench_lessons()
