@@ -10,7 +10,7 @@ from jupyterhub.scopes import expand_scopes
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dlab_hub import classview
+from dlab_hub import classview_readings as classview
 from dlab_hub.classview import CLASSVIEW_SCOPE, ClassView
 from dlab_hub.classview_metrics import ClassMetrics
 from dlab_hub.config import INSTRUCTOR_GROUP, Engine, configure
