@@ -21,7 +21,10 @@ def test_hub_runs_unprivileged_with_only_the_docker_socket(hub):
     assert str(os.stat("/var/run/docker.sock").st_gid) in info["HostConfig"]["GroupAdd"]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     assert set(mounts) == {"/var/run/docker.sock", "/srv/jupyterhub", "/srv/proxy", "/srv/handin",
-                           "/etc/jupyterhub/jupyterhub_config.d"}
+                           "/etc/jupyterhub/jupyterhub_config.d", "/srv/metrics", "/host/cgroup"}
+    # The class page reads the host's cgroups (read-only); Prometheus' token lives in a volume of its own.
+    assert mounts["/host/cgroup"]["Source"] == "/sys/fs/cgroup" and mounts["/host/cgroup"]["RW"] is False
+    assert mounts["/srv/metrics"]["Name"] == f"{PREFIX}-metrics-token"
     assert mounts["/srv/jupyterhub"]["Name"] == f"{PREFIX}-hub-state"
     # The hand-in volume of earlier releases: the hub makes a student's folder there (DLAB_HANDIN_SIZE=0,
     # or to read one from before); its own files stay its own.
