@@ -307,6 +307,13 @@ def log_in(page, url, username, password, next_page=""):
     page.click("input[type=submit]")
 
 
+def network_changed(page):
+    """Did chromium drop the page it was loading because a network interface came or went on this
+    machine (net::ERR_NETWORK_CHANGED: another worker's container starting, its veth appearing)?
+    Nothing of the class's doing: the step is tried again."""
+    return "ERR_NETWORK_CHANGED" in page.content()
+
+
 def on_class_network(code, *args, timeout=120):
     """Run Python in a container on the test hub's network, without dlab's firewall: a browser or a
     machine at another address than the test's own. `url` is the proxy as it reaches it."""
