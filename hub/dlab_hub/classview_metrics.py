@@ -11,6 +11,12 @@ from prometheus_client.core import GaugeMetricFamily
 from dlab_hub.state import secret
 
 STATES = ("running", "starting", "stopping", "stopped", "failed")
+TOTALS = (("servers", "dlab_class_servers", "Students' servers running"),
+          ("max_servers", "dlab_class_max_servers", "Servers at once, at most (0: no limit)"),
+          ("memory", "dlab_class_memory_bytes", "Memory the students' servers use"),
+          ("machine_memory", "dlab_machine_memory_bytes", "The machine's memory"),
+          ("disk_used", "dlab_machine_disk_used_bytes", "Bytes used on Docker's disk"),
+          ("disk", "dlab_machine_disk_bytes", "Size of Docker's disk"))
 
 
 class ClassMetrics:
@@ -52,15 +58,9 @@ class ClassMetrics:
         for used, size in folders.values():
             yield used
             yield size
-        for key, help_text in (("servers", "Students' servers running"), ("max_servers", "Servers at once, at most (0: no limit)"),
-                               ("memory", "Memory the students' servers use"), ("machine_memory", "The machine's memory"),
-                               ("disk_used", "Bytes used on Docker's disk"), ("disk", "Size of Docker's disk")):
+        for key, name, help_text in TOTALS:
             if key in totals:
-                name = {"servers": "dlab_class_servers", "max_servers": "dlab_class_max_servers",
-                        "memory": "dlab_class_memory_bytes", "machine_memory": "dlab_machine_memory_bytes",
-                        "disk_used": "dlab_machine_disk_used_bytes", "disk": "dlab_machine_disk_bytes"}[key]
                 yield GaugeMetricFamily(name, help_text, value=float(totals[key]))
-
 
 def prometheus_files(folder):
     """DLAB_PROMETHEUS: what dlab/prometheus reads from the metrics-token volume, made by the hub at
