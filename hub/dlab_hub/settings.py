@@ -202,7 +202,7 @@ SETTINGS = [
             "(each cell at most 300 of them); past it, the sandbox is stopped and the grade says so.", "hub"),
     Setting("DLAB_CLASS_VIEW_EVERY", "15", Kind("0, or a whole number of seconds from 5 to 300", seconds_or_off),
             "How often the organizer's class page (`/hub/classview`) and the metrics look at every student's "
-            "server: its state, memory and CPU (the Docker engine's statistics); the homes' and hand-ins' use "
+            "server: its state, memory and CPU (the host's cgroup files); the homes' and hand-ins' use "
             "every fourth look. `0`: no class page, no per-student metrics.", "hub"),
     Setting("DLAB_PROMETHEUS", "off", ON_OFF,
             "`on`: `make up` also runs Prometheus (Debian's, image `dlab/prometheus`), which keeps the hub's "
@@ -210,7 +210,7 @@ SETTINGS = [
             "([docs/organizer.md](organizer.md#the-class-page-and-metrics)). Needs `DLAB_CLASS_VIEW_EVERY` "
             "for the students' metrics.", "both"),
     Setting("DLAB_PROMETHEUS_PORT", "9090", whole(1, 65535, "a port number, 1 to 65535"),
-            "The port of Prometheus' page and API, on `127.0.0.1` only (it has no login of its own): from "
+            "The port of Prometheus' page and API, on `127.0.0.1` only, behind the login `make up` prints: from "
             "another machine, an SSH tunnel.", "host"),
     Setting("DLAB_START_TIMEOUT", "600", whole(10), "Seconds a server may take to start (a large image's first "
             "start can be slow).", "hub"),
