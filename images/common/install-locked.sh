@@ -8,7 +8,7 @@
 #       uv from its lock into /opt/installer, for this machine (the `packages` stage of base, cpu
 #       and hub, which runs on the build machine's own platform);
 #   install-locked.sh --for ARCH [--students] [--except PARENT_LOCK] LOCK...
-#       with that uv, into /opt/venv for the image's architecture ARCH (amd64, arm64): uv picks
+#       with that uv, into /opt/venv (or VENV: dlab/legacy's second one) for the image's architecture ARCH (amd64, arm64): uv picks
 #       ARCH's wheels (--python-platform) and this machine's Python compiles them (bytecode is the
 #       same on every architecture). An arm64 image built on an x86-64 machine so runs no emulated
 #       pip, uv or compile: its install takes seconds, not minutes. The image then copies /opt/venv
@@ -32,6 +32,7 @@ export UV_NO_CONFIG=1 PIP_CONFIG_FILE=/dev/null
 sources=()
 if compgen -G "/wheelhouse/*.whl" >/dev/null; then sources+=(--find-links /wheelhouse); fi
 if [ -n "${EXTRA_INDEX_URL:-}" ]; then sources+=(--extra-index-url "$EXTRA_INDEX_URL"); fi
+venv=${VENV:-/opt/venv}  # (--for only)
 locks() { local lock; for lock in "$@"; do printf -- '-r\n%s\n' "$lock"; done; }
 
 # docker-stacks' fix-permissions: group users (100) may write the venv, so `pip install` works for
@@ -63,19 +64,19 @@ case ${1:-} in
       set -- /tmp/new.lock
     fi
     mapfile -t requirements < <(locks "$@")
-    /opt/installer/bin/uv pip install --python /opt/venv/bin/python --python-platform "$platform" --no-cache \
+    /opt/installer/bin/uv pip install --python "$venv/bin/python" --python-platform "$platform" --no-cache \
       --no-deps --require-hashes --index-strategy unsafe-best-match "${sources[@]}" "${requirements[@]}"
     # Compiled here: the first `import tensorflow` in a new container is then not a compile. Like
     # uv's --compile-bytecode, a file that is not Python 3.11 (some package's test data) is passed over.
-    python3 -m compileall -q -j 0 /opt/venv/lib/python3.11/site-packages >/dev/null || true
+    python3 -m compileall -q -j 0 "$venv"/lib/python3.11/site-packages >/dev/null || true
     if [ "$new_only" = yes ]; then
-      rm -rf /opt/venv/pyvenv.cfg /opt/venv/include /opt/venv/lib64 /opt/venv/bin/python* /opt/venv/bin/activate* \
-        /opt/venv/bin/Activate.ps1
+      rm -rf "${venv:?}"/pyvenv.cfg "${venv:?}"/include "${venv:?}"/lib64 "${venv:?}"/bin/python* "${venv:?}"/bin/activate* \
+        "${venv:?}"/bin/Activate.ps1
       sed -n 's/^\([A-Za-z0-9._-]*\)==.*/\1/p' /tmp/new.lock | sort -u >/opt/new-packages.txt
     fi
     if [ "$students" = yes ]; then
-      find /opt/venv -type d -exec chmod g+s {} +  # (setgid: what is made in them keeps the group)
-      group_writable /opt/venv
+      find "$venv" -type d -exec chmod g+s {} +  # (setgid: what is made in them keeps the group)
+      group_writable "$venv"
     fi
     ;;
   *)
