@@ -24,13 +24,15 @@ TEXT ?=
 REPO ?=
 BRANCH ?=
 OPEN ?=
+# make build-legacy: another architecture than this machine's (arm64), emulated.
+ARCH ?=
 # make k8s-values: the registry the Kubernetes cluster pulls dlab's images from.
 REGISTRY ?=
 # make test: extra pytest arguments, e.g. PYTEST_ARGS="-k frameworks -x".
 PYTEST_ARGS ?=
 export PYTEST_ARGS  # tests/run-all.sh parses it as the shell would (quotes: -k "a and not b")
 
-.PHONY: help docker build build-gpu build-arm64 build-amd64 up down swarm-check swarm-push k8s-values prestart accounts remove-accounts signups message link backup restore delete-home lab lab-gpu data check test lock bench clean
+.PHONY: help docker build build-gpu build-legacy build-arm64 build-amd64 up down swarm-check swarm-push k8s-values prestart accounts remove-accounts signups message link backup restore delete-home lab lab-gpu data check test lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +51,9 @@ build-amd64: ## build dlab/base, dlab/cpu and dlab/hub for linux/amd64; emulated
 
 build-gpu: ## build dlab/gpu (CUDA builds of the frameworks, about 12 GB) on top of dlab/base
 	@scripts/build-images.sh gpu
+
+build-legacy: ## build dlab/legacy: dlab/cpu plus a kernel of retired frameworks (Theano, Lasagne, MXNet, PaddlePaddle, dlib) for old tutorials (ARCH=arm64: for arm64)
+	@scripts/build-images.sh $(if $(ARCH),--arch $(ARCH)) legacy
 
 up: build ## start the class server on http://localhost:8000 (settings: .env, see .env.example)
 	@$(DLAB) up
@@ -133,7 +138,7 @@ k8s-values: $(VENV)/.installed ## zero-to-jupyterhub values from .env for Kubern
 lock: $(VENV)/.installed ## re-resolve every requirements.in into its hash-pinned requirements.lock
 	@UV=$(VENV)/bin/uv scripts/lock.sh
 
-bench: $(VENV)/.installed ## measure cold builds, sizes, the class server, the class page's cost, the labs' times and lessons (BENCH_ONLY=hub|classview|logins|labs|lessons|arm64); writes the tables of docs/performance.md and docs/labs.md
+bench: $(VENV)/.installed ## measure cold builds, sizes (dlab/legacy too), the class server, the class page's cost, the labs' times and lessons (BENCH_ONLY=hub|classview|logins|labs|lessons|legacy|arm64); writes the tables of docs/performance.md and docs/labs.md
 	@# bench drives a class with the tests' own harness (tests/hub) and reads the curriculum (labs/curriculum.py)
 	@PYTHONPATH=labs:tests:tests/hub:tests/data $(VENV)/bin/python bench/bench.py
 

@@ -48,7 +48,7 @@ same_on_arm64() {
   rm -f "$tmp"
 }
 
-targets=${*:-base cpu gpu hub tests oidc}
+targets=${*:-base cpu gpu hub legacy tests oidc}
 for image in $targets; do
   case $image in
     base) compile images/base/bootstrap.in images/base/bootstrap.lock "${AMD64[@]}"
@@ -59,6 +59,11 @@ for image in $targets; do
     # for every platform at once (uv's universal mode); each image installs its platform's lines.
     cpu)  compile images/cpu/requirements.in images/cpu/requirements.lock --universal \
             -c images/base/requirements.lock "${find_links[@]}" ;;
+    # dlab/legacy's second environment, on its own (numpy 1.x): no constraint from the base's lock.
+    # Universal like cpu's (PaddlePaddle is amd64 only); dlib's source release and its build's tools.
+    legacy) compile images/legacy/requirements.in images/legacy/requirements.lock --universal
+            compile images/legacy/dlib.in images/legacy/dlib.lock "${AMD64[@]}"
+            same_on_arm64 images/legacy/dlib.in images/legacy/dlib.lock ;;
     gpu)  compile images/gpu/requirements.in images/gpu/requirements.lock "${AMD64[@]}" -c images/base/requirements.lock ;;
     hub)  compile images/hub/requirements.in images/hub/requirements.lock "${AMD64[@]}"
           same_on_arm64 images/hub/requirements.in images/hub/requirements.lock

@@ -29,6 +29,12 @@ NEEDS_UPGRADE = 10  # dlab_hub.upgrade's "check" answer
 CERTIFICATE_WAIT = 180  # seconds make up waits for a first certificate (an authority answers in seconds)
 
 
+def build_command(image):
+    """The make target that builds IMAGE: the images `make build` leaves out have their own."""
+    name = image.rsplit("/", 1)[-1].split(":")[0]
+    return {"gpu": "make build-gpu", "legacy": "make build-legacy"}.get(name, "make build")
+
+
 class Stop(Exception):
     """A command ends here, having said why; its exit status."""
 
@@ -118,7 +124,7 @@ class ClassServer:
                 if image == self.student_image and image != self.env["DLAB_IMAGE"]:
                     say(f"{image} is not in the class's registry: run make build, then make swarm-push")
                 else:
-                    say(f"{image} is not built: run `make build`")
+                    say(f"{image} is not built: run `{build_command(image)}`")
                 raise Stop
         if self.shared:
             self.swarm_up()

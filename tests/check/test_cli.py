@@ -65,3 +65,11 @@ def test_the_command_runs_on_the_hosts_python_with_the_standard_library_only():
                           "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jupyterhub', 'traitlets', 'docker')))"],
                          cwd=ROOT, env={"PATH": os.environ["PATH"], "PYTHONPATH": "hub"}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("image, command", [("dlab/cpu:latest", "make build"), ("dlab/legacy:latest", "make build-legacy"),
+                                            ("dlab/gpu:0.2.0", "make build-gpu"), ("myschool/course:1", "make build")])
+def test_an_image_not_built_is_met_with_the_target_that_builds_it(image, command):
+    """DLAB_IMAGE=dlab/legacy:latest before make build-legacy: make up names that target."""
+    from dlab_hub.classserver import build_command
+    assert build_command(image) == command
