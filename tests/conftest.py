@@ -183,7 +183,7 @@ def emulation_ready(arch):
     return handler.exists() and handler.read_text().splitlines()[0] == "enabled"
 
 
-def skip_arm64(image):
+def skip_arm64(image, build="make build-arm64"):
     """Skips, saying why, where the arm64 builds are not tested: DLAB_SKIP_ARM64=1, an ARM machine
     (every test runs on arm64 there), or no emulation (with what to install); fails if they should be."""
     if os.environ.get("DLAB_SKIP_ARM64") == "1":
@@ -194,18 +194,31 @@ def skip_arm64(image):
         pytest.skip("no arm64 emulation here: run `sudo scripts/emulation.sh arm64` (it installs "
                     "qemu-user-static and registers it with binfmt_misc), then `make build-arm64`")
     if not image_exists(image):
-        pytest.fail(f"{image} is not built: run `make build-arm64` (make test builds it)")
+        pytest.fail(f"{image} is not built: run `{build}` (make test builds it)")
 
 
 def image_param(image):
-    """A parametrize value for an image; dlab/gpu carries the gpu_image mark, arm64 builds the arm64 one."""
-    marks = [pytest.mark.gpu_image] if image == "dlab/gpu" else [pytest.mark.arm64] if image.endswith("-arm64") else []
+    """A parametrize value for an image; dlab/gpu carries the gpu_image mark, dlab/legacy the legacy
+    one (make test builds both beside the first round), arm64 builds the arm64 one."""
+    marks = {"dlab/gpu": [pytest.mark.gpu_image], "dlab/legacy": [pytest.mark.legacy]}.get(image, [])
+    if image.endswith("-arm64"):
+        marks = [pytest.mark.arm64]
     return pytest.param(image, marks=marks, id=image)
+
+
+def skip_legacy(image="dlab/legacy:latest"):
+    """DLAB_SKIP_LEGACY=1 leaves dlab/legacy out of `make test`; otherwise it must be built."""
+    if os.environ.get("DLAB_SKIP_LEGACY") == "1":
+        pytest.skip("DLAB_SKIP_LEGACY=1: dlab/legacy is neither built nor tested in this run")
+    if not image.endswith("-arm64") and not image_exists(image):
+        pytest.fail(f"{image} is not built: run `make build-legacy` (make test builds it)")
 
 
 def skip_unless_tested(image):
     if image == "dlab/gpu":
         skip_gpu_image()
+    if image.startswith("dlab/legacy"):
+        skip_legacy(image)
     if image.endswith("-arm64"):
         skip_arm64(image)
 
@@ -320,7 +333,7 @@ LONGEST_FIRST = ["swarm", *FIRST, "tests/labs/test_labs.py", "tests/images/test_
 # The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
 # by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.
 CPU_BOUND = {"tests/labs/test_labs.py", "tests/labs/test_graded_labs.py", "tests/hub/test_hub_load.py",
-             "tests/images/test_frameworks.py"}
+             "tests/images/test_frameworks.py", "tests/images/test_legacy.py"}
 # Of those, the ones that time the class's answers (and so want the machine to themselves).
 TIMED = {"tests/hub/test_hub_load.py"}
 

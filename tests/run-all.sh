@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # tests/run-all.sh: what `make test` runs after `make check` and `make build`: every other test.
-# DLAB_SKIP_GPU_IMAGE=1 and DLAB_SKIP_ARM64=1 leave dlab/gpu and the arm64 images out (neither built
-# nor tested); PYTEST_ARGS goes to pytest (e.g. "-k labs -x").
+# DLAB_SKIP_GPU_IMAGE=1, DLAB_SKIP_LEGACY=1 and DLAB_SKIP_ARM64=1 leave dlab/gpu, dlab/legacy and the
+# arm64 images out (neither built nor tested); PYTEST_ARGS goes to pytest (e.g. "-k labs -x").
 #
-# Three rounds, with two builds beside them. First the tests that wait on containers (the class
+# Three rounds, with three builds beside them. First the tests that wait on containers (the class
 # servers, the swarm, the images already built), in N workers. Meanwhile, in the background,
-# dlab/gpu builds and then its tests that do not train run, and the arm64 images build and then
-# their tests run (emulated, each process on one core; the arm64 hub's class is `dlabarm`, apart
-# from the workers'). Second, one at a time, the `quiet` tests (they train models, in dlab/cpu and
-# dlab/gpu), beside what is left of the arm64 tests. Last, by itself, each `alone` test: those that
+# dlab/gpu builds and then its tests that do not train run, dlab/legacy builds, and the arm64 images
+# build and then their tests run (emulated, each process on one core; the arm64 hub's class is
+# `dlabarm`, apart from the workers'). Second, one at a time, the `quiet` tests (they train models,
+# in dlab/cpu and dlab/gpu) and dlab/legacy's, beside what is left of the arm64 tests. Last, by
+# itself, each `alone` test: those that
 # time the class's answers (docs/testing.md).
 #
 # DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
@@ -22,7 +23,8 @@ workers=${DLAB_TEST_WORKERS:-2}
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { say "DLAB_TEST_WORKERS is a number of workers (1 to 99), not '$workers'"; exit 2; }
 scripts/install-test-tools.sh
 
-gpu=yes arm64=yes
+gpu=yes arm64=yes legacy=yes
+if [ "${DLAB_SKIP_LEGACY:-}" = 1 ]; then say "DLAB_SKIP_LEGACY=1: dlab/legacy is neither built nor tested"; legacy=no; fi
 if [ "${DLAB_SKIP_GPU_IMAGE:-}" = 1 ]; then say "DLAB_SKIP_GPU_IMAGE=1: dlab/gpu is neither built nor tested"; gpu=no
 elif [ "$(native_arch)" != amd64 ]; then say "dlab/gpu is built for amd64 only: its tests skip"; gpu=no; fi
 if [ "${DLAB_SKIP_ARM64:-}" = 1 ]; then say "DLAB_SKIP_ARM64=1: the arm64 images are neither built nor tested"; arm64=no
@@ -74,26 +76,43 @@ reported() {
   sed -n '/^=* test session starts/,$p' "$logs/$1" >&2  # (its last line: when they ended)
   record "$(cat "$logs/$1.tests")"
 }
-gpu_job="" arm64_job=""
+gpu_job="" arm64_job="" legacy_job=""
 # dlab/gpu's tests that train wait for the second round; its others run as soon as it is built.
 if [ "$gpu" = yes ]; then
   say "in the background: dlab/gpu's build, then its tests that do not train"
   background gpu "gpu_image and not quiet and not alone" gpu & gpu_job=$!
 fi
+arm64_images=(cpu hub)
+[ "$legacy" = no ] || arm64_images+=(legacy)
 if [ "$arm64" = yes ]; then
   say "in the background: the arm64 images' build, then their tests"
-  background arm64 "arm64 and not alone" --arch arm64 cpu hub & arm64_job=$!
+  background arm64 "arm64 and not alone" --arch arm64 "${arm64_images[@]}" & arm64_job=$!
+fi
+# dlab/legacy's build (its dlib compile runs at the lowest priority, images/legacy/Dockerfile, so the
+# first round's containers come first); its tests train, so they wait for the second round.
+if [ "$legacy" = yes ]; then
+  say "in the background: dlab/legacy's build"
+  { scripts/build-images.sh legacy >"$logs/legacy" 2>&1 || touch "$logs/legacy.failed"; } & legacy_job=$!
 fi
 
 side_by_side=()
 [ "$workers" = 1 ] || side_by_side=(-n "$workers" --no-loadscope-reorder)
-run_round "round 1 (containers, side by side)" -m "not quiet and not alone and not gpu_image and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
+run_round "round 1 (containers, side by side)" -m "not quiet and not alone and not gpu_image and not legacy and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
 
 [ -z "$gpu_job" ] || reported gpu "$gpu_job"
+if [ -n "$legacy_job" ]; then
+  wait "$legacy_job" || true
+  grep -h '^dlab: built' "$logs/legacy" >&2 || true
+  if [ -e "$logs/legacy.failed" ]; then
+    tail -n 40 "$logs/legacy" >&2
+    say "building dlab/legacy failed (above); its tests did not run"
+    exit 1
+  fi
+fi
 # Here too, where they did not run in the background: dlab/gpu's tests where it is not built, and
 # the arm64 ones on an ARM machine (its own images); or to skip, saying why (DLAB_SKIP_GPU_IMAGE=1,
 # DLAB_SKIP_ARM64=1, no emulation).
-second="quiet"
+second="quiet or legacy"
 [ "$gpu" = yes ] || second+=" or gpu_image"
 if [ "$arm64" = yes ]; then second="($second) and not arm64"; else second+=" or arm64"; fi
 run_round "round 2 (quiet)" -m "($second) and not alone"

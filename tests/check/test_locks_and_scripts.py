@@ -1,5 +1,6 @@
 """Host side: the locks are consistent and hash-pinned; the scripts fail with a clear message."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -135,3 +136,35 @@ def test_the_hub_package_and_the_changelog_carry_the_release():
     assert tomllib.loads((ROOT / "hub/pyproject.toml").read_text())["project"]["version"] == version, \
         "hub/pyproject.toml's version is not VERSION's: set it to the release"
     assert f"## {version} " in (ROOT / "CHANGELOG.md").read_text(), f"CHANGELOG.md has no section for {version}"
+
+
+RETIRED = ("theano", "lasagne", "mxnet", "paddlepaddle", "dlib")
+
+
+def test_the_retired_frameworks_live_in_their_own_lock_only():
+    """dlab/legacy's second environment: numpy 1.x (Theano 1.0.5 calls np.complex, gone in 1.24),
+    Theano and Lasagne on both architectures, MXNet and PaddlePaddle on amd64 alone (MXNet's aarch64
+    wheel needs Arm's own libraries, PaddlePaddle has no aarch64 wheel), dlib from its source
+    release; none of them in a lock of the main environment."""
+    for machine in ("x86_64", "aarch64"):
+        legacy = read_lock(ROOT / "images/legacy/requirements.lock", machine)
+        assert legacy["numpy"].startswith("1.23."), legacy["numpy"]
+        assert (legacy["theano"], legacy["lasagne"]) == ("1.0.5", "0.1")
+        assert ("mxnet" in legacy) == ("paddlepaddle" in legacy) == (machine == "x86_64")
+    amd64 = read_lock(ROOT / "images/legacy/requirements.lock", "x86_64")
+    arm64 = read_lock(ROOT / "images/legacy/requirements.lock", "aarch64")
+    assert set(arm64) < set(amd64) and all(amd64[name] == version for name, version in arm64.items())
+    dlib = (ROOT / "images/legacy/dlib.lock").read_text()
+    assert re.search(r"^dlib==20\.0\.1 \\\n    --hash=sha256:[0-9a-f]{64}\n", dlib, re.MULTILINE), dlib
+    for lock in ("images/base/requirements.lock", "images/cpu/requirements.lock", "images/gpu/requirements.lock"):
+        main = read_lock(ROOT / lock)
+        assert not set(RETIRED) & set(main), (lock, set(RETIRED) & set(main))
+
+
+def test_the_legacy_image_is_built_only_when_asked():
+    """make build leaves dlab/legacy out (nobody pays for it unasked); make build-legacy builds it."""
+    makefile = (ROOT / "Makefile").read_text()
+    build = re.search(r"^build: .*\n\t(.*)$", makefile, re.MULTILINE).group(1)
+    assert "legacy" not in build, build
+    assert re.search(r"^build-legacy: .*\n\t@scripts/build-images.sh .*legacy$", makefile, re.MULTILINE)
+    assert "legacy   cpu" in (ROOT / "images/hierarchy.txt").read_text()

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from conftest import ARM64_CPU, FRAMEWORK_IMAGES, PARENT, ROOT, docker, image_param, skip_gpu_image, skip_unless_tested
+from conftest import ARM64_CPU, FRAMEWORK_IMAGES, PARENT, ROOT, docker, image_param, skip_unless_tested
 
 CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
@@ -73,11 +73,10 @@ def saved_layers(image):
                                    lambda layer=layer, member=member: layer.extractfile(member).read())
 
 
-# cpu and gpu include every layer of dlab/base
-@pytest.mark.parametrize("image", [image_param(i) for i in (*FRAMEWORK_IMAGES, "dlab/hub")])
+# cpu and gpu include every layer of dlab/base, legacy every layer of dlab/cpu
+@pytest.mark.parametrize("image", [image_param(i) for i in (*FRAMEWORK_IMAGES, "dlab/legacy", "dlab/hub")])
 def test_no_ca_bundle_or_secret_in_any_layer(image):
-    if image == "dlab/gpu":
-        skip_gpu_image()
+    skip_unless_tested(image)
     bundle = build_ca_bundle()
     bundle_sha = hashlib.sha256(bundle).hexdigest() if bundle else None
     # Certificates of the build's bundle that Debian's own ca-certificates does not ship: the
