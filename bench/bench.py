@@ -645,7 +645,52 @@ def bench_arm64():
     write_section("bench-arm64", rows)
 
 
+def bench_legacy(build_s=None):
+    """dlab/legacy (make build-legacy): its build on top of dlab/cpu (timed here unless the cold run
+    above did), what it adds to dlab/cpu and which packages take it, and the first import of each
+    retired framework in a new container (what the first cell of an old tutorial costs)."""
+    r = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
+    if build_s is None:  # its own steps from cold (dlib's compile included), dlab/cpu's from the cache
+        start = time.monotonic()
+        subprocess.run(["scripts/build-images.sh", "legacy"], cwd=ROOT, check=True, env={**os.environ, "DLAB_NO_CACHE": "legacy"})
+        build_s = time.monotonic() - start
+    r["build_s"] = build_s
+    r["size_gb"], r["cpu_size_gb"] = size_gb("dlab/legacy"), size_gb("dlab/cpu")
+    site = "/opt/legacy/lib/python3.11/site-packages"
+    parts = {"paddle": "PaddlePaddle", "mxnet": "MXNet", "scipy": "SciPy", "skimage": "scikit-image",
+             "sklearn": "scikit-learn", "theano": "Theano", "_dlib_pybind11*": "dlib"}
+    du = sh("docker", "run", "--rm", "--entrypoint", "bash", "dlab/legacy", "-c",
+            f"cd {site} && du -sm {' '.join(parts)} && du -sm /opt/legacy | tail -1")
+    r["mb"] = {parts.get(path, path): int(mb) for mb, path in (line.split("\t") for line in du.splitlines())}
+    for module in ["theano", "mxnet", "paddle", "dlib"]:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        out = sh("docker", "run", "--rm", "--entrypoint", "/opt/legacy/bin/python", "dlab/legacy", "-c", code)
+        r[f"import_{module}_s"] = float(out.split()[-1])
+    (ROOT / ".build").mkdir(exist_ok=True)
+    (ROOT / ".build" / "bench-legacy.json").write_text(json.dumps(r, indent=1))
+    print(json.dumps(r, indent=1), flush=True)
+    added = r["size_gb"] - r["cpu_size_gb"]
+    rows = [
+        "| `dlab/legacy` | figure |",
+        "|---|---|",
+        f"| build on top of `dlab/cpu` (its environment, dlib compiled, g++) | {r['build_s']:.0f} s |",
+        f"| size, and what it adds to `dlab/cpu` ({r['cpu_size_gb']:.2f} GB) | {r['size_gb']:.2f} GB, +{added:.2f} GB |",
+        "| `/opt/legacy`, of which: " + ", ".join(f"{name} {mb} MB" for name, mb in r["mb"].items() if name != "/opt/legacy")
+        + f" | {r['mb']['/opt/legacy']} MB |",
+        "| first `import theano` / `mxnet` / `paddle` / `dlib` in a new container | "
+        + " / ".join(f"{r[f'import_{m}_s']:.1f}" for m in ("theano", "mxnet", "paddle", "dlib")) + " s |",
+        "",
+        f"Measured by `make bench` (`BENCH_ONLY=legacy` for these alone) on {r['date']}, {r['cpus']} cores.",
+    ]
+    write_section("bench-legacy", rows)
+    for doc in (ROOT / "README.md", ROOT / "docs" / "images.md"):
+        doc.write_text(re.sub(r"(<!-- legacy-size -->).*?(<!-- /legacy-size -->)",
+                              lambda m: f"{m.group(1)}{added:.1f} GB{m.group(2)}", doc.read_text(), flags=re.S))
+
+
 def main():
+    if os.environ.get("BENCH_ONLY") == "legacy":
+        return bench_legacy()
     if os.environ.get("BENCH_ONLY") == "arm64":
         return bench_arm64()
     if os.environ.get("BENCH_ONLY") == "logins":
@@ -669,6 +714,8 @@ def main():
     for image in ["base", "cpu", "gpu", "hub"]:
         results[f"{image}_build_s"] = timed("scripts/build-images.sh", image)
         results[f"{image}_size_gb"] = size_gb(f"dlab/{image}")
+    # dlab/legacy's own steps, cold too (base and cpu are cached by now)
+    legacy_build_s = timed("scripts/build-images.sh", "legacy")
     results["lab_ready_s"] = lab_ready_seconds("dlab/cpu")
     for module in ["tensorflow", "torch", "jax", "keras"]:
         results[f"import_{module}_s"] = import_seconds("dlab/cpu", module)
@@ -676,6 +723,7 @@ def main():
     RESULTS.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
     write_table(results)
+    bench_legacy(legacy_build_s)
     bench_hub()
     bench_classview()
     bench_logins()

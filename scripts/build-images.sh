@@ -123,11 +123,13 @@ provenance() { # provenance IMAGE: the last commit that touched its inputs, and 
 }
 
 build() { # build IMAGE: one image, with its provenance; says how long it took and its size
-  local image=$1 start tag
+  local image=$1 start tag no_cache=()
   say "building dlab/$image:$DLAB_VERSION$DLAB_TAG_SUFFIX ($DLAB_PLATFORM)"
   provenance "$image"
+  # DLAB_NO_CACHE="IMAGE...": those images' own steps from cold, their parents' from the cache (make bench)
+  [[ " ${DLAB_NO_CACHE:-} " != *" $image "* ]] || no_cache=(--no-cache)
   start=$(date +%s)
-  docker compose -f images/build.yaml build "$image"
+  docker compose -f images/build.yaml build ${no_cache[@]+"${no_cache[@]}"} "$image"
   tag=dlab/$image:latest$DLAB_TAG_SUFFIX; [ "$image" = stock ] && tag=dlab-bench/stock:latest; case $image in oidc|acme) tag=dlab-test/$image:latest ;; esac
   say "built $tag in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}')"
 }
