@@ -659,9 +659,11 @@ def bench_legacy(build_s=None):
     site = "/opt/legacy/lib/python3.11/site-packages"
     parts = {"paddle": "PaddlePaddle", "mxnet": "MXNet", "scipy": "SciPy", "skimage": "scikit-image",
              "sklearn": "scikit-learn", "theano": "Theano", "_dlib_pybind11*": "dlib"}
+    named = {path: name for path, name in parts.items() if "*" not in path}
     du = sh("docker", "run", "--rm", "--entrypoint", "bash", "dlab/legacy", "-c",
             f"cd {site} && du -sm {' '.join(parts)} && du -sm /opt/legacy | tail -1")
-    r["mb"] = {parts.get(path, path): int(mb) for mb, path in (line.split("\t") for line in du.splitlines())}
+    r["mb"] = {named.get(path, "dlib" if path.startswith("_dlib_pybind11") else path): int(mb)
+               for mb, path in (line.split("\t") for line in du.splitlines())}
     for module in ["theano", "mxnet", "paddle", "dlib"]:
         code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
         out = sh("docker", "run", "--rm", "--entrypoint", "/opt/legacy/bin/python", "dlab/legacy", "-c", code)

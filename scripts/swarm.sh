@@ -18,7 +18,8 @@ if [ "${1:-}" = push ]; then
   [ -n "$registry" ] || { say "set DLAB_SWARM_REGISTRY in .env: the registry (host:port) every node pulls from (docs/swarm.md)"; exit 2; }
   for local in "$DLAB_IMAGE" "$DLAB_GPU_IMAGE"; do
     if ! docker image inspect "$local" >/dev/null 2>&1; then
-      [ "$local" = "$DLAB_IMAGE" ] && { say "$local is not built: run make build, then make swarm-push"; exit 1; }
+      build="make build"; case $local in */legacy:*|legacy:*) build="make build-legacy" ;; esac
+      [ "$local" = "$DLAB_IMAGE" ] && { say "$local is not built: run $build, then make swarm-push"; exit 1; }
       continue  # no GPU image built: no GPU profile on the swarm
     fi
     docker tag "$local" "$registry/$local"

@@ -122,7 +122,7 @@ class ClassServer:
         for image in (HUB_IMAGE, self.student_image):
             if not quiet_ok("image", "inspect", image):
                 if image == self.student_image and image != self.env["DLAB_IMAGE"]:
-                    say(f"{image} is not in the class's registry: run make build, then make swarm-push")
+                    say(f"{image} is not in the class's registry: run {build_command(self.env['DLAB_IMAGE'])}, then make swarm-push")
                 else:
                     say(f"{image} is not built: run `{build_command(image)}`")
                 raise Stop

@@ -139,7 +139,7 @@ def test_compose_keeps_no_second_list_of_settings_or_defaults():
 
 # DLAB_ names that are not class settings: the settings file, the build's and the tests' knobs, and
 # what make up derives for compose.yaml (DLAB_PROXY_BIND, DLAB_ACME_ROOT_MOUNT).
-NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE",
+NOT_SETTINGS = {"DLAB_ENV_FILE", "DLAB_HUB_SETTINGS", "DLAB_CA_BUNDLE", "DLAB_WHEELHOUSE", "DLAB_SKIP_GPU_IMAGE", "DLAB_SKIP_LEGACY",
                 "DLAB_HUB_STATE", "DLAB_PROXY_DIR", "DLAB_METRICS_DIR", "DLAB_FIREWALL", "DLAB_HANDIN_DIR", "DLAB_GPU_CARDS", "DLAB_DOCKER_SOCKET", "DLAB_COURSE", "DLAB_ROLE",
                 "DLAB_TEST_WORKERS", "DLAB_PROXY_BIND", "DLAB_ACME_ROOT_MOUNT"}  # the servers' environment (DLAB_GPU_CARDS, DLAB_COURSE, DLAB_ROLE) and make test's own knobs (DLAB_SKIP_*, DLAB_TEST_WORKERS) are not the class's
 

@@ -100,7 +100,7 @@ def test_no_ca_bundle_or_secret_in_any_layer(image):
 
 
 @pytest.mark.parametrize("image", [image_param(f"dlab/{i}") for i in PARENT] +
-                         [image_param(i) for i in (ARM64_CPU, "dlab/hub:latest-arm64")])
+                         [image_param(i) for i in (ARM64_CPU, "dlab/hub:latest-arm64", "dlab/legacy:latest-arm64")])
 def test_no_secret_in_image_configuration_or_history(image):
     skip_unless_tested(image)
     config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
