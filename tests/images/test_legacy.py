@@ -161,7 +161,9 @@ def test_lasagne_layers_train_a_small_network_with_pooling(legacy):
     put back): a small CNN reaches 85 % of held-out digits."""
     _, cid = legacy
     found = results(in_kernel(cid, DIGITS, """
+        import warnings
         import theano, theano.tensor as T, lasagne
+        lasagne.random.set_rng(np.random.RandomState(0))  # the weights' and dropout's seed
         X_train, X_test = X_train.astype(theano.config.floatX), X_test.astype(theano.config.floatX)
         x, t = T.tensor4("x"), T.ivector("t")
         net = lasagne.layers.InputLayer((None, 1, 8, 8), x)
@@ -169,19 +171,21 @@ def test_lasagne_layers_train_a_small_network_with_pooling(legacy):
         net = lasagne.layers.MaxPool2DLayer(net, 2)
         net = lasagne.layers.DenseLayer(lasagne.layers.DropoutLayer(net, 0.2), 32)
         net = lasagne.layers.DenseLayer(net, 10, nonlinearity=lasagne.nonlinearities.softmax)
-        loss = lasagne.objectives.categorical_crossentropy(lasagne.layers.get_output(net), t).mean()
+        with warnings.catch_warnings(record=True) as shown:  # what the kernel's filters let through
+            loss = lasagne.objectives.categorical_crossentropy(lasagne.layers.get_output(net), t).mean()
         params = lasagne.layers.get_all_params(net, trainable=True)
         train = theano.function([x, t], loss, updates=lasagne.updates.nesterov_momentum(loss, params, 0.05, 0.9))
         predict = theano.function([x], T.argmax(lasagne.layers.get_output(net, deterministic=True), axis=1))
         images = X_train.reshape(-1, 1, 8, 8)
-        for epoch in range(8):
+        for epoch in range(12):  # (seeds 0 to 4 reach 89 to 92 %)
             for i in range(0, 1500, 50):
                 train(images[i:i + 50], y_train[i:i + 50])
         accuracy = float((predict(X_test.reshape(-1, 1, 8, 8)) == y_test).mean())
         print("RESULT", json.dumps({"accuracy": accuracy, "lasagne": lasagne.__version__,
+                                    "warnings": [str(w.message) for w in shown],
                                     "pool": type(lasagne.layers.get_all_layers(net)[2]).__name__}))
     """))
-    assert found["lasagne"] == "0.1" and found["pool"] == "MaxPool2DLayer", found
+    assert found["lasagne"] == "0.1" and found["pool"] == "MaxPool2DLayer" and found["warnings"] == [], found
     assert found["accuracy"] >= 0.85, found
 
 
@@ -332,6 +336,7 @@ def test_the_retired_kernel_runs_on_arm64():
     arm64_program = program(DIGITS, """
         import importlib.util, platform
         import theano, theano.tensor as T, lasagne
+        lasagne.random.set_rng(np.random.RandomState(0))
         x, t = T.dscalar("x"), T.ivector("t")
         found = {"machine": platform.machine(), "numpy": np.__version__,
                  "dy": float(theano.function([x], T.grad(x ** 3, x))(2.0))}
