@@ -53,10 +53,11 @@ run_round() {
 }
 
 # In the background, each with its log: a build, then the tests of what it built that need no
-# quiet machine (a pytest of their own). background NAME MARKS BUILD-ARGS...
+# quiet machine (a pytest of their own; none where MARKS is empty). background NAME MARKS BUILD-ARGS...
 background() {
   local name=$1 marks=$2 rc=0; shift 2
   scripts/build-images.sh "$@" >"$logs/$name" 2>&1 || { touch "$logs/$name.failed"; return 1; }
+  [ -n "$marks" ] || return 0
   say "the $name tests: begin at $SECONDS s" 2>>"$logs/$name"
   "${pytest[@]}" -p no:cacheprovider -m "$marks" >>"$logs/$name" 2>&1 || rc=$?
   say "the $name tests: ended at $SECONDS s" 2>>"$logs/$name"
@@ -72,6 +73,7 @@ reported() {
     say "building the $1 images failed (above); their tests did not run"
     exit 1
   fi
+  [ -e "$logs/$1.tests" ] || return 0  # (a build alone)
   say "the $1 tests, run in the background:"
   sed -n '/^=* test session starts/,$p' "$logs/$1" >&2  # (its last line: when they ended)
   record "$(cat "$logs/$1.tests")"
@@ -92,7 +94,7 @@ fi
 # first round's containers come first); its tests train, so they wait for the second round.
 if [ "$legacy" = yes ]; then
   say "in the background: dlab/legacy's build"
-  { scripts/build-images.sh legacy >"$logs/legacy" 2>&1 || touch "$logs/legacy.failed"; } & legacy_job=$!
+  background legacy "" legacy & legacy_job=$!
 fi
 
 side_by_side=()
@@ -100,15 +102,7 @@ side_by_side=()
 run_round "round 1 (containers, side by side)" -m "not quiet and not alone and not gpu_image and not legacy and not arm64" ${side_by_side[@]+"${side_by_side[@]}"}
 
 [ -z "$gpu_job" ] || reported gpu "$gpu_job"
-if [ -n "$legacy_job" ]; then
-  wait "$legacy_job" || true
-  grep -h '^dlab: built' "$logs/legacy" >&2 || true
-  if [ -e "$logs/legacy.failed" ]; then
-    tail -n 40 "$logs/legacy" >&2
-    say "building dlab/legacy failed (above); its tests did not run"
-    exit 1
-  fi
-fi
+[ -z "$legacy_job" ] || reported legacy "$legacy_job"
 # Here too, where they did not run in the background: dlab/gpu's tests where it is not built, and
 # the arm64 ones on an ARM machine (its own images); or to skip, saying why (DLAB_SKIP_GPU_IMAGE=1,
 # DLAB_SKIP_ARM64=1, no emulation).

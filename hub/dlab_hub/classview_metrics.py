@@ -62,6 +62,7 @@ class ClassMetrics:
             if key in totals:
                 yield GaugeMetricFamily(name, help_text, value=float(totals[key]))
 
+
 def prometheus_files(folder):
     """DLAB_PROMETHEUS: what dlab/prometheus reads from the metrics-token volume, made by the hub at
     each start: its scraping token (`token`, the service `prometheus`'s), and its own login (user
