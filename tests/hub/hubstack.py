@@ -307,6 +307,38 @@ def log_in(page, url, username, password, next_page=""):
     page.click("input[type=submit]")
 
 
+class PageRequests:
+    """What a browser page's requests came to, said when the page waits in vain: those the network
+    dropped (chromium's error), those answered with an HTTP error, those still unanswered."""
+
+    def __init__(self, page):
+        self.unanswered, self.dropped, self.refused = [], [], []
+        page.on("request", self._sent)
+        page.on("requestfinished", self._finished)
+        page.on("requestfailed", self._failed)
+        page.on("response", self._answered)
+
+    def _sent(self, request):
+        self.unanswered.append(request)
+
+    def _finished(self, request):
+        if request in self.unanswered:
+            self.unanswered.remove(request)
+
+    def _failed(self, request):
+        if request.failure != "net::ERR_ABORTED":  # cancelled by the page itself (it went on to another)
+            self.dropped.append(f"{request.method} {request.url}: {request.failure}")
+        self._finished(request)
+
+    def _answered(self, response):
+        if response.status >= 400:
+            self.refused.append(f"{response.request.method} {response.url}: {response.status} {response.status_text}")
+
+    def __str__(self):
+        unanswered = [f"{request.method} {request.url}" for request in self.unanswered]
+        return f"dropped: {self.dropped}; answered with an error: {self.refused}; unanswered: {unanswered}"
+
+
 def network_changed(page):
     """Did chromium drop the page it was loading because a network interface came or went on this
     machine (net::ERR_NETWORK_CHANGED: another worker's container starting, its veth appearing)?

@@ -8,12 +8,13 @@ import json
 import re
 import shlex
 import time
+import warnings
 
 import pytest
 from playwright.sync_api import expect
 
 from conftest import ROOT, docker
-from hubstack import log_in
+from hubstack import PageRequests, log_in
 from test_hub_assignments import EDIT, RIGHT, SOURCE, WRONG, run
 
 PASSWORD = "a-long-password-1"
@@ -51,14 +52,28 @@ def test_a_graded_course_in_the_browser(students, browser):
     hub = students
     SHOTS.mkdir(parents=True, exist_ok=True)
     organizer = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    requests_made = PageRequests(organizer)
     log_in(organizer, hub.url, hub.admin, hub.admin_password)
 
     # The hub's menu leads the organizer to the formgrader (their server starts on the way).
     organizer.get_by_role("link", name="Grading").click()
     organizer.wait_for_url("**/user/organizer/formgrader**", timeout=300_000)
     expect(organizer.get_by_text("Manage Assignments").first).to_be_visible(timeout=120_000)
-    # the graded labs, ready (the formgrader lists them after a request of its own: slow on a loaded machine)
-    expect(organizer.locator("tr", has_text="backprop")).to_be_visible(timeout=120_000)
+    # The graded labs, ready: the formgrader lists them after a request of its own (slow on a loaded
+    # machine) and says nothing where that request fails: "Loading, please wait..." for ever (CI saw
+    # it once in about ten runs). The organizer reloads, as a person would; what became of the
+    # page's requests is said as a warning (a request chromium dropped, net::ERR_NETWORK_CHANGED when
+    # another worker's container came up, is none of the class's doing; one answered with an error
+    # would be), and a second wait in vain fails with it.
+    listed = organizer.locator("tr", has_text="backprop")
+    for attempt in (1, 2):
+        try:
+            expect(listed).to_be_visible(timeout=120_000)
+            break
+        except AssertionError:
+            assert attempt == 1, f"the formgrader's list never came, reloaded or not: {requests_made}"
+            warnings.warn(f"the formgrader's list never came; reloaded. Its page's requests: {requests_made}")
+            organizer.reload()
 
     # A new assignment with a deadline an hour from now; its notebook (solution, hidden tests) put
     # in its source folder, as the organizer uploads it in JupyterLab.
