@@ -32,6 +32,15 @@ def close_modal(page):
     expect(page.locator(".modal-backdrop")).to_have_count(0)  # faded out: the screenshots show the page
 
 
+def saved_by_the_api(page, path, action):
+    """Do what saves a row in the formgrader, and wait for its API's answer (PUT .../api/PATH): the
+    page shows the row before it is saved (on a loaded machine, the folder was not made yet)."""
+    with page.expect_response(lambda response: response.request.method == "PUT"
+                              and response.url.endswith("/formgrader/api/" + path), timeout=120_000) as answer:
+        action()
+    assert answer.value.ok, f"the formgrader did not save {path}: {answer.value.status} {answer.value.text()[:500]}"
+
+
 def week1(page):
     """week1's rows in JupyterLab's assignment list (other tests' assignments may be listed too)."""
     return page.locator(".list_item", has=page.locator(".item_name", has_text=re.compile(r"^\s*week1")))
@@ -83,9 +92,10 @@ def test_a_graded_course_in_the_browser(students, browser):
     due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
     dialog.locator("input.duedate").fill(due.strftime("%Y-%m-%dT%H:%M"))
     dialog.locator("input.timezone").fill("+0000")
-    dialog.get_by_role("button", name="Save").click()
+    # The page adds the row at once; the folder is made when the formgrader's API has saved it.
+    saved_by_the_api(organizer, "assignment/week1", dialog.get_by_role("button", name="Save").click)
     row = organizer.locator("tr", has_text="week1")
-    expect(row).to_be_visible(timeout=60_000)  # saved through the formgrader's API
+    expect(row).to_be_visible()
     run(hub, hub.admin, f"cat > ~/grading/source/week1/week1.ipynb <<'EOF'\n{json.dumps(SOURCE)}\nEOF")
     row.locator("td.assign a").click()
     close_modal(organizer)
@@ -121,8 +131,8 @@ def test_a_graded_course_in_the_browser(students, browser):
     organizer.get_by_role("link", name="Add new student...").click()
     dialog = organizer.locator(".modal", has=organizer.locator("input.id"))
     dialog.locator("input.id").fill("noa")
-    dialog.get_by_role("button", name="Save").click()
-    expect(organizer.locator("tr", has_text="noa")).to_be_visible(timeout=60_000)
+    saved_by_the_api(organizer, "student/noa", dialog.get_by_role("button", name="Save").click)
+    expect(organizer.locator("tr", has_text="noa")).to_be_visible()
     # ... collects, autogrades each hand-in (in the sandbox), and releases the feedback.
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
