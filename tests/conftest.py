@@ -323,6 +323,17 @@ def group_of(nodeid):
     return next((group for folder, group in SHARED_GROUPS.items() if path.startswith(folder)), path)
 
 
+# Each lab's run is a group of its own when handed out (its container is the module's, made again
+# on a worker that meets it anew): the labs are half of the quiet round, whose tests each keep about
+# one core busy, so that two workers share them out. (Reports still count them under their file.)
+OWN_GROUPS = ("tests/labs/test_labs.py::test_lab_runs_and_its_lesson_holds[",)
+
+
+def scope_of(nodeid):
+    """What runs whole, in its order, on one worker."""
+    return nodeid if nodeid.startswith(OWN_GROUPS) else group_of(nodeid)
+
+
 # `make prestart` starts every approved account: it runs before the other tests make their fifty
 # (starting fifty servers is `make bench`'s figure, not a promise's).
 FIRST = ["tests/hub/test_hub_prestart.py"]
@@ -331,7 +342,9 @@ FIRST = ["tests/hub/test_hub_prestart.py"]
 LONGEST_FIRST = ["swarm", *FIRST, "tests/labs/test_labs.py", "tests/images/test_docker_stacks.py"]
 
 # The groups whose tests keep the CPU busy (models trained, a class of thirty started at once): side
-# by side, they take the CPU in turns (a lock file), while the groups that wait on containers go on.
+# by side with groups that wait on containers, they take the CPU in turns (a lock file) while those go
+# on; in make test's quiet round (--cpu-bound-together) they run side by side, each keeping about one
+# core busy.
 CPU_BOUND = {"tests/labs/test_labs.py", "tests/labs/test_graded_labs.py", "tests/hub/test_hub_load.py",
              "tests/images/test_frameworks.py", "tests/images/test_legacy.py"}
 # Of those, the ones that time the class's answers (and so want the machine to themselves).
@@ -391,9 +404,16 @@ def pytest_terminal_summary(terminalreporter, config):
             terminalreporter.write_line(f"hub restarts: {len(every)}, {sum(every):.0f} s in all")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--cpu-bound-together", action="store_true",
+                     help="side by side, CPU-bound tests run at once rather than in turns (make test's quiet "
+                          "round: nothing beside them waits on containers)")
+
+
 @pytest.fixture(autouse=True)
 def cpu_bound_tests_in_turns(request):
-    if "PYTEST_XDIST_WORKER" not in os.environ or group_of(request.node.nodeid) not in CPU_BOUND:
+    if ("PYTEST_XDIST_WORKER" not in os.environ or group_of(request.node.nodeid) not in CPU_BOUND
+            or request.config.getoption("cpu_bound_together")):
         yield
         return
     with open("/tmp/dlab-tests-cpu.lock", "w") as lock:
@@ -411,6 +431,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ByGroup(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            return group_of(nodeid)
+            return scope_of(nodeid)
 
     return ByGroup(config, log)

@@ -7,13 +7,14 @@
 # servers, the swarm, the images already built), in N workers. Meanwhile, in the background,
 # dlab/gpu builds and then its tests that do not train run, dlab/legacy builds, and the arm64 images
 # build and then their tests run (emulated, each process on one core; the arm64 hub's class is
-# `dlabarm`, apart from the workers'). Second, one at a time, the `quiet` tests (they train models,
-# in dlab/cpu and dlab/gpu) and dlab/legacy's, beside what is left of the arm64 tests. Last, by
-# itself, each `alone` test: those that
-# time the class's answers (docs/testing.md).
+# `dlabarm`, apart from the workers'). Second, the `quiet` tests (they train models, in dlab/cpu and
+# dlab/gpu) and dlab/legacy's, in N workers too (each keeps about one core busy), beside what is left
+# of the arm64 tests. Last, by itself, each `alone` test: those that time the class's answers
+# (docs/testing.md).
 #
-# DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first round in N pytest-xdist
-# workers, each with a class server of its own (tests/conftest.py says what runs together).
+# DLAB_TEST_WORKERS=N (default 2; 1: one test after another) runs the first two rounds in N
+# pytest-xdist workers; in the first, each has a class server of its own (tests/conftest.py says
+# what runs together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -109,7 +110,7 @@ run_round "round 1 (containers, side by side)" -m "not quiet and not alone and n
 second="quiet or legacy"
 [ "$gpu" = yes ] || second+=" or gpu_image"
 if [ "$arm64" = yes ]; then second="($second) and not arm64"; else second+=" or arm64"; fi
-run_round "round 2 (quiet)" -m "($second) and not alone"
+run_round "round 2 (quiet)" -m "($second) and not alone" ${side_by_side[@]+"${side_by_side[@]}" --cpu-bound-together}
 [ -z "$arm64_job" ] || reported arm64 "$arm64_job"
 run_round "round 3 (alone)" -m "alone"
 if [ "$status" = 0 ] && ! printf '%s\n' "${runs[@]}" | grep -qx 0; then
