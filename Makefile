@@ -120,7 +120,7 @@ $(VENV)/.installed: tests/requirements.lock hub/pyproject.toml
 check: $(VENV)/.installed ## the fast tests: no Docker, no image; seconds (make test runs them first)
 	@DOCKER_HOST=unix:///nonexistent/docker.sock $(PYTEST) -q tests/check
 
-test: check build $(VENV)/.installed ## make check, then build dlab/gpu (unless DLAB_SKIP_GPU_IMAGE=1), dlab/legacy (unless DLAB_SKIP_LEGACY=1) and the arm64 images (unless DLAB_SKIP_ARM64=1) and run every other test, two rounds (DLAB_TEST_WORKERS=N side by side in the first; default 2)
+test: check build $(VENV)/.installed ## make check, then build dlab/gpu (unless DLAB_SKIP_GPU_IMAGE=1), dlab/legacy (unless DLAB_SKIP_LEGACY=1) and the arm64 images (unless DLAB_SKIP_ARM64=1) and run every other test, three rounds (DLAB_TEST_WORKERS=N side by side in the first two; default 2)
 	@tests/run-all.sh
 
 swarm-check: ## on a swarm manager: is each node ready for students (no-new-privileges, the shared folder DLAB_SWARM_SHARED, the image)? labels the ready ones; docs/swarm.md
