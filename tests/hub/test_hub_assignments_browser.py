@@ -41,6 +41,43 @@ def saved_by_the_api(page, path, action):
     assert answer.value.ok, f"the formgrader did not save {path}: {answer.value.status} {answer.value.text()[:500]}"
 
 
+def listed(page, locator, requests_made):
+    """Wait for what a formgrader page lists after a request of its own (slow on a loaded machine).
+    The page says nothing where that one request fails: "Loading, please wait..." for ever (CI saw it
+    once in about ten runs). The organizer reloads, as a person would; what became of the page's
+    requests is said as a warning (one chromium dropped, net::ERR_NETWORK_CHANGED when another
+    worker's container came up, is none of the class's doing; one answered with an error would be),
+    and a second wait in vain fails with it."""
+    for attempt in (1, 2):
+        try:
+            expect(locator).to_be_visible(timeout=120_000)
+            return
+        except AssertionError:
+            assert attempt == 1, f"the formgrader's page never listed it, reloaded or not: {requests_made}"
+            warnings.warn(f"the formgrader's page never listed it; reloaded. Its page's requests: {requests_made}")
+            page.reload()
+
+
+def open_assignment_list(page):
+    """JupyterLab's Nbgrader menu, then its Assignment List (the menu comes up after the page has
+    loaded: slow on a loaded machine)."""
+    menu = page.get_by_text("Nbgrader", exact=True)
+    expect(menu).to_be_visible(timeout=120_000)
+    menu.click()
+    page.get_by_text("Assignment List", exact=True).click()
+
+
+def listed_in_assignment_list(page, button):
+    """The assignment list comes from one request, and stays "Loading" where it fails: a student
+    presses the list's refresh button, once."""
+    try:
+        expect(button).to_be_visible(timeout=120_000)
+    except AssertionError:
+        warnings.warn("the assignment list never came; refreshed")
+        page.locator("#refresh_assignments_list").click()
+        expect(button).to_be_visible(timeout=120_000)
+
+
 def week1(page):
     """week1's rows in JupyterLab's assignment list (other tests' assignments may be listed too)."""
     return page.locator(".list_item", has=page.locator(".item_name", has_text=re.compile(r"^\s*week1")))
@@ -68,21 +105,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     organizer.get_by_role("link", name="Grading").click()
     organizer.wait_for_url("**/user/organizer/formgrader**", timeout=300_000)
     expect(organizer.get_by_text("Manage Assignments").first).to_be_visible(timeout=120_000)
-    # The graded labs, ready: the formgrader lists them after a request of its own (slow on a loaded
-    # machine) and says nothing where that request fails: "Loading, please wait..." for ever (CI saw
-    # it once in about ten runs). The organizer reloads, as a person would; what became of the
-    # page's requests is said as a warning (a request chromium dropped, net::ERR_NETWORK_CHANGED when
-    # another worker's container came up, is none of the class's doing; one answered with an error
-    # would be), and a second wait in vain fails with it.
-    listed = organizer.locator("tr", has_text="backprop")
-    for attempt in (1, 2):
-        try:
-            expect(listed).to_be_visible(timeout=120_000)
-            break
-        except AssertionError:
-            assert attempt == 1, f"the formgrader's list never came, reloaded or not: {requests_made}"
-            warnings.warn(f"the formgrader's list never came; reloaded. Its page's requests: {requests_made}")
-            organizer.reload()
+    listed(organizer, organizer.locator("tr", has_text="backprop"), requests_made)  # the graded labs, ready
 
     # A new assignment with a deadline an hour from now; its notebook (solution, hidden tests) put
     # in its source folder, as the organizer uploads it in JupyterLab.
@@ -99,9 +122,11 @@ def test_a_graded_course_in_the_browser(students, browser):
     run(hub, hub.admin, f"cat > ~/grading/source/week1/week1.ipynb <<'EOF'\n{json.dumps(SOURCE)}\nEOF")
     row.locator("td.assign a").click()
     close_modal(organizer)
+    # (after each action the page asks for the row again, and draws it when that answer comes)
+    expect(row.locator("td.release a")).to_be_visible(timeout=120_000)
     row.locator("td.release a").click()
     close_modal(organizer)
-    expect(row.locator("td.status")).to_contain_text("released")
+    expect(row.locator("td.status")).to_contain_text("released", timeout=120_000)
     organizer.screenshot(path=SHOTS / "assignments-formgrader.png")
 
     # Each student fetches it in JupyterLab's assignment list; three hand it in.
@@ -109,9 +134,10 @@ def test_a_graded_course_in_the_browser(students, browser):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         log_in(page, hub.url, name, PASSWORD)
         page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
-        page.get_by_text("Nbgrader", exact=True).click()
-        page.get_by_text("Assignment List", exact=True).click()
-        week1(page).get_by_role("button", name="Fetch", exact=True).click()
+        open_assignment_list(page)
+        fetch = week1(page).get_by_role("button", name="Fetch", exact=True)
+        listed_in_assignment_list(page, fetch)
+        fetch.click()
         submit = week1(page).get_by_role("button", name="Submit", exact=True)
         expect(submit).to_be_visible(timeout=120_000)
         if name == "ria":
@@ -122,8 +148,10 @@ def test_a_graded_course_in_the_browser(students, browser):
                 run(hub, hub.admin, f"nbgrader db assignment add week1 --duedate='{now:%Y-%m-%d %H:%M:%S} UTC'")
                 time.sleep(1.5)
             run(hub, name, f"python -c {shlex.quote(EDIT.replace('PATH', 'week1/week1.ipynb').replace('SOURCE', repr(answer)))}")
-            submit.click()
-            expect(page.locator(".jp-Activity", has_text="Submitted assignments").last).to_contain_text("week1", timeout=120_000)
+            with page.expect_response(lambda response: response.request.method == "POST"
+                                      and response.url.endswith("/assignments/submit"), timeout=120_000) as answer:
+                submit.click()
+            assert answer.value.ok and answer.value.json().get("success"), f"{name}'s hand-in: {answer.value.text()[:1000]}"
         page.context.close()
 
     # The organizer puts the student who never handed in on the class list (Manage Students), ...
@@ -136,11 +164,14 @@ def test_a_graded_course_in_the_browser(students, browser):
     # ... collects, autogrades each hand-in (in the sandbox), and releases the feedback.
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
+    listed(organizer, row.locator("td.collect a"), requests_made)
     row.locator("td.collect a").click()
     close_modal(organizer)
+    expect(row.locator("td.num-submissions a")).to_be_visible(timeout=120_000)
     row.locator("td.num-submissions a").click()
     for name in ("ria", "wade", "lou"):
         line = organizer.locator("tr", has_text=name)
+        listed(organizer, line.locator("td.autograde a"), requests_made)
         line.locator("td.autograde a").click()
         close_modal(organizer)
     for name, score in (("ria", "2 / 2"), ("wade", "0 / 2"), ("lou", "2 / 2")):  # (the list fetched again after each)
@@ -155,16 +186,20 @@ def test_a_graded_course_in_the_browser(students, browser):
     score = organizer.locator("input.score#test_area")
     expect(score).to_have_attribute("placeholder", "0", timeout=60_000)  # the autograded score
     score.fill("1")
-    score.press("Tab")
+    with organizer.expect_response(lambda response: response.request.method == "PUT"
+                                   and "/api/grade/" in response.url, timeout=120_000) as graded:
+        score.press("Tab")  # (the field saves when it changes)
+    assert graded.value.ok, f"the score was not saved: {graded.value.status} {graded.value.text()[:500]}"
     expect(organizer.locator(".score-saved").first).to_be_visible(timeout=30_000)
     organizer.screenshot(path=SHOTS / "assignments-manual-grading.png")
     organizer.goto(organizer.url.split("/formgrader")[0] + "/formgrader/manage_submissions/week1")
-    expect(organizer.locator("tr", has_text="wade").locator("td.score")).to_have_text("1 / 2", timeout=30_000)
+    listed(organizer, organizer.locator("tr", has_text="wade").locator("td.score", has_text="1 / 2"), requests_made)
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
-    expect(row.locator("td.generate-feedback a")).to_be_visible(timeout=60_000)
+    listed(organizer, row.locator("td.generate-feedback a"), requests_made)
     row.locator("td.generate-feedback a").click()
     close_modal(organizer)
+    expect(row.locator("td.release-feedback a")).to_be_visible(timeout=120_000)
     row.locator("td.release-feedback a").click()
     close_modal(organizer)
 
@@ -173,9 +208,10 @@ def test_a_graded_course_in_the_browser(students, browser):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         log_in(page, hub.url, name, PASSWORD)
         page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
-        page.get_by_text("Nbgrader", exact=True).click()
-        page.get_by_text("Assignment List", exact=True).click()
-        week1(page).get_by_role("button", name="Fetch Feedback").first.click()
+        open_assignment_list(page)
+        fetch = week1(page).get_by_role("button", name="Fetch Feedback").first
+        listed_in_assignment_list(page, fetch)
+        fetch.click()
         view = page.get_by_text("view feedback").first
         expect(view).to_be_visible(timeout=120_000)
         feedback = run(hub, name, "cat week1/feedback/*/week1.html").stdout
