@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 import time
+import urllib.parse
 import warnings
 
 import pytest
@@ -32,11 +33,17 @@ def close_modal(page):
     expect(page.locator(".modal-backdrop")).to_have_count(0)  # faded out: the screenshots show the page
 
 
+def answer_to(method, path):
+    """Which response a step waits for: its method, and a pattern its URL's path ends with (JupyterLab
+    adds a query that defeats caches)."""
+    return lambda response: (response.request.method == method
+                             and re.search(path + "$", urllib.parse.urlsplit(response.url).path) is not None)
+
+
 def saved_by_the_api(page, path, action):
     """Do what saves a row in the formgrader, and wait for its API's answer (PUT .../api/PATH): the
     page shows the row before it is saved (on a loaded machine, the folder was not made yet)."""
-    with page.expect_response(lambda response: response.request.method == "PUT"
-                              and response.url.endswith("/formgrader/api/" + path), timeout=120_000) as answer:
+    with page.expect_response(answer_to("PUT", "/formgrader/api/" + path), timeout=120_000) as answer:
         action()
     assert answer.value.ok, f"the formgrader did not save {path}: {answer.value.status} {answer.value.text()[:500]}"
 
@@ -148,8 +155,7 @@ def test_a_graded_course_in_the_browser(students, browser):
                 run(hub, hub.admin, f"nbgrader db assignment add week1 --duedate='{now:%Y-%m-%d %H:%M:%S} UTC'")
                 time.sleep(1.5)
             run(hub, name, f"python -c {shlex.quote(EDIT.replace('PATH', 'week1/week1.ipynb').replace('SOURCE', repr(answer)))}")
-            with page.expect_response(lambda response: response.request.method == "POST"
-                                      and response.url.endswith("/assignments/submit"), timeout=120_000) as answer:
+            with page.expect_response(answer_to("POST", "/assignments/submit"), timeout=120_000) as answer:
                 submit.click()
             assert answer.value.ok and answer.value.json().get("success"), f"{name}'s hand-in: {answer.value.text()[:1000]}"
         page.context.close()
@@ -186,8 +192,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     score = organizer.locator("input.score#test_area")
     expect(score).to_have_attribute("placeholder", "0", timeout=60_000)  # the autograded score
     score.fill("1")
-    with organizer.expect_response(lambda response: response.request.method == "PUT"
-                                   and "/api/grade/" in response.url, timeout=120_000) as graded:
+    with organizer.expect_response(answer_to("PUT", "/api/grade/[^/]+"), timeout=120_000) as graded:
         score.press("Tab")  # (the field saves when it changes)
     assert graded.value.ok, f"the score was not saved: {graded.value.status} {graded.value.text()[:500]}"
     expect(organizer.locator(".score-saved").first).to_be_visible(timeout=30_000)
