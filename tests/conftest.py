@@ -324,7 +324,7 @@ def group_of(nodeid):
 
 
 # Each lab's run is a group of its own when handed out (its container is the module's, made again
-# on a worker that meets it anew): the labs are half of the quiet round, whose tests each keep about
+# on a worker that meets it anew): the labs are two thirds of the quiet round, whose tests each keep about
 # one core busy, so that two workers share them out. (Reports still count them under their file.)
 OWN_GROUPS = ("tests/labs/test_labs.py::test_lab_runs_and_its_lesson_holds[",)
 
