@@ -33,36 +33,34 @@ def close_modal(page):
     expect(page.locator(".modal-backdrop")).to_have_count(0)  # faded out: the screenshots show the page
 
 
-def answer_to(method, path):
-    """Which response a step waits for: its method, and a pattern its URL's path ends with (JupyterLab
-    adds a query that defeats caches)."""
-    return lambda response: (response.request.method == method
-                             and re.search(path + "$", urllib.parse.urlsplit(response.url).path) is not None)
-
-
-def saved_by_the_api(page, path, action):
-    """Do what saves a row in the formgrader, and wait for its API's answer (PUT .../api/PATH): the
-    page shows the row before it is saved (on a loaded machine, the folder was not made yet)."""
-    with page.expect_response(answer_to("PUT", "/formgrader/api/" + path), timeout=120_000) as answer:
+def answered(page, method, path, action):
+    """Do ACTION and return the server's answer to the request it makes (METHOD, a URL path ending
+    with the pattern PATH; JupyterLab adds a query that defeats caches), which must be a success:
+    the page draws its change before that answer (a new row, a score's tick)."""
+    def wanted(response):
+        return response.request.method == method and re.search(path + "$", urllib.parse.urlsplit(response.url).path)
+    with page.expect_response(wanted, timeout=120_000) as answer:
         action()
-    assert answer.value.ok, f"the formgrader did not save {path}: {answer.value.status} {answer.value.text()[:500]}"
+    assert answer.value.ok, f"{method} {path}: {answer.value.status} {answer.value.text()[:1000]}"
+    return answer.value
 
 
-def listed(page, locator, requests_made):
-    """Wait for what a formgrader page lists after a request of its own (slow on a loaded machine).
-    The page says nothing where that one request fails: "Loading, please wait..." for ever (CI saw it
-    once in about ten runs). The organizer reloads, as a person would; what became of the page's
-    requests is said as a warning (one chromium dropped, net::ERR_NETWORK_CHANGED when another
-    worker's container came up, is none of the class's doing; one answered with an error would be),
-    and a second wait in vain fails with it."""
+def listed(locator, ask_again, requests_made):
+    """Wait for what a page lists after a request of its own (slow on a loaded machine). The
+    formgrader's pages and JupyterLab's assignment list say nothing where that one request fails:
+    "Loading, please wait..." for ever (CI saw it once in about ten runs). A person asks again, once
+    (ASK_AGAIN: a reload, the list's refresh button); what became of the page's requests is said as
+    a warning (one chromium dropped, net::ERR_NETWORK_CHANGED when another worker's container came
+    up, is none of the class's doing; one answered with an error would be), and a second wait in
+    vain fails with it."""
     for attempt in (1, 2):
         try:
             expect(locator).to_be_visible(timeout=120_000)
             return
         except AssertionError:
-            assert attempt == 1, f"the formgrader's page never listed it, reloaded or not: {requests_made}"
-            warnings.warn(f"the formgrader's page never listed it; reloaded. Its page's requests: {requests_made}")
-            page.reload()
+            assert attempt == 1, f"the page never listed it, asked twice: {requests_made}"
+            warnings.warn(f"the page never listed it; asked again. Its requests: {requests_made}")
+            ask_again()
 
 
 def open_assignment_list(page):
@@ -72,17 +70,6 @@ def open_assignment_list(page):
     expect(menu).to_be_visible(timeout=120_000)
     menu.click()
     page.get_by_text("Assignment List", exact=True).click()
-
-
-def listed_in_assignment_list(page, button):
-    """The assignment list comes from one request, and stays "Loading" where it fails: a student
-    presses the list's refresh button, once."""
-    try:
-        expect(button).to_be_visible(timeout=120_000)
-    except AssertionError:
-        warnings.warn("the assignment list never came; refreshed")
-        page.locator("#refresh_assignments_list").click()
-        expect(button).to_be_visible(timeout=120_000)
 
 
 def week1(page):
@@ -112,7 +99,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     organizer.get_by_role("link", name="Grading").click()
     organizer.wait_for_url("**/user/organizer/formgrader**", timeout=300_000)
     expect(organizer.get_by_text("Manage Assignments").first).to_be_visible(timeout=120_000)
-    listed(organizer, organizer.locator("tr", has_text="backprop"), requests_made)  # the graded labs, ready
+    listed(organizer.locator("tr", has_text="backprop"), organizer.reload, requests_made)  # the graded labs, ready
 
     # A new assignment with a deadline an hour from now; its notebook (solution, hidden tests) put
     # in its source folder, as the organizer uploads it in JupyterLab.
@@ -123,7 +110,7 @@ def test_a_graded_course_in_the_browser(students, browser):
     dialog.locator("input.duedate").fill(due.strftime("%Y-%m-%dT%H:%M"))
     dialog.locator("input.timezone").fill("+0000")
     # The page adds the row at once; the folder is made when the formgrader's API has saved it.
-    saved_by_the_api(organizer, "assignment/week1", dialog.get_by_role("button", name="Save").click)
+    answered(organizer, "PUT", "/formgrader/api/assignment/week1", dialog.get_by_role("button", name="Save").click)
     row = organizer.locator("tr", has_text="week1")
     expect(row).to_be_visible()
     run(hub, hub.admin, f"cat > ~/grading/source/week1/week1.ipynb <<'EOF'\n{json.dumps(SOURCE)}\nEOF")
@@ -139,11 +126,12 @@ def test_a_graded_course_in_the_browser(students, browser):
     # Each student fetches it in JupyterLab's assignment list; three hand it in.
     for name, answer in STUDENTS.items():
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page_requests = PageRequests(page)
         log_in(page, hub.url, name, PASSWORD)
         page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
         open_assignment_list(page)
         fetch = week1(page).get_by_role("button", name="Fetch", exact=True)
-        listed_in_assignment_list(page, fetch)
+        listed(fetch, page.locator("#refresh_assignments_list").click, page_requests)
         fetch.click()
         submit = week1(page).get_by_role("button", name="Submit", exact=True)
         expect(submit).to_be_visible(timeout=120_000)
@@ -155,9 +143,8 @@ def test_a_graded_course_in_the_browser(students, browser):
                 run(hub, hub.admin, f"nbgrader db assignment add week1 --duedate='{now:%Y-%m-%d %H:%M:%S} UTC'")
                 time.sleep(1.5)
             run(hub, name, f"python -c {shlex.quote(EDIT.replace('PATH', 'week1/week1.ipynb').replace('SOURCE', repr(answer)))}")
-            with page.expect_response(answer_to("POST", "/assignments/submit"), timeout=120_000) as answer:
-                submit.click()
-            assert answer.value.ok and answer.value.json().get("success"), f"{name}'s hand-in: {answer.value.text()[:1000]}"
+            handed_in = answered(page, "POST", "/assignments/submit", submit.click)
+            assert handed_in.json().get("success"), f"{name}'s hand-in: {handed_in.text()[:1000]}"
         page.context.close()
 
     # The organizer puts the student who never handed in on the class list (Manage Students), ...
@@ -165,19 +152,19 @@ def test_a_graded_course_in_the_browser(students, browser):
     organizer.get_by_role("link", name="Add new student...").click()
     dialog = organizer.locator(".modal", has=organizer.locator("input.id"))
     dialog.locator("input.id").fill("noa")
-    saved_by_the_api(organizer, "student/noa", dialog.get_by_role("button", name="Save").click)
+    answered(organizer, "PUT", "/formgrader/api/student/noa", dialog.get_by_role("button", name="Save").click)
     expect(organizer.locator("tr", has_text="noa")).to_be_visible()
     # ... collects, autogrades each hand-in (in the sandbox), and releases the feedback.
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
-    listed(organizer, row.locator("td.collect a"), requests_made)
+    listed(row.locator("td.collect a"), organizer.reload, requests_made)
     row.locator("td.collect a").click()
     close_modal(organizer)
     expect(row.locator("td.num-submissions a")).to_be_visible(timeout=120_000)
     row.locator("td.num-submissions a").click()
     for name in ("ria", "wade", "lou"):
         line = organizer.locator("tr", has_text=name)
-        listed(organizer, line.locator("td.autograde a"), requests_made)
+        listed(line.locator("td.autograde a"), organizer.reload, requests_made)
         line.locator("td.autograde a").click()
         close_modal(organizer)
     for name, score in (("ria", "2 / 2"), ("wade", "0 / 2"), ("lou", "2 / 2")):  # (the list fetched again after each)
@@ -192,16 +179,14 @@ def test_a_graded_course_in_the_browser(students, browser):
     score = organizer.locator("input.score#test_area")
     expect(score).to_have_attribute("placeholder", "0", timeout=60_000)  # the autograded score
     score.fill("1")
-    with organizer.expect_response(answer_to("PUT", "/api/grade/[^/]+"), timeout=120_000) as graded:
-        score.press("Tab")  # (the field saves when it changes)
-    assert graded.value.ok, f"the score was not saved: {graded.value.status} {graded.value.text()[:500]}"
+    answered(organizer, "PUT", "/api/grade/[^/]+", lambda: score.press("Tab"))  # (the field saves when it changes)
     expect(organizer.locator(".score-saved").first).to_be_visible(timeout=30_000)
     organizer.screenshot(path=SHOTS / "assignments-manual-grading.png")
     organizer.goto(organizer.url.split("/formgrader")[0] + "/formgrader/manage_submissions/week1")
-    listed(organizer, organizer.locator("tr", has_text="wade").locator("td.score", has_text="1 / 2"), requests_made)
+    listed(organizer.locator("tr", has_text="wade").locator("td.score", has_text="1 / 2"), organizer.reload, requests_made)
     organizer.get_by_role("link", name="Manage Assignments").first.click()
     row = organizer.locator("tr", has_text="week1")
-    listed(organizer, row.locator("td.generate-feedback a"), requests_made)
+    listed(row.locator("td.generate-feedback a"), organizer.reload, requests_made)
     row.locator("td.generate-feedback a").click()
     close_modal(organizer)
     expect(row.locator("td.release-feedback a")).to_be_visible(timeout=120_000)
@@ -211,11 +196,12 @@ def test_a_graded_course_in_the_browser(students, browser):
     # Each student who handed in fetches and reads their own feedback.
     for name, score in (("ria", "2.0"), ("wade", "1.0"), ("lou", "2.0")):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page_requests = PageRequests(page)
         log_in(page, hub.url, name, PASSWORD)
         page.wait_for_url(f"**/user/{name}/lab**", timeout=300_000)
         open_assignment_list(page)
         fetch = week1(page).get_by_role("button", name="Fetch Feedback").first
-        listed_in_assignment_list(page, fetch)
+        listed(fetch, page.locator("#refresh_assignments_list").click, page_requests)
         fetch.click()
         view = page.get_by_text("view feedback").first
         expect(view).to_be_visible(timeout=120_000)
