@@ -407,10 +407,24 @@ class ClassServer:
             raise Stop
         # The students' servers outlive a hub restart (cleanup_servers = False): stop them now, with
         # the time Jupyter needs to save and shut its kernels down; then remove the containers. Never a volume.
-        left = docker("ps", "-aq", "--filter", f"label=org.dlab.hub={self.prefix}").stdout.split()
-        if left and docker("stop", "--time", "30", *left).returncode == 0:
-            docker("rm", "-f", *left)
+        # Each removed whatever `stop` said of the others: under load Docker 20.10 can answer a stop
+        # with an error ("did not receive an exit event") or meet a container the hub was removing.
+        left = self.servers()
+        for _ in range(3):
+            if not left:
+                break
+            docker("stop", "--time", "30", *left)
+            docker("rm", "-f", *left)  # (one gone meanwhile: an error for it alone)
+            left = self.servers()
+        if left:
+            say(f"stopped the class, but these students' servers are left: {' '.join(left)}; remove them with "
+                "`docker rm -f` (each home is a volume of its own, kept), then make down again")
+            raise Stop
         say(f"stopped; every volume is kept (students' homes: docker volume ls --filter name={self.prefix}-home-)")
+
+    def servers(self):
+        """The ids of the class's students' servers' containers, running or not."""
+        return docker("ps", "-aq", "--filter", f"label=org.dlab.hub={self.prefix}").stdout.split()
 
     def status(self):
         self.compose_run("ps")
