@@ -73,7 +73,12 @@ class HubStack:
 
     def script(self, command, settings=None, check=True, timeout=300):
         arguments = [command] if isinstance(command, str) else command  # e.g. ["prestart", "alice"]
-        return subprocess.run(["scripts/hub.sh", *arguments], cwd=ROOT, env=self.env(self.settings or {} if settings is None else settings),
+        env = self.env(self.settings or {} if settings is None else settings)
+        if arguments[0] == "down":
+            # The class is down now, whatever the test asserts next: the next restart() makes it up
+            # (were it kept, a failed assertion here would fail every later test on this worker).
+            self.settings = None
+        return subprocess.run(["scripts/hub.sh", *arguments], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=timeout, check=check)
 
     def restart(self, **settings):

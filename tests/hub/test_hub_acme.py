@@ -200,7 +200,6 @@ def test_the_class_gets_a_certificate_serves_https_and_renews_it_with_no_server_
     orders = docker("logs", PEBBLE).stdout.count("Issued certificate serial")
     down = hub.script("down")
     assert docker("volume", "inspect", HTTPS, check=False).returncode == 0, down.stderr
-    hub.settings = None
     hub.restart(**settings(authority))
     assert served_certificate(root)["serialNumber"] == renewed["serialNumber"]
     assert docker("logs", PEBBLE).stdout.count("Issued certificate serial") == orders

@@ -229,7 +229,6 @@ def test_instructors_write_the_course_students_hand_in_and_see_only_their_own(hu
 
     # Both folders survive make down / make up.
     hub.script("down")
-    hub.settings = None  # make up again
     hub.restart()
     hub.start_server(tutor)
     out, error = hub.run_code(tutor, "print(open('/home/jovyan/course/week1.md').read(),"

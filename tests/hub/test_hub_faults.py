@@ -77,7 +77,6 @@ def test_make_down_then_make_up_keeps_every_account_and_file(hub):
     assert docker("ps", "-aq", "--filter", f"name=^{HUB}$").stdout.strip() == "", "the hub is left"
     for volume in (f"{PREFIX}-hub-state", f"{PREFIX}-home-kim"):
         assert docker("volume", "inspect", volume).returncode == 0, f"{volume} was removed"
-    hub.settings = None
     hub.restart()
     assert hub.server("kim") is None, "the hub still counts kim's stopped server as running"
     hub.start_server("kim")

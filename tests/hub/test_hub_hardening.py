@@ -113,7 +113,6 @@ def test_an_upgrade_from_the_previous_release_keeps_every_home_and_account(hub, 
     (tmp_path / "compose.yaml").write_text(PREVIOUS_RELEASE.format(prefix=PREFIX, port=hub.port))
     subprocess.run(["docker", "compose", "-f", str(tmp_path / "compose.yaml"), "up", "-d"], check=True,
                    capture_output=True, timeout=120)
-    hub.settings = None  # make up for real
     hub.restart(DLAB_CLASS_CODE=CODE)
     assert "the class port moves from the hub's container to the proxy's" in hub.up_output
     hub.session("olga", PASSWORD)  # the account is there
