@@ -241,7 +241,10 @@ def container(request):
 NATIVE_BUILDS_ONLY = pytest.mark.parametrize("container", [image_param(i) for i in NOTEBOOK_IMAGES], indirect=True)
 
 
-@pytest.fixture(params=[image_param(i) for i in (*FRAMEWORK_IMAGES, ARM64_CPU)])
+# Not the emulated arm64 build, where each framework's import costs most of a minute: there its
+# Keras fit (test_frameworks.py) trains on TensorFlow, and lab 00 (test_labs.py) computes with all
+# three frameworks; its torch version is its lock's (test_image_basics.py).
+@pytest.fixture(params=[image_param(i) for i in FRAMEWORK_IMAGES])
 def framework_container(request):
     """A TrackedContainer of each image with the frameworks; the CUDA builds must work without a GPU."""
     yield from tested_containers(request.param)

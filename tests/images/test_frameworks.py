@@ -61,9 +61,6 @@ def run_python(cpu_container, script, *args):
     return result(cpu_container.run_and_wait(*args, command=["python", "-c", script], timeout=300))
 
 
-# Not on the emulated arm64 build, where an import of TensorFlow costs most of a minute: its Keras
-# fit below computes TensorFlow's gradients there, and lab 00 its matrix products.
-@pytest.mark.parametrize("framework_container", [image_param(i) for i in FRAMEWORK_IMAGES], indirect=True)
 def test_tensorflow_gradient_and_matmul(framework_container):
     grad, total = map(float, run_python(framework_container, TENSORFLOW).split())
     assert grad == 6.0 and total == 9.0
@@ -73,8 +70,7 @@ def test_torch_autograd(framework_container):
     out = run_python(framework_container, TORCH)
     grad = ast.literal_eval(out.rsplit(" ", 1)[0])
     assert grad == [3.0, 12.0, 27.0]
-    # The same version in both images: the CPU build, and PyPI's CUDA build. On arm64, the lock's
-    # (images/cpu/requirements.in says why it differs), a CPU build too.
+    # The same version in both images: the CPU build, and PyPI's CUDA build.
     if framework_container.name == "dlab/cpu":
         locked = read_lock(ROOT / "images/cpu/requirements.lock", framework_container.machine)["torch"]
         assert out.endswith(" " + locked.split("+")[0] + "+cpu")
@@ -104,7 +100,6 @@ def test_keras_fit_under_each_backend(framework_container, backend):
     assert accuracy > 0.9, out
 
 
-@pytest.mark.parametrize("framework_container", [image_param("dlab/cpu"), image_param("dlab/gpu")], indirect=True)
 def test_keras_backend_defaults_to_tensorflow(framework_container):
     logs = framework_container.run_and_wait(command=["python", "-c", "import keras; print('RESULT', keras.backend.backend())"])
     assert result(logs) == "tensorflow"
