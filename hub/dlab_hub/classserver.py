@@ -410,21 +410,24 @@ class ClassServer:
         # Each removed whatever `stop` said of the others: under load Docker 20.10 can answer a stop
         # with an error ("did not receive an exit event") or meet a container the hub was removing.
         left = self.servers()
-        for _ in range(3):
+        for attempt in range(3):
             if not left:
                 break
+            if attempt:
+                time.sleep(2)  # (a removal the hub began may still be under way)
             docker("stop", "--time", "30", *left)
-            docker("rm", "-f", *left)  # (one gone meanwhile: an error for it alone)
+            removed = docker("rm", "-f", *left)  # (one gone meanwhile: an error for it alone)
             left = self.servers()
         if left:
-            say(f"stopped the class, but these students' servers are left: {' '.join(left)}; remove them with "
-                "`docker rm -f` (each home is a volume of its own, kept), then make down again")
+            say(f"stopped the class, but these students' servers are left: {' '.join(left)} "
+                f"({removed.stderr.strip() or 'no error said'}); remove them with `docker rm -f NAME` "
+                "(each home is a volume of its own, kept), then make down again")
             raise Stop
         say(f"stopped; every volume is kept (students' homes: docker volume ls --filter name={self.prefix}-home-)")
 
     def servers(self):
-        """The ids of the class's students' servers' containers, running or not."""
-        return docker("ps", "-aq", "--filter", f"label=org.dlab.hub={self.prefix}").stdout.split()
+        """The names of the class's students' servers' containers, running or not."""
+        return docker("ps", "-a", "--filter", f"label=org.dlab.hub={self.prefix}", "--format", "{{.Names}}").stdout.split()
 
     def status(self):
         self.compose_run("ps")

@@ -246,7 +246,6 @@ def test_the_course_survives_make_down_up_an_image_upgrade_and_a_backup_restored
     upgraded = "dlab-test/cpu-upgraded:latest"
     docker("build", "-q", "-t", upgraded, "-", input="FROM dlab/cpu:latest\nLABEL org.dlab.test=upgraded\n", timeout=300)
     try:
-        hub.settings = None
         hub.restart(DLAB_IMAGE=upgraded)
         for name in ("rhea", organizer):
             hub.start_server(name)
