@@ -13,9 +13,10 @@ from hubstack import PREFIX, auth, wait_until
 
 
 def approved_accounts(hub):
+    # Through the hub's own accounts adapter (dlab_hub.state), read-only, as the prestart service reads them.
     out = docker("exec", f"{PREFIX}-hub", "python", "-c",
-                 "import sqlite3; db = sqlite3.connect('/srv/jupyterhub/jupyterhub.sqlite');"
-                 "print(*[r[0] for r in db.execute('SELECT username FROM users_info WHERE is_authorized')])")
+                 "from dlab_hub.state import Accounts\n"
+                 "with Accounts(read_only=True) as accounts: print(*accounts.approved())")
     return set(out.stdout.split()) - {hub.admin}
 
 
